@@ -1,0 +1,110 @@
+import Foundation
+import Hummingbird
+import LanternLedger
+import LanternStorage
+
+/// An error answered as `{"error":{"code":"…","message":"…"}}` with its HTTP status.
+public struct APIError: Error, HTTPResponseError, Sendable {
+    /// HTTP status.
+    public var status: HTTPResponse.Status
+    /// Stable machine-readable code.
+    public var code: String
+    /// Human-readable explanation.
+    public var message: String
+    /// Extra headers, such as `Retry-After`.
+    public var headers: HTTPFields
+
+    /// Creates an API error.
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    /// 400 for a body that is not JSON.
+    public static func malformedJSON(_ detail: String) -> APIError {
+        APIError(.badRequest, "malformed_json", "the request body is not valid JSON: \(detail)")
+    }
+
+    /// 401 for a missing, forged or expired token.
+    public static func unauthorized(_ message: String = "a valid bearer token is required") -> APIError {
+        APIError(.unauthorized, "unauthorized", message, headers: [.wwwAuthenticate: "Bearer"])
+    }
+
+    /// 403 for a token whose role may not do this.
+    public static func forbidden(_ message: String) -> APIError {
+        APIError(.forbidden, "forbidden", message)
+    }
+
+    /// 503 while the store cannot commit.
+    public static func unavailable(_ message: String) -> APIError {
+        APIError(.serviceUnavailable, "store_unavailable", message, headers: [.retryAfter: "1"])
+    }
+
+    /// The API form of a ledger refusal.
+    public init(_ error: LedgerError) {
+        let status: HTTPResponse.Status =
+            switch error {
+            case .campaignNotFound: .notFound
+            case .campaignExists, .cardLimitReached: .conflict
+            case .invalidCampaign, .selfReferral, .idempotencyKeyReused: .unprocessableContent
+            case .campaignNotActive: .forbidden
+            case .budgetExhausted: .gone
+            }
+        self.init(status, error.code, error.message)
+    }
+
+    /// Renders the error body.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = JSONBody.response(
+            ErrorEnvelope(error: .init(code: code, message: message)), status: status)
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+
+    private struct ErrorEnvelope: Encodable {
+        struct Detail: Encodable {
+            var code: String
+            var message: String
+        }
+        var error: Detail
+    }
+}
+
+/// Turns every error a route throws into the JSON error shape, so no client ever sees a bare 500
+/// page or a non-JSON body.
+public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Creates the middleware.
+    public init() {}
+
+    /// Runs the next responder and translates what it throws.
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return try error.response(from: request, context: context)
+        } catch let error as LedgerUnavailable {
+            return try APIError.unavailable(error.description).response(from: request, context: context)
+        } catch let error as HTTPResponseError {
+            return try Self.translate(error).response(from: request, context: context)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            return try APIError(.internalServerError, "internal_error", "something went wrong on our side")
+                .response(from: request, context: context)
+        }
+    }
+
+    private static func translate(_ error: HTTPResponseError) -> APIError {
+        switch error.status {
+        case .notFound: return APIError(.notFound, "not_found", "no such route")
+        case .methodNotAllowed: return APIError(.methodNotAllowed, "method_not_allowed", "method not allowed here")
+        case .contentTooLarge: return APIError(.contentTooLarge, "body_too_large", "the request body is too large")
+        case .badRequest: return APIError(.badRequest, "bad_request", "the request could not be read")
+        default:
+            return APIError(error.status, "http_\(error.status.code)", error.status.reasonPhrase)
+        }
+    }
+}

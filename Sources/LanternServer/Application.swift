@@ -1,0 +1,120 @@
+import Foundation
+import Hummingbird
+import LanternLedger
+import LanternStorage
+import Logging
+import ServiceLifecycle
+
+/// How `lantern serve` runs.
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on.
+    public var host: String
+    /// Port to listen on.
+    public var port: Int
+    /// HS256 secret for bearer tokens.
+    public var jwtSecret: String
+    /// Which store holds the ledger.
+    public var database: StoreLocation
+    /// Seed the demo campaign when the store has no campaign.
+    public var seedDemo: Bool
+    /// Log level.
+    public var logLevel: Logger.Level
+
+    /// Creates a configuration; the defaults are what `lantern serve` uses with no arguments.
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, jwtSecret: String, database: StoreLocation = .default,
+        seedDemo: Bool = true, logLevel: Logger.Level = .info
+    ) {
+        self.host = host
+        self.port = port
+        self.jwtSecret = jwtSecret
+        self.database = database
+        self.seedDemo = seedDemo
+        self.logLevel = logLevel
+    }
+}
+
+/// The store and the services it needs running (the PostgreSQL pool).
+public struct OpenedStore: Sendable {
+    /// The ledger store.
+    public var store: any LedgerStore
+    /// Services to run for the store's lifetime, before the engine.
+    public var services: [any Service]
+    /// Work to do once those services run (PostgreSQL migrations).
+    public var prepare: @Sendable () async throws -> Void
+}
+
+/// Opens the store `location` names.
+public func openStore(_ location: StoreLocation, logger: Logger) throws -> OpenedStore {
+    switch location {
+    case .sqlite(let path):
+        return OpenedStore(store: try SQLiteLedgerStore(path: path), services: [], prepare: {})
+    case .postgres(let url):
+        let store = try PostgresLedgerStore(url: url, logger: logger)
+        return OpenedStore(store: store, services: [store.client], prepare: { try await store.migrate() })
+    }
+}
+
+/// The demo campaign `lantern serve` seeds into an empty store: 25-yuan cards from a
+/// 3-billion-yuan budget, open for a month from now.
+public func demoCampaign(now: Date = Date()) -> Campaign {
+    let start = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / 3600).rounded(.down) * 3600 - 3600)
+    return Campaign(
+        id: "spring-festival", name: "Spring Festival free tea", budgetFen: 300_000_000_000, cardValueFen: 2_500,
+        maxCardsPerUser: 3, startsAt: start, endsAt: start.addingTimeInterval(30 * 86_400),
+        cardsExpireAt: start.addingTimeInterval(60 * 86_400))
+}
+
+/// Builds the HTTP routes.
+public func buildRouter(engine: LedgerEngine, tokens: TokenAuthority) -> Router<LanternRequestContext> {
+    let router = Router(context: LanternRequestContext.self)
+    router.add(middleware: ErrorMiddleware())
+    router.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
+    router.get("readyz") { _, _ in
+        do {
+            try await engine.ping()
+            _ = try engine.read { _ in true }
+            return JSONBody.response(["status": "ready"])
+        } catch {
+            throw APIError.unavailable("the store is not answering")
+        }
+    }
+    let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(tokens: tokens))
+    CampaignController(engine: engine).addRoutes(to: v1)
+    return router
+}
+
+/// Builds the whole application: store, ledger engine, routes, and their lifecycle.
+///
+/// Services shut down in reverse order: the HTTP server drains in-flight requests first, then
+/// the engine commits what is pending, then the database pool closes.
+public func buildApplication(_ configuration: ServerConfiguration) async throws -> some ApplicationProtocol {
+    var logger = Logger(label: "lantern")
+    logger.logLevel = configuration.logLevel
+    let opened = try openStore(configuration.database, logger: logger)
+    let engine = LedgerEngine(store: opened.store, logger: logger)
+    return try await buildApplication(configuration, store: opened, engine: engine, logger: logger)
+}
+
+/// Builds the application over a store that is already open and an engine over it (tests
+/// pass an engine with their own clock).
+public func buildApplication(
+    _ configuration: ServerConfiguration, store opened: OpenedStore, engine: LedgerEngine, logger: Logger
+) async throws -> some ApplicationProtocol {
+    let tokens = try await TokenAuthority(secret: configuration.jwtSecret)
+    var app = Application(
+        router: buildRouter(engine: engine, tokens: tokens),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
+        services: opened.services + [engine],
+        logger: logger)
+    let seedDemo = configuration.seedDemo
+    app.beforeServerStarts {
+        try await opened.prepare()
+        try await engine.load()
+        if seedDemo, try engine.read({ $0.allAccounts.isEmpty }) {
+            _ = try await engine.createCampaign(demoCampaign())
+            logger.info("seeded the demo campaign 'spring-festival'")
+        }
+    }
+    return app
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Hummingbird
+import JWTKit
+import LanternLedger
+import Synchronization
+
+/// What a caller may do.
+public enum Role: String, Sendable, Codable, CaseIterable {
+    /// A customer.
+    case user
+    /// Staff of one store.
+    case merchant
+    /// A campaign operator.
+    case admin
+}
+
+/// The authenticated caller, from a verified bearer token.
+public struct Identity: Sendable, Equatable {
+    /// The token's `sub`.
+    public var userID: String
+    /// The token's `role`.
+    public var role: Role
+    /// The token's `merchant_id`, for merchants.
+    public var merchantID: String?
+
+    /// Creates an identity.
+    public init(userID: String, role: Role, merchantID: String? = nil) {
+        self.userID = userID
+        self.role = role
+        self.merchantID = merchantID
+    }
+}
+
+/// The JWT claims Lantern issues and accepts.
+struct LanternClaims: JWTPayload {
+    var sub: SubjectClaim
+    var role: String
+    var exp: ExpirationClaim
+    var merchant_id: String?
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+    }
+}
+
+/// Mints and verifies HS256 bearer tokens.
+///
+/// Verified tokens are cached until they expire (bounded; cleared when full) so a client's
+/// repeated requests skip signature checking and JSON decoding on the hot path.
+public final class TokenAuthority: Sendable {
+    private let keys: JWTKeyCollection
+    private let cache = Mutex<[String: (identity: Identity, expiresAt: Date)]>([:])
+    private static let cacheLimit = 200_000
+
+    /// Shortest secret accepted: HS256 keys must be at least as long as the hash.
+    public static let minimumSecretBytes = 32
+
+    /// A secret shorter than `minimumSecretBytes`.
+    public struct WeakSecret: Error, CustomStringConvertible {
+        /// Explains the rule.
+        public var description: String { "the JWT secret must be at least \(TokenAuthority.minimumSecretBytes) bytes" }
+    }
+
+    /// Creates an authority for the shared secret.
+    public init(secret: String) async throws {
+        guard secret.utf8.count >= Self.minimumSecretBytes else { throw WeakSecret() }
+        keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+    }
+
+    /// Signs a token for `identity`, valid for `lifetime`.
+    public func mint(_ identity: Identity, lifetime: TimeInterval = 24 * 3600) async throws -> String {
+        let claims = LanternClaims(
+            sub: SubjectClaim(value: identity.userID), role: identity.role.rawValue,
+            exp: ExpirationClaim(value: Date().addingTimeInterval(lifetime)), merchant_id: identity.merchantID)
+        return try await keys.sign(claims)
+    }
+
+    /// Verifies a token's signature, expiry and claims.
+    public func verify(_ token: String) async throws(APIError) -> Identity {
+        let now = Date()
+        if let hit = cache.withLock({ $0[token] }) {
+            guard hit.expiresAt > now else { throw .unauthorized("the token has expired") }
+            return hit.identity
+        }
+        let claims: LanternClaims
+        do {
+            claims = try await keys.verify(token, as: LanternClaims.self)
+        } catch {
+            throw .unauthorized("the bearer token is invalid or expired")
+        }
+        guard let role = Role(rawValue: claims.role) else { throw .unauthorized("the token has an unknown role") }
+        guard Identifier.isValid(claims.sub.value) else {
+            throw .unauthorized("the token's subject must be 1-64 characters of a-z, A-Z, 0-9, '-' or '_'")
+        }
+        if role == .merchant && claims.merchant_id == nil {
+            throw .unauthorized("a merchant token needs merchant_id")
+        }
+        let identity = Identity(userID: claims.sub.value, role: role, merchantID: claims.merchant_id)
+        cache.withLock { cache in
+            if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[token] = (identity, claims.exp.value)
+        }
+        return identity
+    }
+}
+
+/// Request context carrying the authenticated caller.
+public struct LanternRequestContext: RequestContext {
+    /// Hummingbird's per-request storage.
+    public var coreContext: CoreRequestContextStorage
+    /// Set by `BearerAuthMiddleware` for authenticated routes.
+    public var identity: Identity?
+
+    /// Creates a context for a new request.
+    public init(source: Source) {
+        coreContext = .init(source: source)
+        identity = nil
+    }
+
+    /// Bodies are read with an explicit limit by `JSONBody`; this caps anything else.
+    public var maxUploadSize: Int { JSONBody.maxBodyBytes }
+
+    /// The caller, who must hold one of `roles`.
+    public func require(_ roles: Role...) throws(APIError) -> Identity {
+        guard let identity else { throw .unauthorized() }
+        guard roles.contains(identity.role) else {
+            throw .forbidden("this needs the \(roles.map(\.rawValue).joined(separator: " or ")) role")
+        }
+        return identity
+    }
+}
+
+/// Requires a valid `Authorization: Bearer` token and records the caller in the context.
+public struct BearerAuthMiddleware: RouterMiddleware {
+    /// The context this middleware fills in.
+    public typealias Context = LanternRequestContext
+    let tokens: TokenAuthority
+
+    /// Creates the middleware.
+    public init(tokens: TokenAuthority) { self.tokens = tokens }
+
+    /// Verifies the token, then runs the route.
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw APIError.unauthorized()
+        }
+        var context = context
+        context.identity = try await tokens.verify(String(header.dropFirst("Bearer ".count)))
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,230 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LanternLedger
+import LanternStorage
+
+/// Campaign administration, card claims and the caller's wallet.
+public struct CampaignController: Sendable {
+    let engine: LedgerEngine
+
+    /// Creates the controller over the ledger engine.
+    public init(engine: LedgerEngine) { self.engine = engine }
+
+    /// Routes under `/v1` (bearer auth is applied by the caller).
+    public func addRoutes(to group: RouterGroup<LanternRequestContext>) {
+        group.post("campaigns", use: create)
+        group.get("campaigns/:id", use: show)
+        group.patch("campaigns/:id", use: extend)
+        group.post("campaigns/:id/claims", use: claim)
+        group.get("me/cards", use: myCards)
+    }
+
+    @Sendable func create(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        _ = try context.require(.admin)
+        let campaign = try JSONBody.decode(Campaign.self, from: try await JSONBody.bytes(of: request))
+        switch try await engine.createCampaign(campaign) {
+        case .success(let created):
+            let view = try engine.read { $0.account(created.id).map(CampaignView.init) }
+            return JSONBody.response(view, status: .created)
+        case .failure(let error):
+            throw APIError(error)
+        }
+    }
+
+    @Sendable func show(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        _ = try context.require(.user, .merchant, .admin)
+        let id = try context.parameters.require("id")
+        guard let view = try engine.read({ $0.account(id).map(CampaignView.init) }) else {
+            throw APIError(LedgerError.campaignNotFound(id))
+        }
+        return JSONBody.response(view)
+    }
+
+    @Sendable func extend(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        _ = try context.require(.admin)
+        let id = try context.parameters.require("id")
+        let change = try JSONBody.decode(CampaignExtension.self, from: try await JSONBody.bytes(of: request))
+        switch try await engine.extendCampaign(id, endsAt: change.endsAt, cardsExpireAt: change.cardsExpireAt) {
+        case .success:
+            let view = try engine.read { $0.account(id).map(CampaignView.init) }
+            return JSONBody.response(view)
+        case .failure(let error):
+            throw APIError(error)
+        }
+    }
+
+    @Sendable func claim(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let identity = try context.require(.user)
+        let campaign = try context.parameters.require("id")
+        guard let key = request.headers[.idempotencyKey] else {
+            throw APIError(.badRequest, "missing_idempotency_key", "claims need an Idempotency-Key header")
+        }
+        guard (1...255).contains(key.utf8.count) else {
+            throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1-255 bytes")
+        }
+        let body = try JSONBody.decode(ClaimBody.self, from: try await JSONBody.bytes(of: request), emptyIsObject: true)
+        if let code = body.referralCode, !Identifier.isValid(code) {
+            throw APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id")
+        }
+        let claimRequest = ClaimRequest(
+            campaign: campaign, user: identity.userID, referralCode: body.referralCode,
+            claimKey: ClaimKey(key: key, digest: Self.digest(campaign: campaign, body: body)))
+        let (outcome, replayed) = try await engine.claim(claimRequest)
+        var response: Response
+        switch outcome {
+        case .issued(let card, let bonus):
+            response = JSONBody.response(
+                ClaimResponse(card: CardView(card), referralBonusIssued: body.referralCode == nil ? nil : bonus),
+                status: .created)
+        case .refused(let error):
+            response = try APIError(error).response(from: request, context: context)
+        }
+        if replayed { response.headers[.idempotentReplayed] = "true" }
+        return response
+    }
+
+    @Sendable func myCards(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let identity = try context.require(.user)
+        let cards = try engine.read { $0.cards(of: identity.userID) }
+        return JSONBody.response(CardList(cards: cards.map(CardView.init)))
+    }
+
+    /// What makes two claims "the same request": the campaign and the decoded body.
+    static func digest(campaign: String, body: ClaimBody) -> BodyDigest {
+        var hasher = SHA256()
+        hasher.update(data: Array(campaign.utf8))
+        hasher.update(data: [0])
+        if let code = body.referralCode { hasher.update(data: [1] + Array(code.utf8)) }
+        let bytes = Array(hasher.finalize())
+        func word(_ offset: Int) -> UInt64 {
+            bytes[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
+        }
+        return BodyDigest(high: word(0), low: word(8))
+    }
+}
+
+extension HTTPField.Name {
+    /// `Idempotency-Key`, required on claims.
+    static let idempotencyKey = Self("Idempotency-Key")!
+    /// `Idempotent-Replayed: true` marks a replayed response.
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+}
+
+/// Body of `POST /v1/campaigns/{id}/claims`.
+struct ClaimBody: Decodable {
+    var referralCode: String?
+    enum CodingKeys: String, CodingKey { case referralCode = "referral_code" }
+}
+
+/// Body of `PATCH /v1/campaigns/{id}`: only the dates that may be extended.
+struct CampaignExtension: Decodable {
+    var endsAt: Date?
+    var cardsExpireAt: Date?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case endsAt = "ends_at"
+        case cardsExpireAt = "cards_expire_at"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        let allowed = Set(CodingKeys.allCases.map(\.rawValue))
+        if let other = container.allKeys.first(where: { !allowed.contains($0.stringValue) }) {
+            throw APIError(
+                .unprocessableContent, "invalid_field", "'\(other.stringValue)' cannot be changed; only ends_at and cards_expire_at")
+        }
+        let known = try decoder.container(keyedBy: CodingKeys.self)
+        endsAt = try known.decodeIfPresent(Date.self, forKey: .endsAt)
+        cardsExpireAt = try known.decodeIfPresent(Date.self, forKey: .cardsExpireAt)
+        if endsAt == nil && cardsExpireAt == nil {
+            throw APIError(.unprocessableContent, "invalid_field", "give ends_at or cards_expire_at")
+        }
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
+
+/// A campaign with its live accounting.
+struct CampaignView: Encodable {
+    var campaign: Campaign
+    var remainingFen: Int64
+    var outstandingFen: Int64
+    var spentFen: Int64
+    var cardsIssued: Int
+    var cardsExpiredAt: Date?
+
+    init(_ account: CampaignAccount) {
+        campaign = account.campaign
+        remainingFen = account.remainingFen
+        outstandingFen = account.outstandingFen
+        spentFen = account.spentFen
+        cardsIssued = account.cardsIssued
+        cardsExpiredAt = account.cardsExpiredAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case remainingFen = "remaining_fen"
+        case outstandingFen = "outstanding_fen"
+        case spentFen = "spent_fen"
+        case cardsIssued = "cards_issued"
+        case cardsExpiredAt = "cards_expired_at"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try campaign.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(remainingFen, forKey: .remainingFen)
+        try container.encode(outstandingFen, forKey: .outstandingFen)
+        try container.encode(spentFen, forKey: .spentFen)
+        try container.encode(cardsIssued, forKey: .cardsIssued)
+        try container.encodeIfPresent(cardsExpiredAt, forKey: .cardsExpiredAt)
+    }
+}
+
+/// A card as the API shows it.
+struct CardView: Encodable {
+    var id: String
+    var campaign: String
+    var kind: String
+    var valueFen: Int64
+    var issuedAt: Date
+    var expiresAt: Date
+    var state: CardState
+
+    init(_ card: Card) {
+        id = card.id
+        campaign = card.campaign
+        kind = card.kind == .welcome ? "welcome" : "referral"
+        valueFen = card.valueFen
+        issuedAt = card.issuedAt
+        expiresAt = card.expiresAt
+        state = card.state
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, campaign, kind, state
+        case valueFen = "value_fen"
+        case issuedAt = "issued_at"
+        case expiresAt = "expires_at"
+    }
+}
+
+struct ClaimResponse: Encodable {
+    var card: CardView
+    var referralBonusIssued: Bool?
+    enum CodingKeys: String, CodingKey {
+        case card
+        case referralBonusIssued = "referral_bonus_issued"
+    }
+}
+
+struct CardList: Encodable {
+    var cards: [CardView]
+}

@@ -1,0 +1,287 @@
+import Foundation
+import LanternLedger
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The store could not commit, or is being recovered: answer 503 and let the client retry.
+public struct LedgerUnavailable: Error, Sendable, CustomStringConvertible {
+    /// Why.
+    public var description: String
+}
+
+/// Decides ledger operations in memory and makes them durable with group commit.
+///
+/// Every operation runs against the in-memory `LedgerBook` under a lock, so it sees every
+/// earlier decision at once. Its events join the pending batch; one committer task writes a
+/// whole batch in one transaction while the next one fills, then answers every operation in
+/// it. Nothing is acknowledged before its batch is durable. A failed commit answers its
+/// batch (and the one filling behind it) with `LedgerUnavailable` and rebuilds the book from
+/// the store, which is the truth whatever the failed commit did.
+public final class LedgerEngine: Service, Sendable {
+    private struct Waiter {
+        let complete: @Sendable ((any Error)?) -> Void
+    }
+
+    private struct Batch {
+        var id: UInt64
+        var events: [LedgerEvent] = []
+        var waiters: [Waiter] = []
+        var isEmpty: Bool { events.isEmpty && waiters.isEmpty }
+    }
+
+    private struct State {
+        var book: LedgerBook
+        var pending: Batch
+        var inFlight: Batch?
+        var durable: UInt64
+        var available: Bool
+        var draining = false
+        var stopped = false
+        var committerWake: CheckedContinuation<Void, Never>?
+    }
+
+    private let store: any LedgerStore
+    private let state: Mutex<State>
+    private let clock: @Sendable () -> Date
+    private let logger: Logger
+    private let expiryInterval: Duration
+
+    /// Creates an engine over `store`; it answers `LedgerUnavailable` until `load()` has run.
+    public init(
+        store: any LedgerStore, logger: Logger, expiryInterval: Duration = .seconds(1),
+        clock: @escaping @Sendable () -> Date = Date.init
+    ) {
+        self.store = store
+        self.logger = logger
+        self.clock = clock
+        self.expiryInterval = expiryInterval
+        state = Mutex(State(book: LedgerBook(), pending: Batch(id: 1), durable: 0, available: false))
+    }
+
+    /// Builds the in-memory ledger from the store's journal and starts answering.
+    public func load() async throws {
+        let book = try await Self.rebuild(from: store)
+        state.withLock { state in
+            state.book = book
+            state.available = true
+        }
+    }
+
+    private static func rebuild(from store: any LedgerStore) async throws -> LedgerBook {
+        try LedgerBook.replaying(try await store.loadJournal().map { (batch: UInt64(0), events: $0) })
+    }
+
+    // MARK: Operations
+
+    /// Decides a claim and returns its outcome once it is durable.
+    public func claim(_ request: ClaimRequest) async throws -> (outcome: ClaimOutcome, replayed: Bool) {
+        let now = clock()
+        return try await perform { book, batch in
+            switch book.claim(request, now: now, batch: batch) {
+            case .replay(let outcome, let recordedIn):
+                return ((outcome, true), [], recordedIn)
+            case .decided(let outcome, let events):
+                return ((outcome, false), events, batch)
+            }
+        }
+    }
+
+    /// Creates a campaign durably.
+    public func createCampaign(_ campaign: Campaign) async throws -> Result<Campaign, LedgerError> {
+        try await perform { book, batch in
+            switch book.createCampaign(campaign) {
+            case .success(let events): return (.success(campaign), events, batch)
+            case .failure(let error): return (.failure(error), [], 0)
+            }
+        }
+    }
+
+    /// Extends a campaign's end or card expiry durably.
+    public func extendCampaign(_ id: String, endsAt: Date?, cardsExpireAt: Date?) async throws -> Result<
+        Campaign, LedgerError
+    > {
+        try await perform { book, batch in
+            switch book.extendCampaign(id, endsAt: endsAt, cardsExpireAt: cardsExpireAt) {
+            case .success(let events): return (.success(book.account(id)!.campaign), events, batch)
+            case .failure(let error): return (.failure(error), [], 0)
+            }
+        }
+    }
+
+    /// Expires the cards of campaigns whose expiry has passed; returns how many campaigns expired.
+    @discardableResult
+    public func expireDue() async throws -> Int {
+        let now = clock()
+        return try await perform { book, batch in
+            let events = book.expireDue(now: now)
+            return (events.count, events, events.isEmpty ? 0 : batch)
+        }
+    }
+
+    /// Reads the ledger under the lock (no durability wait: reads see decided state).
+    public func read<T: Sendable>(_ body: (LedgerBook) -> T) throws -> T {
+        try state.withLock { state in
+            guard state.available else { throw LedgerUnavailable(description: "the ledger is recovering") }
+            return body(state.book)
+        }
+    }
+
+    /// Checks that the store answers.
+    public func ping() async throws { try await store.ping() }
+
+    /// Runs `decide` against the book under the lock; its events join the pending batch and the
+    /// result is returned once batch `waitFor` is durable (0: at once).
+    private func perform<T: Sendable>(
+        _ decide: (inout LedgerBook, _ pendingBatch: UInt64) -> (T, [LedgerEvent], waitFor: UInt64)
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let next: PerformStep<T> = state.withLock { state in
+                guard state.available, !state.stopped else {
+                    return .fail(LedgerUnavailable(description: "the ledger is recovering or shutting down"))
+                }
+                let (value, events, waitFor) = decide(&state.book, state.pending.id)
+                if events.isEmpty && waitFor <= state.durable { return .now(value) }
+                let waiter = Waiter { error in
+                    if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: value) }
+                }
+                if let inFlight = state.inFlight, waitFor == inFlight.id, events.isEmpty {
+                    state.inFlight!.waiters.append(waiter)
+                    return .waiting(wake: nil)
+                }
+                state.pending.events.append(contentsOf: events)
+                state.pending.waiters.append(waiter)
+                let wake = state.committerWake
+                state.committerWake = nil
+                return .waiting(wake: wake)
+            }
+            switch next {
+            case .now(let value): continuation.resume(returning: value)
+            case .fail(let error): continuation.resume(throwing: error)
+            case .waiting(let wake): wake?.resume()
+            }
+        }
+    }
+
+    // MARK: Service
+
+    /// Runs the committer and the expiry sweep until graceful shutdown, then commits what is
+    /// pending and returns.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.sweepExpiries() }
+                await self.commitLoop()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            let wake = self.state.withLock { state in
+                state.draining = true
+                defer { state.committerWake = nil }
+                return state.committerWake
+            }
+            wake?.resume()
+        }
+    }
+
+    private func sweepExpiries() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: expiryInterval)
+            if Task.isCancelled { return }
+            // A store outage is retried on the next tick; the committer logs it.
+            _ = try? await expireDue()
+        }
+    }
+
+    private func commitLoop() async {
+        while let batch = await nextBatch() {
+            do {
+                if !batch.events.isEmpty { try await store.append(batch.events) }
+                let waiters = state.withLock { state in
+                    state.durable = batch.id
+                    defer { state.inFlight = nil }
+                    return state.inFlight?.waiters ?? []
+                }
+                for waiter in waiters { waiter.complete(nil) }
+            } catch {
+                logger.error("ledger commit failed; rebuilding from the store", metadata: ["error": "\(error)"])
+                let failed = state.withLock { state in
+                    state.available = false
+                    let failed = (state.inFlight?.waiters ?? batch.waiters) + state.pending.waiters
+                    state.inFlight = nil
+                    state.pending = Batch(id: state.pending.id + 1)
+                    return failed
+                }
+                let unavailable = LedgerUnavailable(description: "the ledger could not commit: \(error)")
+                for waiter in failed { waiter.complete(unavailable) }
+                await recover()
+            }
+        }
+    }
+
+    /// Waits until there is a batch to commit; nil once draining with nothing left.
+    private func nextBatch() async -> Batch? {
+        while true {
+            enum Step {
+                case commit(Batch)
+                case stop
+                case wait
+            }
+            let step: Step = state.withLock { state in
+                if !state.pending.isEmpty {
+                    let batch = state.pending
+                    state.inFlight = batch
+                    state.pending = Batch(id: batch.id + 1)
+                    return .commit(batch)
+                }
+                if state.draining {
+                    state.stopped = true
+                    return .stop
+                }
+                return .wait
+            }
+            switch step {
+            case .commit(let batch): return batch
+            case .stop: return nil
+            case .wait:
+                await withCheckedContinuation { (wake: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { state in
+                        if !state.pending.isEmpty || state.draining { return true }
+                        state.committerWake = wake
+                        return false
+                    }
+                    if resumeNow { wake.resume() }
+                }
+            }
+        }
+    }
+
+    /// Reloads the book from the store until that succeeds or the engine is draining.
+    private func recover() async {
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                let book = try await Self.rebuild(from: store)
+                state.withLock { state in
+                    state.book = book
+                    state.durable = state.pending.id - 1
+                    state.available = true
+                }
+                logger.notice("ledger rebuilt from the store")
+                return
+            } catch {
+                logger.error("ledger rebuild failed; retrying", metadata: ["error": "\(error)"])
+                if state.withLock({ $0.draining }) { return }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+}
+
+/// What `perform` does after deciding under the lock.
+private enum PerformStep<T> {
+    case now(T)
+    case fail(any Error)
+    case waiting(wake: CheckedContinuation<Void, Never>?)
+}

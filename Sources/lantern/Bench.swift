@@ -1,0 +1,184 @@
+import ArgumentParser
+import Foundation
+import LanternLedger
+import LanternServer
+import LanternStorage
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure durable claims per second in-process on SQLite and PostgreSQL, against naive baselines.",
+        discussion: "Build in release mode: swift run -c release lantern bench [--postgres URL].")
+
+    @Option(name: .long, help: "Claims per in-process run.") var claims = 400_000
+    @Option(name: .long, help: "Claims in flight at once (simulated concurrent requests).") var concurrency = 1_024
+    @Option(name: .long, help: "PostgreSQL server URL; a scratch database is created on it and dropped after.")
+    var postgres: String?
+    @Option(name: .long, help: "Seconds each naive PostgreSQL baseline runs.") var baselineSeconds = 5
+    @Option(name: .long, help: "Connections the naive PostgreSQL baselines use.") var baselineClients = 64
+
+    func run() async throws {
+        var logger = Logger(label: "lantern.bench")
+        logger.logLevel = .warning
+        print("lantern bench: \(claims) claims, \(concurrency) in flight, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lantern-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sqlite = try openStore(.sqlite(path: directory.appendingPathComponent("bench.sqlite").path), logger: logger)
+        let sqliteRate = try await measureEngine(sqlite, logger: logger)
+        print(row("SQLite, durable group commit (WAL, synchronous=FULL)", sqliteRate, "claims/s"))
+
+        guard let postgres else {
+            print("(PostgreSQL figures skipped: pass --postgres URL)")
+            return
+        }
+        let scratch = try await PostgresScratchDatabase.create(serverURL: postgres, prefix: "lantern_bench", logger: logger)
+        do {
+            let pgRate = try await measureEngine(try openStore(.postgres(url: scratch.url), logger: logger), logger: logger)
+            print(row("PostgreSQL, durable group commit (unnest batches)", pgRate, "claims/s"))
+            let single = try await naiveBaseline(url: scratch.url, slots: 1, logger: logger)
+            print(row("PostgreSQL naive: one transaction per claim, one budget row", single, "claims/s"))
+            let split = try await naiveBaseline(url: scratch.url, slots: 64, logger: logger)
+            print(row("PostgreSQL naive: one transaction per claim, budget over 64 rows", split, "claims/s"))
+            print(String(format: "ratio Lantern/PostgreSQL vs naive single row: %.1fx", pgRate / single))
+            print(String(format: "ratio Lantern/PostgreSQL vs naive 64 rows:    %.1fx", pgRate / split))
+        } catch {
+            try? await scratch.drop()
+            throw error
+        }
+        try await scratch.drop()
+    }
+
+    private func row(_ label: String, _ value: Double, _ unit: String) -> String {
+        label.padding(toLength: 66, withPad: " ", startingAt: 0) + String(format: "%12.0f %@", value, unit)
+    }
+
+    /// Runs `claims` claims for distinct users through a real engine over `opened`; claims/s.
+    private func measureEngine(_ opened: OpenedStore, logger: Logger) async throws -> Double {
+        let engine = LedgerEngine(store: opened.store, logger: logger)
+        let group = ServiceGroup(services: opened.services + [engine], logger: logger)
+        return try await withThrowingTaskGroup(of: Double?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            tasks.addTask {
+                try await opened.prepare()
+                try await engine.load()
+                let campaign = Campaign(
+                    id: "bench", name: "bench", budgetFen: Int64(claims) * 2_500, cardValueFen: 2_500,
+                    maxCardsPerUser: 1, startsAt: Date().addingTimeInterval(-60),
+                    endsAt: Date().addingTimeInterval(3_600), cardsExpireAt: Date().addingTimeInterval(7_200))
+                _ = try await engine.createCampaign(campaign).get()
+                let next = SharedCounter()
+                let total = claims
+                let start = ContinuousClock.now
+                try await withThrowingDiscardingTaskGroup { workers in
+                    for _ in 0..<concurrency {
+                        workers.addTask {
+                            while true {
+                                let index = next.takeNext()
+                                guard index < total else { return }
+                                let request = ClaimRequest(
+                                    campaign: "bench", user: "u\(index)", referralCode: nil,
+                                    claimKey: ClaimKey(key: "k\(index)", digest: BodyDigest(high: 1, low: 2)))
+                                let (outcome, _) = try await engine.claim(request)
+                                guard case .issued = outcome else { throw ValidationError("claim refused: \(outcome)") }
+                            }
+                        }
+                    }
+                }
+                let elapsed = ContinuousClock.now - start
+                let issued = try engine.read { $0.account("bench")!.cardsIssued }
+                guard issued == total else { throw ValidationError("issued \(issued) of \(total)") }
+                await group.triggerGracefulShutdown()
+                return Double(total) / elapsed.seconds
+            }
+            var rate = 0.0
+            for try await result in tasks { if let result { rate = result } }
+            return rate
+        }
+    }
+
+    /// What users build without Lantern: one transaction per claim, `UPDATE … WHERE remaining >= v`
+    /// on a budget row (or one of `slots` rows), then an insert; claims/s over `baselineSeconds`.
+    private func naiveBaseline(url: String, slots: Int, logger: Logger) async throws -> Double {
+        var configuration = try PostgresLedgerStore.configuration(url: url)
+        configuration.options.maximumConnections = baselineClients
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Double?.self) { tasks in
+            tasks.addTask {
+                await client.run()
+                return nil
+            }
+            tasks.addTask {
+                try await client.query("DROP TABLE IF EXISTS naive_cards, naive_budget")
+                try await client.query("CREATE TABLE naive_budget (slot integer PRIMARY KEY, remaining_fen bigint NOT NULL)")
+                try await client.query(
+                    "CREATE TABLE naive_cards (campaign text, owner text, value_fen bigint, PRIMARY KEY (campaign, owner))")
+                let perSlot = Int64.max / 4 / Int64(slots)
+                try await client.query(
+                    "INSERT INTO naive_budget SELECT s, \(perSlot) FROM generate_series(0, \(Int32(slots - 1))) s")
+                let next = SharedCounter()
+                let deadline = ContinuousClock.now + .seconds(baselineSeconds)
+                let start = ContinuousClock.now
+                try await withThrowingDiscardingTaskGroup { workers in
+                    for _ in 0..<baselineClients {
+                        workers.addTask {
+                            while ContinuousClock.now < deadline {
+                                let index = next.takeNext()
+                                let owner = "u\(index)"
+                                let slot = Int32(index % slots)
+                                try await client.withTransaction(logger: logger) { connection in
+                                    let rows = try await connection.query(
+                                        """
+                                        UPDATE naive_budget SET remaining_fen = remaining_fen - 2500
+                                        WHERE slot = \(slot) AND remaining_fen >= 2500 RETURNING slot
+                                        """, logger: logger)
+                                    var updated = 0
+                                    for try await _ in rows { updated += 1 }
+                                    guard updated == 1 else { throw ValidationError("budget exhausted") }
+                                    try await connection.query(
+                                        "INSERT INTO naive_cards VALUES ('bench', \(owner), 2500)", logger: logger)
+                                }
+                            }
+                        }
+                    }
+                }
+                let elapsed = ContinuousClock.now - start
+                let done = try await client.query("SELECT count(*)::int8 FROM naive_cards")
+                var count: Int64 = 0
+                for try await value in done.decode(Int64.self) { count = value }
+                return Double(count) / elapsed.seconds
+            }
+            var rate = 0.0
+            for try await result in tasks {
+                if let result {
+                    rate = result
+                    tasks.cancelAll()
+                }
+            }
+            return rate
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    var seconds: Double {
+        let (whole, fraction) = components
+        return Double(whole) + Double(fraction) / 1e18
+    }
+}
+
+/// A counter shared by benchmark workers; each takes the next number.
+final class SharedCounter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    /// Returns the next number, starting at 0.
+    func takeNext() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+}

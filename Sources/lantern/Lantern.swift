@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import LanternServer
+import LanternStorage
+import Logging
+
+/// The `lantern` command.
+@main
+struct Lantern: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Lantern: assistant-led flash promotions for food and drink delivery.",
+        subcommands: [Serve.self, Token.self, Audit.self, Bench.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Options naming the store, shared by several subcommands.
+struct DatabaseOption: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "sqlite:PATH (embedded, the default is sqlite:lantern.sqlite) or postgres://user:password@host:port/db")
+    var database: String = "sqlite:lantern.sqlite"
+
+    func location() throws -> StoreLocation {
+        do {
+            return try StoreLocation(parsing: database)
+        } catch let error as StoreLocation.ParseError {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+/// Options naming the JWT secret, shared by `serve` and `token`.
+struct SecretOption: ParsableArguments {
+    @Option(name: .long, help: "HS256 secret for bearer tokens (or LANTERN_JWT_SECRET; otherwise the secret file)")
+    var jwtSecret: String?
+
+    @Option(name: .long, help: "File holding the secret, created with a random one if missing.")
+    var secretFile: String = "lantern.jwt-secret"
+
+    /// The secret from the flag, the environment, or the secret file (created on first use).
+    func resolve() throws -> String {
+        if let jwtSecret, !jwtSecret.isEmpty { return jwtSecret }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["LANTERN_JWT_SECRET"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        if let existing = try? String(contentsOfFile: secretFile, encoding: .utf8) {
+            let trimmed = existing.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !trimmed.isEmpty { return trimmed }
+        }
+        var generator = SystemRandomNumberGenerator()
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        _ = FileManager.default.createFile(
+            atPath: secretFile, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        return secret
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the Lantern server.")
+
+    @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(name: .long, help: "Port to listen on.") var port = 8080
+    @OptionGroup var database: DatabaseOption
+    @OptionGroup var secret: SecretOption
+    @Flag(name: .long, help: "Do not seed the demo campaign into an empty store.") var noSeed = false
+    @Option(name: .long, help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
+
+    func run() async throws {
+        let configuration = ServerConfiguration(
+            host: host, port: port, jwtSecret: try secret.resolve(), database: try database.location(),
+            seedDemo: !noSeed, logLevel: Logger.Level(rawValue: logLevel) ?? .info)
+        let app = try await buildApplication(configuration)
+        try await app.runService()
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Mint a bearer token (or, with --count, one per line for many users).")
+
+    @Option(name: .long, help: "User id (the token's sub); with --count, the prefix of the user ids.")
+    var user: String
+    @Option(name: .long, help: "user, merchant or admin.") var role = "user"
+    @Option(name: .long, help: "Store id, for merchant tokens.") var merchant: String?
+    @Option(name: .long, help: "Lifetime in seconds.") var ttl: Int = 86_400
+    @Option(name: .long, help: "Mint tokens for users PREFIX0 … PREFIX(N-1), printed as 'user<TAB>token'.")
+    var count: Int?
+    @OptionGroup var secret: SecretOption
+
+    func run() async throws {
+        guard let role = Role(rawValue: role) else { throw ValidationError("--role must be user, merchant or admin") }
+        if role == .merchant && merchant == nil { throw ValidationError("merchant tokens need --merchant") }
+        let tokens = try await TokenAuthority(secret: try secret.resolve())
+        guard let count else {
+            print(try await tokens.mint(Identity(userID: user, role: role, merchantID: merchant), lifetime: TimeInterval(ttl)))
+            return
+        }
+        var lines: [String] = []
+        lines.reserveCapacity(count)
+        for index in 0..<count {
+            let id = "\(user)\(index)"
+            let token = try await tokens.mint(Identity(userID: id, role: role, merchantID: merchant), lifetime: TimeInterval(ttl))
+            lines.append("\(id)\t\(token)")
+        }
+        print(lines.joined(separator: "\n"))
+    }
+}

@@ -62,6 +62,14 @@ let package = Package(
         ),
         .testTarget(name: "LanternLedgerTests", dependencies: ["LanternLedger"]),
         .testTarget(
+            name: "LanternStorageTests",
+            dependencies: [
+                "LanternStorage",
+                "LanternLedger",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "LanternServerTests",
             dependencies: [
                 "LanternServer",

@@ -34,27 +34,6 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// The store and the services it needs running (the PostgreSQL pool).
-public struct OpenedStore: Sendable {
-    /// The ledger store.
-    public var store: any LedgerStore
-    /// Services to run for the store's lifetime, before the engine.
-    public var services: [any Service]
-    /// Work to do once those services run (PostgreSQL migrations).
-    public var prepare: @Sendable () async throws -> Void
-}
-
-/// Opens the store `location` names.
-public func openStore(_ location: StoreLocation, logger: Logger) throws -> OpenedStore {
-    switch location {
-    case .sqlite(let path):
-        return OpenedStore(store: try SQLiteLedgerStore(path: path), services: [], prepare: {})
-    case .postgres(let url):
-        let store = try PostgresLedgerStore(url: url, logger: logger)
-        return OpenedStore(store: store, services: [store.client], prepare: { try await store.migrate() })
-    }
-}
-
 /// The demo campaign `lantern serve` seeds into an empty store: 25-yuan cards from a
 /// 3-billion-yuan budget, open for a month from now.
 public func demoCampaign(now: Date = Date()) -> Campaign {

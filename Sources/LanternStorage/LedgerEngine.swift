@@ -212,9 +212,12 @@ public final class LedgerEngine: Service, Sendable {
                     state.pending = Batch(id: state.pending.id + 1)
                     return failed
                 }
+                // One rebuild before answering, so a client retrying at once finds the ledger back;
+                // if the store is still down, answer anyway and keep trying.
+                let rebuilt = await rebuild()
                 let unavailable = LedgerUnavailable(description: "the ledger could not commit: \(error)")
                 for waiter in failed { waiter.complete(unavailable) }
-                await recover()
+                if !rebuilt { await recover() }
             }
         }
     }
@@ -259,22 +262,27 @@ public final class LedgerEngine: Service, Sendable {
     /// Reloads the book from the store until that succeeds or the engine is draining.
     private func recover() async {
         var delay = Duration.milliseconds(100)
-        while true {
-            do {
-                let book = try await Self.rebuild(from: store)
-                state.withLock { state in
-                    state.book = book
-                    state.durable = state.pending.id - 1
-                    state.available = true
-                }
-                logger.notice("ledger rebuilt from the store")
-                return
-            } catch {
-                logger.error("ledger rebuild failed; retrying", metadata: ["error": "\(error)"])
-                if state.withLock({ $0.draining }) { return }
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
+        while await !rebuild() {
+            if state.withLock({ $0.draining }) { return }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(5))
+        }
+    }
+
+    /// Replaces the book with one rebuilt from the store; false if the store did not answer.
+    private func rebuild() async -> Bool {
+        do {
+            let book = try await Self.rebuild(from: store)
+            state.withLock { state in
+                state.book = book
+                state.durable = state.pending.id - 1
+                state.available = true
             }
+            logger.notice("ledger rebuilt from the store")
+            return true
+        } catch {
+            logger.error("ledger rebuild failed", metadata: ["error": "\(error)"])
+            return false
         }
     }
 }

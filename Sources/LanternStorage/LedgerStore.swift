@@ -1,4 +1,7 @@
+import Foundation
 import LanternLedger
+import Logging
+import ServiceLifecycle
 
 /// Where the ledger's journal is made durable.
 ///
@@ -39,6 +42,70 @@ public enum StoreLocation: Sendable, Equatable {
             self = .postgres(url: text)
         } else {
             throw ParseError(description: "--database takes sqlite:PATH or postgres://user:password@host:port/database")
+        }
+    }
+}
+
+/// The store and the services it needs running (the PostgreSQL pool).
+public struct OpenedStore: Sendable {
+    /// The ledger store.
+    public var store: any LedgerStore
+    /// Services to run for the store's lifetime, before the engine.
+    public var services: [any Service]
+    /// Work to do once those services run (PostgreSQL migrations).
+    public var prepare: @Sendable () async throws -> Void
+
+    /// Runs `body` while the store's services (and `extra` after them) run, after preparing
+    /// the store; then shuts them down gracefully, in reverse order.
+    public func whileRunning<T: Sendable>(
+        with extra: [any Service] = [], logger: Logger, _ body: @Sendable @escaping () async throws -> T
+    ) async throws -> T {
+        let group = ServiceGroup(services: services + extra, logger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            tasks.addTask {
+                do {
+                    try await prepare()
+                    let value = try await body()
+                    await group.triggerGracefulShutdown()
+                    return value
+                } catch {
+                    await group.triggerGracefulShutdown()
+                    throw error
+                }
+            }
+            var value: T?
+            for try await result in tasks where result != nil { value = result }
+            return value!
+        }
+    }
+}
+
+/// Opens the store `location` names.
+public func openStore(_ location: StoreLocation, logger: Logger) throws -> OpenedStore {
+    switch location {
+    case .sqlite(let path):
+        return OpenedStore(store: try SQLiteLedgerStore(path: path), services: [], prepare: {})
+    case .postgres(let url):
+        let store = try PostgresLedgerStore(url: url, logger: logger)
+        return OpenedStore(store: store, services: [store.client], prepare: { try await store.migrate() })
+    }
+}
+
+
+extension OpenedStore {
+    /// Runs `body` with a loaded engine over this store whose committer runs; drains it after.
+    public func withEngine<T: Sendable>(
+        logger: Logger, clock: @escaping @Sendable () -> Date = Date.init,
+        _ body: @Sendable @escaping (LedgerEngine) async throws -> T
+    ) async throws -> T {
+        let engine = LedgerEngine(store: store, logger: logger, clock: clock)
+        return try await whileRunning(with: [engine], logger: logger) {
+            try await engine.load()
+            return try await body(engine)
         }
     }
 }

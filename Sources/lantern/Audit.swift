@@ -17,7 +17,7 @@ struct Audit: AsyncParsableCommand {
         var logger = Logger(label: "lantern.audit")
         logger.logLevel = .warning
         let opened = try openStore(try database.location(), logger: logger)
-        let journal = try await withStoreServices(opened) { try await opened.store.loadJournal() }
+        let journal = try await opened.whileRunning(logger: logger) { try await opened.store.loadJournal() }
         var problems: [String] = []
         let book: LedgerBook
         do {
@@ -58,28 +58,5 @@ struct Audit: AsyncParsableCommand {
         }
         let cards = account.cards(of: String(parts[1]))
         return ordinal >= 0 && ordinal < cards.count
-    }
-}
-
-/// Runs `body` while the store's services (the PostgreSQL pool) run, after preparing the store.
-func withStoreServices<T: Sendable>(_ opened: OpenedStore, _ body: @Sendable @escaping () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        for service in opened.services {
-            group.addTask {
-                try await service.run()
-                return nil
-            }
-        }
-        group.addTask {
-            try await opened.prepare()
-            return try await body()
-        }
-        while let next = try await group.next() {
-            if let value = next {
-                group.cancelAll()
-                return value
-            }
-        }
-        throw CancellationError()
     }
 }

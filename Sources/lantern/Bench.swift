@@ -5,7 +5,6 @@ import LanternServer
 import LanternStorage
 import Logging
 import PostgresNIO
-import ServiceLifecycle
 import Synchronization
 
 struct Bench: AsyncParsableCommand {
@@ -59,48 +58,35 @@ struct Bench: AsyncParsableCommand {
 
     /// Runs `claims` claims for distinct users through a real engine over `opened`; claims/s.
     private func measureEngine(_ opened: OpenedStore, logger: Logger) async throws -> Double {
-        let engine = LedgerEngine(store: opened.store, logger: logger)
-        let group = ServiceGroup(services: opened.services + [engine], logger: logger)
-        return try await withThrowingTaskGroup(of: Double?.self) { tasks in
-            tasks.addTask {
-                try await group.run()
-                return nil
-            }
-            tasks.addTask {
-                try await opened.prepare()
-                try await engine.load()
-                let campaign = Campaign(
-                    id: "bench", name: "bench", budgetFen: Int64(claims) * 2_500, cardValueFen: 2_500,
-                    maxCardsPerUser: 1, startsAt: Date().addingTimeInterval(-60),
-                    endsAt: Date().addingTimeInterval(3_600), cardsExpireAt: Date().addingTimeInterval(7_200))
-                _ = try await engine.createCampaign(campaign).get()
-                let next = SharedCounter()
-                let total = claims
-                let start = ContinuousClock.now
-                try await withThrowingDiscardingTaskGroup { workers in
-                    for _ in 0..<concurrency {
-                        workers.addTask {
-                            while true {
-                                let index = next.takeNext()
-                                guard index < total else { return }
-                                let request = ClaimRequest(
-                                    campaign: "bench", user: "u\(index)", referralCode: nil,
-                                    claimKey: ClaimKey(key: "k\(index)", digest: BodyDigest(high: 1, low: 2)))
-                                let (outcome, _) = try await engine.claim(request)
-                                guard case .issued = outcome else { throw ValidationError("claim refused: \(outcome)") }
-                            }
+        let total = claims
+        let concurrency = concurrency
+        return try await opened.withEngine(logger: logger) { engine in
+            let campaign = Campaign(
+                id: "bench", name: "bench", budgetFen: Int64(total) * 2_500, cardValueFen: 2_500,
+                maxCardsPerUser: 1, startsAt: Date().addingTimeInterval(-60),
+                endsAt: Date().addingTimeInterval(3_600), cardsExpireAt: Date().addingTimeInterval(7_200))
+            _ = try await engine.createCampaign(campaign).get()
+            let next = SharedCounter()
+            let start = ContinuousClock.now
+            try await withThrowingDiscardingTaskGroup { workers in
+                for _ in 0..<concurrency {
+                    workers.addTask {
+                        while true {
+                            let index = next.takeNext()
+                            guard index < total else { return }
+                            let request = ClaimRequest(
+                                campaign: "bench", user: "u\(index)", referralCode: nil,
+                                claimKey: ClaimKey(key: "k\(index)", digest: BodyDigest(high: 1, low: 2)))
+                            let (outcome, _) = try await engine.claim(request)
+                            guard case .issued = outcome else { throw ValidationError("claim refused: \(outcome)") }
                         }
                     }
                 }
-                let elapsed = ContinuousClock.now - start
-                let issued = try engine.read { $0.account("bench")!.cardsIssued }
-                guard issued == total else { throw ValidationError("issued \(issued) of \(total)") }
-                await group.triggerGracefulShutdown()
-                return Double(total) / elapsed.seconds
             }
-            var rate = 0.0
-            for try await result in tasks { if let result { rate = result } }
-            return rate
+            let elapsed = ContinuousClock.now - start
+            let issued = try engine.read { $0.account("bench")!.cardsIssued }
+            guard issued == total else { throw ValidationError("issued \(issued) of \(total)") }
+            return Double(total) / elapsed.seconds
         }
     }
 

@@ -1,0 +1,143 @@
+import Foundation
+import LanternLedger
+import Logging
+import Synchronization
+import Testing
+
+@testable import LanternStorage
+
+let logger: Logger = {
+    var logger = Logger(label: "lantern.storage-test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+let postgresServerURL = ProcessInfo.processInfo.environment["LANTERN_TEST_POSTGRES_URL"]
+
+func campaign(budget: Int64, value: Int64 = 100, cap: Int = 1) -> Campaign {
+    Campaign(
+        id: "c", name: "c", budgetFen: budget, cardValueFen: value, maxCardsPerUser: cap,
+        startsAt: Date().addingTimeInterval(-60), endsAt: Date().addingTimeInterval(3_600),
+        cardsExpireAt: Date().addingTimeInterval(7_200))
+}
+
+func claim(_ user: String, key: String? = nil) -> ClaimRequest {
+    ClaimRequest(
+        campaign: "c", user: user, referralCode: nil,
+        claimKey: ClaimKey(key: key ?? "k-\(user)", digest: BodyDigest(high: 1, low: 1)))
+}
+
+func temporarySQLite() throws -> (SQLiteLedgerStore, String) {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID().uuidString).sqlite").path
+    return (try SQLiteLedgerStore(path: path), path)
+}
+
+/// A real SQLite store whose next commits can be made to fail, as a full disk or a lost
+/// connection would.
+final class FailingStore: LedgerStore {
+    let inner: SQLiteLedgerStore
+    let failures = Mutex(0)
+
+    init(inner: SQLiteLedgerStore) { self.inner = inner }
+
+    struct InjectedFailure: Error {}
+
+    func append(_ events: [LedgerEvent]) async throws {
+        let fail = failures.withLock { count in
+            defer { count = max(0, count - 1) }
+            return count > 0
+        }
+        if fail { throw InjectedFailure() }
+        try await inner.append(events)
+    }
+
+    func loadJournal() async throws -> [[LedgerEvent]] { try await inner.loadJournal() }
+    func ping() async throws { try await inner.ping() }
+}
+
+@Suite struct LedgerEngineTests {
+    @Test func aFailedCommitAnswersItsBatchUnavailableAndRollsBack() async throws {
+        let (sqlite, path) = try temporarySQLite()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = FailingStore(inner: sqlite)
+        let opened = OpenedStore(store: store, services: [], prepare: {})
+        try await opened.withEngine(logger: logger) { engine in
+            _ = try await engine.createCampaign(campaign(budget: 1_000)).get()
+            store.failures.withLock { $0 = 1 }
+            await #expect(throws: LedgerUnavailable.self) { try await engine.claim(claim("alice")) }
+            // The reservation was rolled back: nothing is held, and the same claim succeeds now.
+            let remaining = try engine.read { $0.account("c")!.remainingFen }
+            #expect(remaining == 1_000)
+            let (outcome, replayed) = try await engine.claim(claim("alice"))
+            guard case .issued = outcome else {
+                Issue.record("expected a card, got \(outcome)")
+                return
+            }
+            #expect(!replayed)
+        }
+        let journal = try await sqlite.loadJournal()
+        let book = try LedgerBook.replaying(journal.map { (batch: UInt64(0), events: $0) })
+        #expect(book.account("c")?.cardsIssued == 1)
+    }
+
+    @Test func shutdownCommitsWhatIsPending() async throws {
+        let (sqlite, path) = try temporarySQLite()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let opened = OpenedStore(store: sqlite, services: [], prepare: {})
+        let acknowledged = try await opened.withEngine(logger: logger) { engine in
+            _ = try await engine.createCampaign(campaign(budget: 1_000_000)).get()
+            return try await withThrowingTaskGroup(of: Int.self) { group in
+                for user in 0..<500 {
+                    group.addTask {
+                        if case .issued = try await engine.claim(claim("u\(user)")).outcome { return 1 }
+                        return 0
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+        }
+        #expect(acknowledged == 500)
+        let book = try LedgerBook.replaying(try await sqlite.loadJournal().map { (batch: UInt64(0), events: $0) })
+        #expect(book.account("c")?.cardsIssued == 500)
+    }
+
+    @Test(.enabled(if: postgresServerURL != nil, "needs LANTERN_TEST_POSTGRES_URL (scripts/test starts a server)"))
+    func twoNodesSharingAPostgreSQLCampaignNeverDuplicateOrOverspend() async throws {
+        let server = try #require(postgresServerURL)
+        let scratch = try await PostgresScratchDatabase.create(serverURL: server, prefix: "lantern_nodes", logger: logger)
+        do {
+            let nodeA = try openStore(.postgres(url: scratch.url), logger: logger)
+            try await nodeA.withEngine(logger: logger) { a in
+                _ = try await a.createCampaign(campaign(budget: 200, value: 100)).get()
+                let nodeB = try openStore(.postgres(url: scratch.url), logger: logger)
+                try await nodeB.withEngine(logger: logger) { b in
+                    // Node A issues alice's card; node B has not seen it and tries too.
+                    guard case .issued = try await a.claim(claim("alice")).outcome else {
+                        Issue.record("node A refused alice")
+                        return
+                    }
+                    await #expect(throws: LedgerUnavailable.self) { try await b.claim(claim("alice", key: "b1")) }
+                    // Node B rebuilt from the database: it now knows alice holds her card.
+                    #expect(try await b.claim(claim("alice", key: "b2")).outcome == .refused(.cardLimitReached))
+                    // Node A spends the rest of the budget; node B's stale view would overspend.
+                    guard case .issued = try await a.claim(claim("bob")).outcome else {
+                        Issue.record("node A refused bob")
+                        return
+                    }
+                    await #expect(throws: LedgerUnavailable.self) { try await b.claim(claim("carol")) }
+                    #expect(try await b.claim(claim("carol", key: "c2")).outcome == .refused(.budgetExhausted))
+                }
+            }
+            let audit = try openStore(.postgres(url: scratch.url), logger: logger)
+            let journal = try await audit.whileRunning(logger: logger) { try await audit.store.loadJournal() }
+            let book = try LedgerBook.replaying(journal.map { (batch: UInt64(0), events: $0) })
+            #expect(book.account("c")?.cardsIssued == 2)
+            #expect(book.account("c")?.remainingFen == 0)
+            #expect(book.account("c")?.invariantViolations() == [])
+        } catch {
+            try? await scratch.drop()
+            throw error
+        }
+        try await scratch.drop()
+    }
+}

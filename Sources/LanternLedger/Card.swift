@@ -22,12 +22,12 @@ public enum CardState: String, Sendable, Codable {
 
 /// A free-order card as the API shows it.
 public struct Card: Sendable, Equatable {
-    /// `campaign:owner:ordinal`, unique by construction across nodes.
-    public var id: String
     /// Campaign the card belongs to.
     public var campaign: String
     /// User holding the card.
     public var owner: String
+    /// Position among the owner's cards in the campaign (0 is the welcome card).
+    public var ordinal: Int
     /// Why it was issued.
     public var kind: CardKind
     /// Face value in fen.
@@ -38,6 +38,9 @@ public struct Card: Sendable, Equatable {
     public var expiresAt: Date
     /// Where it is in its life.
     public var state: CardState
+
+    /// `campaign:owner:ordinal`, unique by construction across nodes.
+    public var id: String { Self.id(campaign: campaign, owner: owner, ordinal: ordinal) }
 
     /// Builds the id of the `ordinal`-th card of `owner` in `campaign`.
     public static func id(campaign: String, owner: String, ordinal: Int) -> String {

@@ -29,12 +29,12 @@ public enum ClaimOutcome: Sendable, Equatable {
 }
 
 /// The ledger's answer to a claim, before anything is durable.
-public enum ClaimDecision: Sendable {
+public enum ClaimDecision: Sendable, Equatable {
     /// The idempotency key was seen before with the same body: this is the original outcome,
     /// recorded in commit batch `batch` (0 when nothing was written).
     case replay(ClaimOutcome, batch: UInt64)
-    /// A fresh decision; `events` must be made durable before the outcome is acknowledged.
-    case decided(ClaimOutcome, events: [LedgerEvent])
+    /// A fresh decision; the events it appended must be durable before it is acknowledged.
+    case decided(ClaimOutcome)
 }
 
 /// A journal that breaks a ledger rule: found by replay, reported by `lantern audit`.
@@ -57,7 +57,7 @@ public struct CampaignAccount: Sendable {
     public fileprivate(set) var cardsIssued: Int
     /// When the cards expired, once they have.
     public fileprivate(set) var cardsExpiredAt: Date?
-    fileprivate var holders: [String: [CardEntry]]
+    fileprivate var holders: [String: Holding]
 
     fileprivate init(campaign: Campaign) {
         self.campaign = campaign
@@ -84,15 +84,15 @@ public struct CampaignAccount: Sendable {
         if remainingFen < 0 { problems.append("\(id): remaining budget is negative (\(remainingFen))") }
         var active: Int64 = 0
         var issued = 0
-        for (owner, entries) in holders {
-            if entries.count > campaign.maxCardsPerUser {
-                problems.append("\(id): user \(owner) holds \(entries.count) cards, cap is \(campaign.maxCardsPerUser)")
+        for (owner, holding) in holders {
+            if holding.count > campaign.maxCardsPerUser {
+                problems.append("\(id): user \(owner) holds \(holding.count) cards, cap is \(campaign.maxCardsPerUser)")
             }
-            if entries.filter({ $0.kind == .welcome }).count > 1 {
-                problems.append("\(id): user \(owner) holds more than one welcome card")
+            if holding.first.kind != .welcome || holding.more.contains(where: { $0.kind == .welcome }) {
+                problems.append("\(id): user \(owner) does not hold exactly one welcome card, first")
             }
-            issued += entries.count
-            for entry in entries where entry.state == .active { active += entry.valueFen }
+            issued += holding.count
+            for entry in holding.entries where entry.state == .active { active += entry.valueFen }
         }
         if active != outstandingFen {
             problems.append("\(id): active cards are worth \(active) but outstanding is \(outstandingFen)")
@@ -101,15 +101,10 @@ public struct CampaignAccount: Sendable {
         return problems
     }
 
-    fileprivate func card(owner: String, ordinal: Int) -> Card? {
-        guard let entries = holders[owner], ordinal < entries.count else { return nil }
-        return entries[ordinal].card(campaign: campaign, owner: owner, ordinal: ordinal)
-    }
-
     /// Every card of `owner` in this campaign, oldest first.
     public func cards(of owner: String) -> [Card] {
-        guard let entries = holders[owner] else { return [] }
-        return entries.enumerated().map { $1.card(campaign: campaign, owner: owner, ordinal: $0) }
+        guard let holding = holders[owner] else { return [] }
+        return holding.entries.enumerated().map { $1.card(campaign: campaign, owner: owner, ordinal: $0) }
     }
 }
 
@@ -122,38 +117,57 @@ struct CardEntry: Sendable {
 
     func card(campaign: Campaign, owner: String, ordinal: Int) -> Card {
         Card(
-            id: Card.id(campaign: campaign.id, owner: owner, ordinal: ordinal), campaign: campaign.id, owner: owner,
-            kind: kind, valueFen: valueFen, issuedAt: Date(millisecondsSince1970: issuedAtMs),
-            expiresAt: campaign.cardsExpireAt, state: state)
+            campaign: campaign.id, owner: owner, ordinal: ordinal, kind: kind, valueFen: valueFen,
+            issuedAt: Date(millisecondsSince1970: issuedAtMs), expiresAt: campaign.cardsExpireAt, state: state)
+    }
+}
+
+/// A user's cards in one campaign, with the welcome claim that started them. The welcome
+/// card is stored inline: most users hold only it, so they cost no extra allocation.
+struct Holding: Sendable {
+    /// The welcome card, ordinal 0.
+    var first: CardEntry
+    /// Referral bonus cards, ordinals 1, 2, …
+    var more: [CardEntry] = []
+    /// The welcome claim's idempotency key and body digest, for replays.
+    var claim: ClaimKey?
+    /// Commit batch of the welcome claim.
+    var batch: UInt64
+    /// Whether the welcome claim gave its referrer a bonus card.
+    var referralBonus: Bool
+
+    var count: Int { 1 + more.count }
+    var entries: [CardEntry] { [first] + more }
+
+    mutating func updateEach(_ change: (inout CardEntry) -> Void) {
+        change(&first)
+        for index in more.indices { change(&more[index]) }
     }
 }
 
 /// The whole campaign ledger in memory: decides claims, applies journal events, answers queries.
 ///
 /// Pure and synchronous; the storage layer makes its events durable and keeps it behind a lock.
+/// The claim path touches each map once: campaigns are found by index, a user's welcome claim
+/// (and so its idempotency key) lives in their holding, and only refused claims need a map of
+/// their own.
 public struct LedgerBook: Sendable {
     private struct IdempotencyIndex: Hashable {
         var user: String
         var key: String
     }
 
-    private enum StoredOutcome {
-        case issued(campaign: String, ordinal: Int, referralBonus: Bool)
-        case refused(LedgerError)
-    }
-
-    private struct IdempotencyRecord {
+    private struct Refusal {
         var digest: BodyDigest
-        var outcome: StoredOutcome
-        var batch: UInt64
+        var error: LedgerError
     }
 
     /// Refused claims remembered for replay at most; past this, refusals are decided afresh.
     public static let maxRememberedRefusals = 1_000_000
 
-    private var accounts: [String: CampaignAccount] = [:]
-    private var idempotency: [IdempotencyIndex: IdempotencyRecord] = [:]
-    private var rememberedRefusals = 0
+    private var accounts: [CampaignAccount] = []
+    private var accountIndex: [String: Int] = [:]
+    private var refusals: [IdempotencyIndex: Refusal] = [:]
 
     /// An empty ledger.
     public init() {}
@@ -170,94 +184,96 @@ public struct LedgerBook: Sendable {
     }
 
     /// The campaign with that id, with its live accounting.
-    public func account(_ id: String) -> CampaignAccount? { accounts[id] }
+    public func account(_ id: String) -> CampaignAccount? { accountIndex[id].map { accounts[$0] } }
 
-    /// Every campaign, in no particular order.
-    public var allAccounts: [CampaignAccount] { Array(accounts.values) }
+    /// Every campaign, in creation order.
+    public var allAccounts: [CampaignAccount] { accounts }
 
     /// Every card `user` holds, across campaigns, oldest first within each campaign.
     public func cards(of user: String) -> [Card] {
-        accounts.keys.sorted().flatMap { accounts[$0]!.cards(of: user) }
+        accounts.flatMap { $0.cards(of: user) }
     }
 
     // MARK: Decisions
 
-    /// Decides a claim. Applies its events to this book at once (so the next claim sees them);
-    /// the caller makes them durable in commit batch `batch` before acknowledging.
-    public mutating func claim(_ request: ClaimRequest, now: Date, batch: UInt64) -> ClaimDecision {
-        let index = IdempotencyIndex(user: request.user, key: request.claimKey.key)
-        if let record = idempotency[index] {
-            guard record.digest == request.claimKey.digest else {
-                return .decided(.refused(.idempotencyKeyReused), events: [])
-            }
-            return .replay(outcome(of: record, user: request.user), batch: record.batch)
+    /// Decides a claim. Applies it to this book at once (so the next claim sees it) and appends
+    /// its events to `journal`; the caller makes them durable in commit batch `batch` before
+    /// acknowledging.
+    public mutating func claim(
+        _ request: ClaimRequest, now: Date, batch: UInt64, appendingTo journal: inout [LedgerEvent]
+    ) -> ClaimDecision {
+        let index = accountIndex[request.campaign]
+        if let index, let holding = accounts[index].holders[request.user], let claim = holding.claim,
+            claim.key == request.claimKey.key
+        {
+            guard claim.digest == request.claimKey.digest else { return .decided(.refused(.idempotencyKeyReused)) }
+            let card = holding.first.card(campaign: accounts[index].campaign, owner: request.user, ordinal: 0)
+            return .replay(.issued(card, referralBonus: holding.referralBonus), batch: holding.batch)
         }
-        switch decideClaim(request, now: now) {
-        case .failure(let error):
-            if rememberedRefusals < Self.maxRememberedRefusals {
-                rememberedRefusals += 1
-                idempotency[index] = IdempotencyRecord(
-                    digest: request.claimKey.digest, outcome: .refused(error), batch: 0)
-            }
-            return .decided(.refused(error), events: [])
-        case .success(let issues):
-            let events = issues.map(LedgerEvent.cardIssued)
-            applyDecided(events, batch: batch)
-            let welcome = issues[0]
-            let card = accounts[welcome.campaign]!.card(owner: welcome.owner, ordinal: welcome.ordinal)!
-            return .decided(.issued(card, referralBonus: issues.count > 1), events: events)
+        let refusalIndex = IdempotencyIndex(user: request.user, key: request.claimKey.key)
+        if !refusals.isEmpty, let refusal = refusals[refusalIndex] {
+            guard refusal.digest == request.claimKey.digest else { return .decided(.refused(.idempotencyKeyReused)) }
+            return .replay(.refused(refusal.error), batch: 0)
         }
-    }
-
-    private func decideClaim(_ request: ClaimRequest, now: Date) -> Result<[CardIssue], LedgerError> {
-        guard let account = accounts[request.campaign] else { return .failure(.campaignNotFound(request.campaign)) }
-        let campaign = account.campaign
-        guard now >= campaign.startsAt, now < campaign.endsAt, account.cardsExpiredAt == nil else {
-            return .failure(.campaignNotActive(campaign.id))
+        guard let index else { return refuse(.campaignNotFound(request.campaign), refusalIndex, request) }
+        if let problem = claimProblem(request, account: index, now: now) {
+            return refuse(problem, refusalIndex, request)
         }
-        if request.referralCode == request.user { return .failure(.selfReferral) }
-        let held = account.holders[request.user] ?? []
-        guard held.isEmpty, campaign.maxCardsPerUser > 0 else { return .failure(.cardLimitReached) }
+        let campaign = accounts[index].campaign
         let value = campaign.cardValueFen
-        guard account.remainingFen >= value else { return .failure(.budgetExhausted) }
-
         var bonusTo: String?
-        if let referrer = request.referralCode, let referrerCards = account.holders[referrer],
-            !referrerCards.isEmpty, referrerCards.count < campaign.maxCardsPerUser,
-            account.remainingFen >= 2 * value
+        var bonusOrdinal = 0
+        if let referrer = request.referralCode, let held = accounts[index].holders[referrer]?.count,
+            held < campaign.maxCardsPerUser, accounts[index].remainingFen >= 2 * value
         {
             bonusTo = referrer
+            bonusOrdinal = held
         }
         let nowMs = now.millisecondsSince1970
-        var issues = [
-            CardIssue(
-                campaign: campaign.id, owner: request.user, ordinal: 0, kind: .welcome, valueFen: value,
-                issuedAtMs: nowMs, claim: request.claimKey, counterpart: bonusTo)
-        ]
+        let welcome = CardIssue(
+            campaign: campaign.id, owner: request.user, ordinal: 0, kind: .welcome, valueFen: value,
+            issuedAtMs: nowMs, claim: request.claimKey, counterpart: bonusTo)
+        insert(welcome, into: index, batch: batch)
+        journal.append(.cardIssued(welcome))
         if let bonusTo {
-            issues.append(
-                CardIssue(
-                    campaign: campaign.id, owner: bonusTo, ordinal: account.holders[bonusTo]!.count, kind: .referral,
-                    valueFen: value, issuedAtMs: nowMs, claim: nil, counterpart: request.user))
+            let bonus = CardIssue(
+                campaign: campaign.id, owner: bonusTo, ordinal: bonusOrdinal, kind: .referral, valueFen: value,
+                issuedAtMs: nowMs, claim: nil, counterpart: request.user)
+            insert(bonus, into: index, batch: batch)
+            journal.append(.cardIssued(bonus))
         }
-        return .success(issues)
+        let card = Card(
+            campaign: campaign.id, owner: request.user, ordinal: 0, kind: .welcome, valueFen: value,
+            issuedAt: Date(millisecondsSince1970: nowMs), expiresAt: campaign.cardsExpireAt, state: .active)
+        return .decided(.issued(card, referralBonus: bonusTo != nil))
     }
 
-    private func outcome(of record: IdempotencyRecord, user: String) -> ClaimOutcome {
-        switch record.outcome {
-        case .refused(let error):
-            return .refused(error)
-        case .issued(let campaign, let ordinal, let bonus):
-            return .issued(accounts[campaign]!.card(owner: user, ordinal: ordinal)!, referralBonus: bonus)
+    private func claimProblem(_ request: ClaimRequest, account index: Int, now: Date) -> LedgerError? {
+        let campaign = accounts[index].campaign
+        guard now >= campaign.startsAt, now < campaign.endsAt, accounts[index].cardsExpiredAt == nil else {
+            return .campaignNotActive(campaign.id)
         }
+        if request.referralCode == request.user { return .selfReferral }
+        guard accounts[index].holders[request.user] == nil else { return .cardLimitReached }
+        guard accounts[index].remainingFen >= campaign.cardValueFen else { return .budgetExhausted }
+        return nil
+    }
+
+    private mutating func refuse(_ error: LedgerError, _ index: IdempotencyIndex, _ request: ClaimRequest)
+        -> ClaimDecision
+    {
+        if refusals.count < Self.maxRememberedRefusals {
+            refusals[index] = Refusal(digest: request.claimKey.digest, error: error)
+        }
+        return .decided(.refused(error))
     }
 
     /// Creates a campaign; returns the event to make durable.
     public mutating func createCampaign(_ campaign: Campaign) -> Result<[LedgerEvent], LedgerError> {
         if let problem = campaign.validationProblem() { return .failure(problem) }
-        guard accounts[campaign.id] == nil else { return .failure(.campaignExists(campaign.id)) }
+        guard accountIndex[campaign.id] == nil else { return .failure(.campaignExists(campaign.id)) }
         let events = [LedgerEvent.campaignCreated(campaign)]
-        applyDecided(events, batch: 0)
+        applyDecided(events)
         return .success(events)
     }
 
@@ -265,7 +281,7 @@ public struct LedgerBook: Sendable {
     public mutating func extendCampaign(_ id: String, endsAt: Date?, cardsExpireAt: Date?) -> Result<
         [LedgerEvent], LedgerError
     > {
-        guard let account = accounts[id] else { return .failure(.campaignNotFound(id)) }
+        guard let account = account(id) else { return .failure(.campaignNotFound(id)) }
         var updated = account.campaign
         if let endsAt {
             guard endsAt >= updated.endsAt else { return .failure(.invalidCampaign("ends_at can only be extended")) }
@@ -282,22 +298,22 @@ public struct LedgerBook: Sendable {
         }
         if let problem = updated.validationProblem() { return .failure(problem) }
         let events = [LedgerEvent.campaignUpdated(updated)]
-        applyDecided(events, batch: 0)
+        applyDecided(events)
         return .success(events)
     }
 
     /// Expires the cards of every campaign whose expiry has passed; returns the events.
     public mutating func expireDue(now: Date) -> [LedgerEvent] {
-        let due = accounts.values.filter { $0.cardsExpiredAt == nil && now >= $0.campaign.cardsExpireAt }
+        let due = accounts.filter { $0.cardsExpiredAt == nil && now >= $0.campaign.cardsExpireAt }
         let events = due.map { LedgerEvent.cardsExpired(campaign: $0.campaign.id, at: now) }
-        applyDecided(events, batch: 0)
+        applyDecided(events)
         return events
     }
 
-    private mutating func applyDecided(_ events: [LedgerEvent], batch: UInt64) {
+    private mutating func applyDecided(_ events: [LedgerEvent]) {
         for event in events {
             do {
-                try apply(event, batch: batch)
+                try apply(event, batch: 0)
             } catch {
                 preconditionFailure("ledger decided an event it cannot apply: \(error)")
             }
@@ -310,44 +326,46 @@ public struct LedgerBook: Sendable {
     public mutating func apply(_ event: LedgerEvent, batch: UInt64) throws(LedgerViolation) {
         switch event {
         case .campaignCreated(let campaign):
-            guard accounts[campaign.id] == nil else {
+            guard accountIndex[campaign.id] == nil else {
                 throw LedgerViolation(description: "campaign \(campaign.id) created twice")
             }
-            accounts[campaign.id] = CampaignAccount(campaign: campaign)
+            accountIndex[campaign.id] = accounts.count
+            accounts.append(CampaignAccount(campaign: campaign))
         case .campaignUpdated(let campaign):
-            guard let account = accounts[campaign.id] else {
+            guard let index = accountIndex[campaign.id] else {
                 throw LedgerViolation(description: "update of unknown campaign \(campaign.id)")
             }
-            guard campaign.budgetFen == account.campaign.budgetFen,
-                campaign.cardValueFen == account.campaign.cardValueFen
+            guard campaign.budgetFen == accounts[index].campaign.budgetFen,
+                campaign.cardValueFen == accounts[index].campaign.cardValueFen
             else {
                 throw LedgerViolation(description: "update of \(campaign.id) changes its budget or card value")
             }
-            accounts[campaign.id]!.campaign = campaign
+            accounts[index].campaign = campaign
         case .cardIssued(let issue):
-            try applyIssue(issue, batch: batch)
+            let index = try checkIssue(issue)
+            insert(issue, into: index, batch: batch)
         case .cardsExpired(let id, let at):
-            guard var account = accounts.removeValue(forKey: id) else {
+            guard let index = accountIndex[id] else {
                 throw LedgerViolation(description: "expiry of unknown campaign \(id)")
             }
-            for (owner, var entries) in account.holders {
-                for index in entries.indices where entries[index].state == .active {
-                    entries[index].state = .expired
-                }
-                account.holders[owner] = entries
+            accounts[index].holders = accounts[index].holders.mapValues { holding in
+                var holding = holding
+                holding.updateEach { if $0.state == .active { $0.state = .expired } }
+                return holding
             }
-            account.remainingFen += account.outstandingFen
-            account.outstandingFen = 0
-            account.cardsExpiredAt = at
-            accounts[id] = account
+            accounts[index].remainingFen += accounts[index].outstandingFen
+            accounts[index].outstandingFen = 0
+            accounts[index].cardsExpiredAt = at
         }
     }
 
-    private func checkIssue(_ issue: CardIssue) throws(LedgerViolation) {
+    /// Checks a journal card against every rule; returns its campaign's index.
+    private func checkIssue(_ issue: CardIssue) throws(LedgerViolation) -> Int {
         let cardID = issue.cardID
-        guard let account = accounts[issue.campaign] else {
+        guard let index = accountIndex[issue.campaign] else {
             throw LedgerViolation(description: "card \(cardID) of unknown campaign")
         }
+        let account = accounts[index]
         let held = account.holders[issue.owner]?.count ?? 0
         guard issue.ordinal == held else {
             throw LedgerViolation(description: "card \(cardID) issued out of order or twice (user held \(held))")
@@ -365,27 +383,24 @@ public struct LedgerBook: Sendable {
             throw LedgerViolation(description: "card \(cardID) issued after the campaign's cards expired")
         }
         if issue.kind == .referral {
-            guard let referee = issue.counterpart, referee != issue.owner,
-                account.holders[referee]?.first?.kind == .welcome
-            else {
+            guard let referee = issue.counterpart, referee != issue.owner, account.holders[referee] != nil else {
                 throw LedgerViolation(description: "referral card \(cardID) has no valid new user behind it")
             }
         }
+        return index
     }
 
-    private mutating func applyIssue(_ issue: CardIssue, batch: UInt64) throws(LedgerViolation) {
-        try checkIssue(issue)
-        // Mutate through the dictionary so no second reference forces a copy of the holders.
-        accounts[issue.campaign]!.holders[issue.owner, default: []].append(
-            CardEntry(kind: issue.kind, valueFen: issue.valueFen, issuedAtMs: issue.issuedAtMs, state: .active))
-        accounts[issue.campaign]!.remainingFen -= issue.valueFen
-        accounts[issue.campaign]!.outstandingFen += issue.valueFen
-        accounts[issue.campaign]!.cardsIssued += 1
-        if let claim = issue.claim {
-            idempotency[IdempotencyIndex(user: issue.owner, key: claim.key)] = IdempotencyRecord(
-                digest: claim.digest,
-                outcome: .issued(campaign: issue.campaign, ordinal: issue.ordinal, referralBonus: issue.counterpart != nil),
-                batch: batch)
+    /// Records a card that has been decided or checked.
+    private mutating func insert(_ issue: CardIssue, into index: Int, batch: UInt64) {
+        let entry = CardEntry(kind: issue.kind, valueFen: issue.valueFen, issuedAtMs: issue.issuedAtMs, state: .active)
+        if issue.ordinal == 0 {
+            accounts[index].holders[issue.owner] = Holding(
+                first: entry, claim: issue.claim, batch: batch, referralBonus: issue.counterpart != nil)
+        } else {
+            accounts[index].holders[issue.owner]!.more.append(entry)
         }
+        accounts[index].remainingFen -= issue.valueFen
+        accounts[index].outstandingFen += issue.valueFen
+        accounts[index].cardsIssued += 1
     }
 }

@@ -77,22 +77,23 @@ public final class LedgerEngine: Service, Sendable {
     /// Decides a claim and returns its outcome once it is durable.
     public func claim(_ request: ClaimRequest) async throws -> (outcome: ClaimOutcome, replayed: Bool) {
         let now = clock()
-        return try await perform { book, batch in
-            switch book.claim(request, now: now, batch: batch) {
-            case .replay(let outcome, let recordedIn):
-                return ((outcome, true), [], recordedIn)
-            case .decided(let outcome, let events):
-                return ((outcome, false), events, batch)
+        return try await perform { book, journal, batch in
+            switch book.claim(request, now: now, batch: batch, appendingTo: &journal) {
+            case .replay(let outcome, let recordedIn): return ((outcome, true), recordedIn)
+            case .decided(let outcome): return ((outcome, false), batch)
             }
         }
     }
 
     /// Creates a campaign durably.
     public func createCampaign(_ campaign: Campaign) async throws -> Result<Campaign, LedgerError> {
-        try await perform { book, batch in
+        try await perform { book, journal, batch in
             switch book.createCampaign(campaign) {
-            case .success(let events): return (.success(campaign), events, batch)
-            case .failure(let error): return (.failure(error), [], 0)
+            case .success(let events):
+                journal.append(contentsOf: events)
+                return (.success(campaign), batch)
+            case .failure(let error):
+                return (.failure(error), 0)
             }
         }
     }
@@ -101,10 +102,13 @@ public final class LedgerEngine: Service, Sendable {
     public func extendCampaign(_ id: String, endsAt: Date?, cardsExpireAt: Date?) async throws -> Result<
         Campaign, LedgerError
     > {
-        try await perform { book, batch in
+        try await perform { book, journal, batch in
             switch book.extendCampaign(id, endsAt: endsAt, cardsExpireAt: cardsExpireAt) {
-            case .success(let events): return (.success(book.account(id)!.campaign), events, batch)
-            case .failure(let error): return (.failure(error), [], 0)
+            case .success(let events):
+                journal.append(contentsOf: events)
+                return (.success(book.account(id)!.campaign), batch)
+            case .failure(let error):
+                return (.failure(error), 0)
             }
         }
     }
@@ -113,9 +117,10 @@ public final class LedgerEngine: Service, Sendable {
     @discardableResult
     public func expireDue() async throws -> Int {
         let now = clock()
-        return try await perform { book, batch in
+        return try await perform { book, journal, batch in
             let events = book.expireDue(now: now)
-            return (events.count, events, events.isEmpty ? 0 : batch)
+            journal.append(contentsOf: events)
+            return (events.count, events.isEmpty ? 0 : batch)
         }
     }
 
@@ -130,26 +135,27 @@ public final class LedgerEngine: Service, Sendable {
     /// Checks that the store answers.
     public func ping() async throws { try await store.ping() }
 
-    /// Runs `decide` against the book under the lock; its events join the pending batch and the
-    /// result is returned once batch `waitFor` is durable (0: at once).
+    /// Runs `decide` against the book under the lock; it appends its events to the pending
+    /// batch's journal, and the result is returned once batch `waitFor` is durable (0: at once).
     private func perform<T: Sendable>(
-        _ decide: (inout LedgerBook, _ pendingBatch: UInt64) -> (T, [LedgerEvent], waitFor: UInt64)
+        _ decide: (inout LedgerBook, inout [LedgerEvent], _ pendingBatch: UInt64) -> (T, waitFor: UInt64)
     ) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let next: PerformStep<T> = state.withLock { state in
                 guard state.available, !state.stopped else {
                     return .fail(LedgerUnavailable(description: "the ledger is recovering or shutting down"))
                 }
-                let (value, events, waitFor) = decide(&state.book, state.pending.id)
-                if events.isEmpty && waitFor <= state.durable { return .now(value) }
+                let journaled = state.pending.events.count
+                let (value, waitFor) = decide(&state.book, &state.pending.events, state.pending.id)
+                let appended = state.pending.events.count > journaled
+                if !appended && waitFor <= state.durable { return .now(value) }
                 let waiter = Waiter { error in
                     if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: value) }
                 }
-                if let inFlight = state.inFlight, waitFor == inFlight.id, events.isEmpty {
+                if !appended, let inFlight = state.inFlight, waitFor == inFlight.id {
                     state.inFlight!.waiters.append(waiter)
                     return .waiting(wake: nil)
                 }
-                state.pending.events.append(contentsOf: events)
                 state.pending.waiters.append(waiter)
                 let wake = state.committerWake
                 state.committerWake = nil

@@ -25,12 +25,28 @@ func bookWithCampaign(_ campaign: Campaign = testCampaign()) -> LedgerBook {
     return book
 }
 
-func issuedCard(_ decision: ClaimDecision) -> Card? {
+/// A claim's decision together with the events it journaled, for assertions.
+enum Decided {
+    case replay(ClaimOutcome, batch: UInt64)
+    case decided(ClaimOutcome, [LedgerEvent])
+}
+
+extension LedgerBook {
+    mutating func claim(_ request: ClaimRequest, now: Date, batch: UInt64) -> Decided {
+        var journal: [LedgerEvent] = []
+        switch claim(request, now: now, batch: batch, appendingTo: &journal) {
+        case .replay(let outcome, let batch): return .replay(outcome, batch: batch)
+        case .decided(let outcome): return .decided(outcome, journal)
+        }
+    }
+}
+
+func issuedCard(_ decision: Decided) -> Card? {
     if case .decided(.issued(let card, _), _) = decision { return card }
     return nil
 }
 
-func refusal(_ decision: ClaimDecision) -> LedgerError? {
+func refusal(_ decision: Decided) -> LedgerError? {
     if case .decided(.refused(let error), _) = decision { return error }
     return nil
 }

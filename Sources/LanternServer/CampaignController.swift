@@ -64,7 +64,7 @@ public struct CampaignController: Sendable {
         guard (1...255).contains(key.utf8.count) else {
             throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1-255 bytes")
         }
-        let body = try JSONBody.decode(ClaimBody.self, from: try await JSONBody.bytes(of: request), emptyIsObject: true)
+        let body = try ClaimBody.decode(try await JSONBody.bytes(of: request))
         if let code = body.referralCode, !Identifier.isValid(code) {
             throw APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id")
         }
@@ -75,9 +75,12 @@ public struct CampaignController: Sendable {
         var response: Response
         switch outcome {
         case .issued(let card, let bonus):
-            response = JSONBody.response(
-                ClaimResponse(card: CardView(card), referralBonusIssued: body.referralCode == nil ? nil : bonus),
-                status: .created)
+            var json = JSONWriter()
+            json.beginObject()
+            json.write(card, key: "card")
+            if body.referralCode != nil { json.field("referral_bonus_issued", bonus) }
+            json.endObject()
+            response = json.response(status: .created)
         case .refused(let error):
             response = try APIError(error).response(from: request, context: context)
         }
@@ -88,7 +91,13 @@ public struct CampaignController: Sendable {
     @Sendable func myCards(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
         let cards = try engine.read { $0.cards(of: identity.userID) }
-        return JSONBody.response(CardList(cards: cards.map(CardView.init)))
+        var json = JSONWriter()
+        json.beginObject()
+        json.beginArray("cards")
+        for card in cards { json.write(card) }
+        json.endArray()
+        json.endObject()
+        return json.response(status: .ok)
     }
 
     /// What makes two claims "the same request": the campaign and the decoded body.
@@ -116,6 +125,15 @@ extension HTTPField.Name {
 struct ClaimBody: Decodable {
     var referralCode: String?
     enum CodingKeys: String, CodingKey { case referralCode = "referral_code" }
+
+    /// Decodes a claim body; an empty body or `{}` (the common claim) skips the JSON decoder.
+    static func decode(_ bytes: [UInt8]) throws -> ClaimBody {
+        let meaningful = bytes.filter { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
+        if meaningful.isEmpty || meaningful == [UInt8(ascii: "{"), UInt8(ascii: "}")] {
+            return ClaimBody(referralCode: nil)
+        }
+        return try JSONBody.decode(ClaimBody.self, from: bytes)
+    }
 }
 
 /// Body of `PATCH /v1/campaigns/{id}`: only the dates that may be extended.
@@ -188,43 +206,17 @@ struct CampaignView: Encodable {
     }
 }
 
-/// A card as the API shows it.
-struct CardView: Encodable {
-    var id: String
-    var campaign: String
-    var kind: String
-    var valueFen: Int64
-    var issuedAt: Date
-    var expiresAt: Date
-    var state: CardState
-
-    init(_ card: Card) {
-        id = card.id
-        campaign = card.campaign
-        kind = card.kind == .welcome ? "welcome" : "referral"
-        valueFen = card.valueFen
-        issuedAt = card.issuedAt
-        expiresAt = card.expiresAt
-        state = card.state
+extension JSONWriter {
+    /// A card as the API shows it: `{"id","campaign","kind","value_fen","issued_at","expires_at","state"}`.
+    mutating func write(_ card: Card, key: String? = nil) {
+        beginObject(key)
+        field("id", card.id)
+        field("campaign", card.campaign)
+        field("kind", card.kind == .welcome ? "welcome" : "referral")
+        field("value_fen", card.valueFen)
+        field("issued_at", card.issuedAt)
+        field("expires_at", card.expiresAt)
+        field("state", card.state.rawValue)
+        endObject()
     }
-
-    enum CodingKeys: String, CodingKey {
-        case id, campaign, kind, state
-        case valueFen = "value_fen"
-        case issuedAt = "issued_at"
-        case expiresAt = "expires_at"
-    }
-}
-
-struct ClaimResponse: Encodable {
-    var card: CardView
-    var referralBonusIssued: Bool?
-    enum CodingKeys: String, CodingKey {
-        case card
-        case referralBonusIssued = "referral_bonus_issued"
-    }
-}
-
-struct CardList: Encodable {
-    var cards: [CardView]
 }

@@ -21,7 +21,7 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         var logger = Logger(label: "lantern.bench")
-        logger.logLevel = .warning
+        logger.logLevel = .error
         print("lantern bench: \(claims) claims, \(concurrency) in flight, \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lantern-bench-\(getpid())")

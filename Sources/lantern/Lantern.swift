@@ -5,12 +5,16 @@ import LanternStorage
 import Logging
 
 /// The `lantern` command.
-@main
 struct Lantern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Lantern: assistant-led flash promotions for food and drink delivery.",
         subcommands: [Serve.self, Token.self, Audit.self, Bench.self],
         defaultSubcommand: Serve.self)
+
+    /// Parses the command line and runs the chosen subcommand.
+    static func launch() async {
+        await main()
+    }
 }
 
 /// Options naming the store, shared by several subcommands.

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+@testable import LanternServer
+
+@Suite struct TokenTests {
+    static let secret = "token-test-secret-0123456789abcdef0123"
+
+    func base64URL(_ text: String) -> String {
+        Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    @Test func mintedTokensTakeTheFastPathWithTheirClaims() async throws {
+        let tokens = try await TokenAuthority(secret: Self.secret)
+        let token = try await tokens.mint(Identity(userID: "m-7", role: .merchant, merchantID: "store-9"))
+        let parts = token.split(separator: ".")
+        let compact = CompactHS256(secret: Self.secret, header: parts[0])
+        guard case .valid(let sub, let role, let exp, let merchant) = compact.verify(token) else {
+            Issue.record("fast path did not accept a minted token")
+            return
+        }
+        #expect(sub == "m-7")
+        #expect(role == "merchant")
+        #expect(merchant == "store-9")
+        #expect(abs(exp - Date().addingTimeInterval(86_400).timeIntervalSince1970) < 60)
+        #expect(try await tokens.verify(token) == Identity(userID: "m-7", role: .merchant, merchantID: "store-9"))
+    }
+
+    @Test func aTamperedPayloadIsRejected() async throws {
+        let tokens = try await TokenAuthority(secret: Self.secret)
+        let token = try await tokens.mint(Identity(userID: "alice", role: .user))
+        let parts = token.split(separator: ".")
+        let exp = Int(Date().addingTimeInterval(3_600).timeIntervalSince1970)
+        let forgedPayload = base64URL(#"{"sub":"alice","role":"admin","exp":\#(exp)}"#)
+        let forged = "\(parts[0]).\(forgedPayload).\(parts[2])"
+        #expect(CompactHS256(secret: Self.secret, header: parts[0]).verify(forged) == .invalid)
+        await #expect(throws: APIError.self) { try await tokens.verify(forged) }
+    }
+
+    @Test func anotherHeaderFallsBackToTheFullVerifierWhichRefusesUnsignedTokens() async throws {
+        let tokens = try await TokenAuthority(secret: Self.secret)
+        let exp = Int(Date().addingTimeInterval(3_600).timeIntervalSince1970)
+        let unsigned = base64URL(#"{"alg":"none","typ":"JWT"}"#) + "." + base64URL(#"{"sub":"eve","role":"admin","exp":\#(exp)}"#) + "."
+        let minted = try await tokens.mint(Identity(userID: "x", role: .user))
+        let compact = CompactHS256(secret: Self.secret, header: minted.split(separator: ".")[0])
+        #expect(compact.verify(unsigned) == .unrecognized)
+        await #expect(throws: APIError.self) { try await tokens.verify(unsigned) }
+    }
+
+    @Test func anotherSecretsSignatureIsInvalid() async throws {
+        let ours = try await TokenAuthority(secret: Self.secret)
+        let theirs = try await TokenAuthority(secret: "some-other-secret-0123456789abcdefghij")
+        let token = try await theirs.mint(Identity(userID: "x", role: .admin))
+        await #expect(throws: APIError.self) { try await ours.verify(token) }
+    }
+
+    @Test func flatJSONReadsOnlyFlatObjects() {
+        #expect(FlatJSONObject.parse(Array(#" {"a":"b", "n":-1.5e2,"t":true,"z":null} "#.utf8)) == [
+            "a": .string("b"), "n": .number(-150), "t": .bool(true), "z": .null,
+        ])
+        #expect(FlatJSONObject.parse(Array("{}".utf8)) == [:])
+        #expect(FlatJSONObject.parse(Array(#"{"a":{"b":1}}"#.utf8)) == nil)
+        #expect(FlatJSONObject.parse(Array(#"{"a":"b\"c"}"#.utf8)) == nil)
+        #expect(FlatJSONObject.parse(Array(#"{"a":1,"a":2}"#.utf8)) == nil)
+        #expect(FlatJSONObject.parse(Array(#"{"a":1"#.utf8)) == nil)
+        #expect(FlatJSONObject.parse(Array(#"{"a":1} x"#.utf8)) == nil)
+    }
+
+    @Test func base64URLDecodesWhatFoundationEncodes() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<40 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let encoded = Array(base64URLBytes(bytes).utf8)
+            #expect(Base64URL.decode(encoded[...]) == bytes)
+        }
+        #expect(Base64URL.decode(Array("a+b".utf8)[...]) == nil)
+    }
+
+    func base64URLBytes(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}
+
+@Suite struct JSONWriterTests {
+    @Test func timestampsMatchISO8601Formatting() {
+        let formatter = ISO8601DateFormatter()
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let date = Date(timeIntervalSince1970: Double(Int64.random(in: -2_000_000_000...8_000_000_000, using: &generator)))
+            #expect(RFC3339.format(date) == formatter.string(from: date))
+        }
+    }
+
+    @Test func stringsAreEscaped() throws {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("text", "quote \" backslash \\ newline \n 茶")
+        writer.field("n", Int64(-5))
+        writer.endObject()
+        let decoded = try JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String: Any]
+        #expect(decoded?["text"] as? String == "quote \" backslash \\ newline \n 茶")
+        #expect(decoded?["n"] as? Int == -5)
+    }
+}

@@ -2,7 +2,6 @@ import Foundation
 import Hummingbird
 import JWTKit
 import LanternLedger
-import Synchronization
 
 /// What a caller may do.
 public enum Role: String, Sendable, Codable, CaseIterable {
@@ -43,15 +42,10 @@ struct LanternClaims: JWTPayload {
     }
 }
 
-/// Mints and verifies HS256 bearer tokens.
-///
-/// Verified tokens are cached until they expire (bounded; cleared when full) so a client's
-/// repeated requests skip signature checking and JSON decoding on the hot path.
+/// Mints and verifies HS256 bearer tokens (jwt-kit), with a fast path for the tokens it mints.
 public final class TokenAuthority: Sendable {
     private let keys: JWTKeyCollection
     private let compact: CompactHS256
-    private let cache = Mutex<[String: (identity: Identity, expiresAt: Date)]>([:])
-    private static let cacheLimit = 200_000
 
     /// Shortest secret accepted: HS256 keys must be at least as long as the hash.
     public static let minimumSecretBytes = 32
@@ -84,10 +78,6 @@ public final class TokenAuthority: Sendable {
     /// Verifies a token's signature, expiry and claims.
     public func verify(_ token: String) async throws(APIError) -> Identity {
         let now = Date()
-        if let hit = cache.withLock({ $0[token] }) {
-            guard hit.expiresAt > now else { throw .unauthorized("the token has expired") }
-            return hit.identity
-        }
         let claims: (sub: String, role: String, expiresAt: Date, merchantID: String?)
         switch compact.verify(token) {
         case .valid(let sub, let role, let exp, let merchantID):
@@ -110,12 +100,7 @@ public final class TokenAuthority: Sendable {
         if role == .merchant && claims.merchantID == nil {
             throw .unauthorized("a merchant token needs merchant_id")
         }
-        let identity = Identity(userID: claims.sub, role: role, merchantID: claims.merchantID)
-        cache.withLock { cache in
-            if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
-            cache[token] = (identity, claims.expiresAt)
-        }
-        return identity
+        return Identity(userID: claims.sub, role: role, merchantID: claims.merchantID)
     }
 }
 

@@ -58,7 +58,8 @@ public func buildRouter(engine: LedgerEngine, tokens: TokenAuthority) -> Router<
             throw APIError.unavailable("the store is not answering")
         }
     }
-    let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(tokens: tokens))
+    let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware())
+        .add(middleware: BearerAuthMiddleware(tokens: tokens))
     CampaignController(engine: engine).addRoutes(to: v1)
     return router
 }

@@ -71,7 +71,7 @@ public struct CampaignController: Sendable {
         let claimRequest = ClaimRequest(
             campaign: campaign, user: identity.userID, referralCode: body.referralCode,
             claimKey: ClaimKey(key: key, digest: Self.digest(campaign: campaign, body: body)))
-        let (outcome, replayed) = try await engine.claim(claimRequest)
+        let (outcome, replayed) = try await engine.claim(claimRequest, eventLoop: context.eventLoop)
         var response: Response
         switch outcome {
         case .issued(let card, let bonus):

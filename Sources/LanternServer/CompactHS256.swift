@@ -1,9 +1,9 @@
 import Crypto
 import Foundation
 
-/// Verifies HS256 tokens in the exact shape Lantern mints without going through a JSON decoder:
-/// the header must be byte-for-byte the one `TokenAuthority` writes, the signature is checked
-/// in constant time, and the payload is a flat JSON object read by a small scanner.
+/// Verifies HS256 tokens in the shape Lantern mints without going through a JSON decoder:
+/// the header must say exactly `alg: HS256` (and `typ: JWT`, in either order), the signature
+/// is checked in constant time, and the payload is a flat JSON object read by a small scanner.
 ///
 /// Anything it does not recognise is `.unrecognized`, and the caller falls back to jwt-kit's
 /// full verification, so this only ever accepts what jwt-kit would accept too.
@@ -19,13 +19,13 @@ struct CompactHS256 {
     }
 
     private let key: SymmetricKey
-    private let header: [UInt8]
 
-    /// `header` is the first segment of a token minted with the same key.
-    init(secret: String, header: Substring) {
+    /// Creates a verifier for tokens signed with `secret`.
+    init(secret: String) {
         key = SymmetricKey(data: Array(secret.utf8))
-        self.header = Array(header.utf8)
     }
+
+    private static let expectedHeader: [String: FlatJSONObject.Value] = ["alg": .string("HS256"), "typ": .string("JWT")]
 
     func verify(_ token: String) -> Verdict {
         let bytes = Array(token.utf8)
@@ -33,7 +33,8 @@ struct CompactHS256 {
             let secondDot = bytes[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),
             !bytes[(secondDot + 1)...].contains(UInt8(ascii: "."))
         else { return .unrecognized }
-        guard bytes[..<firstDot].elementsEqual(header) else { return .unrecognized }
+        guard let header = Base64URL.decode(bytes[..<firstDot]), FlatJSONObject.parse(header) == Self.expectedHeader
+        else { return .unrecognized }
         guard let signature = Base64URL.decode(bytes[(secondDot + 1)...]) else { return .invalid }
         guard
             HMAC<SHA256>.isValidAuthenticationCode(

@@ -4,12 +4,15 @@ import NIOCore
 /// Runs a connection's request handling on that connection's own event loop: after a route
 /// awaits something (a ledger commit), it resumes where the socket lives, so writing the
 /// response needs no second hop between threads.
-final class EventLoopTaskExecutor: TaskExecutor {
-    let eventLoop: any EventLoop
+public final class EventLoopTaskExecutor: TaskExecutor {
+    /// The loop jobs run on.
+    public let eventLoop: any EventLoop
 
-    init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+    /// Creates an executor for `eventLoop`.
+    public init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    /// Runs the job on the event loop.
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
         eventLoop.execute { job.runSynchronously(on: executor) }

@@ -22,6 +22,12 @@ let package = Package(
     targets: [
         /// Pure campaign ledger: budget accounting, card rules, journal encoding. No I/O.
         .target(name: "LanternLedger"),
+        /// Admission control: adaptive concurrency limit, per-key token buckets, the virtual
+        /// waiting room and its signed tickets. Pure; no I/O.
+        .target(
+            name: "LanternAdmission",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
         /// Durable stores behind the ledger: SQLite (GRDB) and PostgreSQL (PostgresNIO),
         /// and the group-commit engine that decides claims in memory and commits them in batches.
         .target(
@@ -40,6 +46,7 @@ let package = Package(
             name: "LanternServer",
             dependencies: [
                 "LanternLedger",
+                "LanternAdmission",
                 "LanternStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -66,6 +73,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LanternLedgerTests", dependencies: ["LanternLedger"]),
+        .testTarget(name: "LanternAdmissionTests", dependencies: ["LanternAdmission"]),
         .testTarget(
             name: "LanternStorageTests",
             dependencies: [
@@ -80,6 +88,7 @@ let package = Package(
                 "LanternServer",
                 "LanternStorage",
                 "LanternLedger",
+                "LanternAdmission",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LanternAdmission
 
 /// Verifies HS256 tokens in the shape Lantern mints without going through a JSON decoder:
 /// the header must say exactly `alg: HS256` (and `typ: JWT`, in either order), the signature
@@ -52,35 +53,6 @@ struct CompactHS256 {
         default: return .unrecognized
         }
         return .valid(sub: sub, role: role, exp: exp, merchantID: merchantID)
-    }
-}
-
-/// Base64url without padding, as JWTs use it.
-enum Base64URL {
-    private static let table: [UInt8] = {
-        var table = [UInt8](repeating: 0xFF, count: 256)
-        for (index, char) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8.enumerated() {
-            table[Int(char)] = UInt8(index)
-        }
-        return table
-    }()
-
-    static func decode(_ input: ArraySlice<UInt8>) -> [UInt8]? {
-        var output: [UInt8] = []
-        output.reserveCapacity(input.count * 3 / 4)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for char in input {
-            let value = table[Int(char)]
-            guard value != 0xFF else { return nil }
-            buffer = buffer << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                output.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
-            }
-        }
-        return bits >= 6 ? nil : output
     }
 }
 

@@ -1,0 +1,171 @@
+/// What a waiting room must keep across a restart: a few counters, whatever the number waiting.
+public struct WaitingRoomCounters: Codable, Sendable, Equatable {
+    /// Tickets handed out so far: the next ticket's sequence number.
+    public var issued: UInt64 = 0
+    /// The admission frontier: every ticket ranked below it is admitted.
+    public var admitted: Double = 0
+    /// Tickets issued before the campaign started, fixed at the start; nil until then.
+    public var preQueueSize: UInt64?
+    /// Key of the random order the pre-queue is put in at the start.
+    public var shuffleSeed: UInt64
+
+    /// Counters for a room nobody has entered yet.
+    public init(shuffleSeed: UInt64) {
+        self.shuffleSeed = shuffleSeed
+    }
+}
+
+/// Where a ticket stands.
+public enum QueueStatus: Sendable, Equatable {
+    /// The campaign has not started; places are drawn at the start.
+    case waitingForStart(startsInSeconds: Double)
+    /// In line: `position` 1 is next.
+    case waiting(position: UInt64, estimatedWaitSeconds: Double)
+    /// Admitted: the ticket lets its holder claim for `validForSeconds` more.
+    case admitted(validForSeconds: Double)
+    /// Admitted too long ago: the admission lapsed.
+    case lapsed
+}
+
+/// A campaign's virtual waiting room: strict FIFO admission at a rate, held in counters.
+///
+/// Arrivals take consecutive sequence numbers; the admission frontier moves forward at the
+/// admission rate (the operator's fixed rate, or the rate the server is measured to sustain),
+/// and a ticket is admitted once the frontier passes its rank. Tickets issued before the
+/// campaign starts form a pre-queue whose ranks are a keyed random permutation drawn at the
+/// start, so arriving early or scripting faster buys nothing. Pure; times are seconds.
+public struct WaitingRoom: Sendable {
+    /// The counters to persist.
+    public private(set) var counters: WaitingRoomCounters
+    /// When the campaign starts (seconds since 1970).
+    public let startsAt: Double
+    /// Operator-set admissions per second; nil means adaptive.
+    public var fixedRate: Double?
+    /// Admissions per second the server sustains, kept up to date by the server.
+    public var adaptiveRate: Double
+    /// How long an admission stays usable.
+    public let admissionValidity: Double
+    private var lastAdvance: Double
+    private var checkpoints: [(time: Double, admitted: Double)] = []
+    private static let checkpointInterval = 1.0
+    private static let maxCheckpoints = 3_600
+
+    /// Opens a room with `counters` (fresh or restored) at time `now`.
+    public init(
+        counters: WaitingRoomCounters, startsAt: Double, now: Double, adaptiveRate: Double = 500,
+        admissionValidity: Double = 120
+    ) {
+        self.counters = counters
+        self.startsAt = startsAt
+        self.adaptiveRate = adaptiveRate
+        self.admissionValidity = admissionValidity
+        self.lastAdvance = now
+        checkpoints.append((now, counters.admitted))
+    }
+
+    /// Admissions per second now.
+    public var rate: Double { max(0.001, fixedRate ?? adaptiveRate) }
+
+    /// Tickets issued but not yet admitted.
+    public var waitingCount: UInt64 {
+        guard counters.preQueueSize != nil else { return counters.issued }
+        let frontier = UInt64(max(0, counters.admitted.rounded(.down)))
+        return counters.issued > frontier ? counters.issued - frontier : 0
+    }
+
+    /// True when an arrival now would be admitted at once.
+    public var hasRoom: Bool {
+        counters.preQueueSize != nil && Double(counters.issued) < counters.admitted.rounded(.down)
+    }
+
+    /// Moves the admission frontier forward to `now`; at the campaign's start, fixes the pre-queue.
+    public mutating func advance(to now: Double) {
+        if counters.preQueueSize == nil {
+            guard now >= startsAt else {
+                lastAdvance = now
+                return
+            }
+            counters.preQueueSize = counters.issued
+            lastAdvance = max(lastAdvance, startsAt)
+        }
+        let elapsed = max(0, now - lastAdvance)
+        lastAdvance = max(lastAdvance, now)
+        // The frontier may run ahead of arrivals by one second of admissions, so that while
+        // nobody waits, newcomers go straight in at up to the admission rate.
+        let ceiling = Double(counters.issued) + max(1, rate)
+        counters.admitted = max(counters.admitted, min(ceiling, counters.admitted + elapsed * rate))
+        if let last = checkpoints.last, now - last.time >= Self.checkpointInterval {
+            checkpoints.append((now, counters.admitted))
+            if checkpoints.count > Self.maxCheckpoints { checkpoints.removeFirst(checkpoints.count / 2) }
+        }
+    }
+
+    /// Hands out the next place in line.
+    public mutating func enqueue() -> (sequence: UInt64, preQueue: Bool) {
+        defer { counters.issued += 1 }
+        return (counters.issued, counters.preQueueSize == nil)
+    }
+
+    /// The ticket's rank in admission order; nil for a pre-queue ticket before the start.
+    public func rank(sequence: UInt64, preQueue: Bool) -> UInt64? {
+        guard preQueue else { return sequence }
+        guard let size = counters.preQueueSize else { return nil }
+        guard sequence < size else { return sequence }
+        return Self.permute(sequence, count: size, key: counters.shuffleSeed)
+    }
+
+    /// Where the ticket stands at `now` (after `advance(to:)`).
+    public func status(sequence: UInt64, preQueue: Bool, now: Double) -> QueueStatus {
+        guard let rank = rank(sequence: sequence, preQueue: preQueue) else {
+            return .waitingForStart(startsInSeconds: max(0, startsAt - now))
+        }
+        let position = Double(rank)
+        guard position < counters.admitted.rounded(.down) else {
+            let ahead = UInt64(position - counters.admitted.rounded(.down)) + 1
+            return .waiting(position: ahead, estimatedWaitSeconds: Double(ahead) / rate)
+        }
+        let admittedAt = admissionTime(of: position)
+        let remaining = admittedAt + admissionValidity - now
+        return remaining > 0 ? .admitted(validForSeconds: remaining) : .lapsed
+    }
+
+    /// When the frontier passed `position`: the first checkpoint beyond it, or the oldest kept.
+    private func admissionTime(of position: Double) -> Double {
+        var low = 0
+        var high = checkpoints.count - 1
+        guard position < checkpoints[high].admitted else { return lastAdvance }
+        while low < high {
+            let middle = (low + high) / 2
+            if checkpoints[middle].admitted > position { high = middle } else { low = middle + 1 }
+        }
+        return checkpoints[low].time
+    }
+
+    /// A keyed random permutation of `0..<count` (a 4-round Feistel network with cycle walking):
+    /// every pre-queue arrival gets a distinct rank, and the order is unrelated to arrival.
+    public static func permute(_ value: UInt64, count: UInt64, key: UInt64) -> UInt64 {
+        precondition(value < count)
+        var bits = max(2, 64 - (count - 1).leadingZeroBitCount)
+        if bits % 2 == 1 { bits += 1 }
+        let half = UInt64(bits / 2)
+        let mask: UInt64 = (1 << half) - 1
+        var current = value
+        repeat {
+            var left = current >> half
+            var right = current & mask
+            for round: UInt64 in 0..<4 {
+                let mixed = splitMix(right ^ key ^ (round &* 0x9E37_79B9_7F4A_7C15)) & mask
+                (left, right) = (right, left ^ mixed)
+            }
+            current = left << half | right
+        } while current >= count
+        return current
+    }
+
+    private static func splitMix(_ seed: UInt64) -> UInt64 {
+        var z = seed &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

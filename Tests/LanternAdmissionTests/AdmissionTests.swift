@@ -1,0 +1,288 @@
+import Foundation
+import Testing
+
+@testable import LanternAdmission
+
+@Suite struct AdaptiveConcurrencyLimitTests {
+    /// A server that serves `capacity` requests at once in `serviceTime` seconds and queues the
+    /// rest (latency grows with the queue), driven by clients that always want more.
+    func simulate(capacity: Int, serviceTime: Double, seconds: Double) -> (limit: Double, throughput: Double) {
+        var limiter = AdaptiveConcurrencyLimit(initial: 8, minLimit: 4, maxLimit: 10_000)
+        var inFlight: [(done: Double, started: Double)] = []
+        var now = 0.0
+        var completed = 0
+        var completedLate = 0
+        let step = serviceTime / 20
+        while now < seconds {
+            while limiter.tryAcquire() {
+                let queued = max(0, inFlight.count + 1 - capacity)
+                let latency = serviceTime * (1 + Double(queued) / Double(capacity))
+                inFlight.append((now + latency, now))
+            }
+            now += step
+            inFlight.removeAll { request in
+                guard request.done <= now else { return false }
+                limiter.release(latency: request.done - request.started)
+                completed += 1
+                if now > seconds / 2 { completedLate += 1 }
+                return true
+            }
+        }
+        return (limiter.limit, Double(completedLate) / (seconds / 2))
+    }
+
+    @Test func convergesNearCapacityAndKeepsThroughput() {
+        let capacity = 100
+        let serviceTime = 0.010
+        let result = simulate(capacity: capacity, serviceTime: serviceTime, seconds: 30)
+        let best = Double(capacity) / serviceTime
+        #expect(result.limit > Double(capacity) * 0.7)
+        #expect(result.limit < Double(capacity) * 3)
+        #expect(result.throughput > best * 0.9)
+    }
+
+    @Test func shrinksWhenLatencyRises() {
+        var limiter = AdaptiveConcurrencyLimit(initial: 200, minLimit: 4, maxLimit: 1_000, windowSize: 10)
+        for _ in 0..<200 {
+            _ = limiter.tryAcquire()
+            limiter.release(latency: 0.01)
+        }
+        let settled = limiter.limit
+        for _ in 0..<200 {
+            _ = limiter.tryAcquire()
+            limiter.release(latency: 0.2)
+        }
+        #expect(limiter.limit < settled / 2)
+    }
+}
+
+@Suite struct HotKeyLimiterTests {
+    @Test func aHammeringKeyIsLimitedAndToldWhenToComeBack() {
+        var limiter = HotKeyLimiter(ratePerSecond: 5, burst: 10, capacity: 1_024)
+        var allowed = 0
+        var retryAfter: Double?
+        for _ in 0..<100 {
+            switch limiter.allow("hammer", now: 100) {
+            case .allowed: allowed += 1
+            case .limited(let wait): retryAfter = wait
+            }
+        }
+        #expect(allowed == 10)
+        #expect(retryAfter.map { $0 > 0 && $0 <= 0.2 + 1e-9 } == true)
+        // Two seconds later the bucket has refilled by ten tokens.
+        var later = 0
+        for _ in 0..<100 where limiter.allow("hammer", now: 102) == .allowed { later += 1 }
+        #expect(later == 10)
+    }
+
+    @Test func ordinaryUsersNeverNoticeAndMemoryStaysFixed() {
+        var limiter = HotKeyLimiter(ratePerSecond: 1, burst: 5, capacity: 4_096)
+        let capacity = limiter.capacity
+        var refused = 0
+        for user in 0..<200_000 where limiter.allow("user-\(user)", now: Double(user) / 1_000) != .allowed {
+            refused += 1
+        }
+        #expect(refused == 0)
+        #expect(limiter.capacity == capacity)
+    }
+
+    @Test func aFloodOfNewKeysDoesNotFreeAHotKey() {
+        var limiter = HotKeyLimiter(ratePerSecond: 1, burst: 3, capacity: 1_024)
+        var hotAllowed = 0
+        for tick in 0..<10_000 {
+            let now = Double(tick) / 1_000
+            _ = limiter.allow("stranger-\(tick)", now: now)
+            if limiter.allow("hot", now: now) == .allowed { hotAllowed += 1 }
+        }
+        // Ten seconds at one token a second plus a burst of three.
+        #expect(hotAllowed <= 14)
+    }
+}
+
+@Suite struct QueueTicketTests {
+    let signer = QueueTicketSigner(secret: "ticket-secret")
+    let ticket = QueueTicket(campaign: "spring", user: "alice", sequence: 42, issuedAtMs: 1_000_000, preQueue: false)
+
+    @Test func roundTrips() throws {
+        let text = signer.sign(ticket)
+        #expect(try signer.verify(text, user: "alice", campaign: "spring", nowMs: 1_000_500) == ticket)
+    }
+
+    @Test func tamperingIsDetected() {
+        let text = signer.sign(ticket)
+        let forgedPayload = Base64URL.encode(Array("1|spring|alice|1|1000000|0".utf8))
+        let swapped = forgedPayload + "." + text.split(separator: ".")[1]
+        #expect(throws: QueueTicketError.forged) { try signer.verify(swapped, user: "alice", campaign: "spring", nowMs: 1_000_500) }
+        let other = QueueTicketSigner(secret: "another-secret").sign(ticket)
+        #expect(throws: QueueTicketError.forged) { try signer.verify(other, user: "alice", campaign: "spring", nowMs: 1_000_500) }
+        #expect(throws: QueueTicketError.malformed) { try signer.verify("garbage", user: "alice", campaign: "spring", nowMs: 0) }
+    }
+
+    @Test func aTicketCannotBeUsedByAnotherUserOrCampaign() {
+        let text = signer.sign(ticket)
+        #expect(throws: QueueTicketError.notYours) { try signer.verify(text, user: "bob", campaign: "spring", nowMs: 1_000_500) }
+        #expect(throws: QueueTicketError.notYours) { try signer.verify(text, user: "alice", campaign: "autumn", nowMs: 1_000_500) }
+    }
+
+    @Test func oldTicketsExpire() {
+        let text = signer.sign(ticket)
+        #expect(throws: QueueTicketError.expired) {
+            try signer.verify(text, user: "alice", campaign: "spring", nowMs: 1_000_000 + signer.maxAgeMs + 1)
+        }
+    }
+
+    @Test func base64URLRoundTripsAndRejectsOtherAlphabets() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<40 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let foundation = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(Base64URL.encode(bytes) == foundation)
+            #expect(Base64URL.decode(Array(foundation.utf8)[...]) == bytes)
+        }
+        #expect(Base64URL.decode(Array("a+b".utf8)[...]) == nil)
+    }
+}
+
+@Suite struct WaitingRoomTests {
+    @Test func admitsStrictlyInArrivalOrderAtTheRate() {
+        var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 0)
+        room.fixedRate = 10
+        room.advance(to: 0)
+        // Ten arrivals fit in the first second of admissions; the rest wait in line.
+        let tickets = (0..<100).map { _ in room.enqueue() }
+        var admittedOrder: [UInt64] = []
+        var admittedSet = Set<UInt64>()
+        for tenth in 0...120 {
+            let now = Double(tenth) / 10
+            room.advance(to: now)
+            for ticket in tickets where !admittedSet.contains(ticket.sequence) {
+                if case .admitted = room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: now) {
+                    admittedSet.insert(ticket.sequence)
+                    admittedOrder.append(ticket.sequence)
+                }
+            }
+        }
+        #expect(admittedOrder == admittedOrder.sorted())
+        #expect(admittedOrder.count == 100)
+        guard case .waiting(let position, let wait) = WaitingRoom.positionAfter(adding: 50, rate: 10) else {
+            Issue.record("expected a position")
+            return
+        }
+        // The 50th arrival at the very start, at ten a second: 50th in line, five seconds away.
+        #expect(position == 50)
+        #expect(abs(wait - 5) < 1e-9)
+    }
+
+    @Test func positionsCountDownAndAdmissionsLapse() {
+        var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 0, admissionValidity: 30)
+        room.fixedRate = 2
+        room.advance(to: 0)
+        let tickets = (0..<20).map { _ in room.enqueue() }
+        let last = tickets.last!
+        guard case .waiting(let first, _) = room.status(sequence: last.sequence, preQueue: false, now: 0) else {
+            Issue.record("last ticket should wait")
+            return
+        }
+        room.advance(to: 3)
+        guard case .waiting(let later, let wait) = room.status(sequence: last.sequence, preQueue: false, now: 3) else {
+            Issue.record("last ticket should still wait")
+            return
+        }
+        #expect(later == first - 6)
+        #expect(abs(wait - Double(later) / 2) < 1e-9)
+        room.advance(to: 12)
+        #expect(room.status(sequence: last.sequence, preQueue: false, now: 12) == .admitted(validForSeconds: 30))
+        room.advance(to: 60)
+        #expect(room.status(sequence: last.sequence, preQueue: false, now: 60) == .lapsed)
+    }
+
+    @Test func arrivalsGoStraightInWhileUnderTheRateAndQueueAboveIt() {
+        var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 0)
+        room.fixedRate = 5
+        var straightIn = 0
+        // Two arrivals a second, under the rate of five: everyone after the first goes straight in.
+        for half in 1...100 {
+            room.advance(to: Double(half) / 2)
+            if room.hasRoom { straightIn += 1 }
+            _ = room.enqueue()
+        }
+        #expect(straightIn == 100)
+        // A burst of a hundred at one instant: one second of admissions goes in, the rest wait.
+        room.advance(to: 60)
+        var burstIn = 0
+        for _ in 0..<100 {
+            if room.hasRoom { burstIn += 1 }
+            _ = room.enqueue()
+        }
+        #expect(burstIn == 5)
+    }
+
+    @Test func thePreQueueIsShuffledAtTheStart() {
+        var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 0xC0FFEE), startsAt: 100, now: 0)
+        let early = (0..<1_000).map { _ in room.enqueue() }
+        #expect(early.allSatisfy { $0.preQueue })
+        #expect(room.status(sequence: 0, preQueue: true, now: 50) == .waitingForStart(startsInSeconds: 50))
+        room.advance(to: 100)
+        let ranks = early.map { room.rank(sequence: $0.sequence, preQueue: true)! }
+        #expect(Set(ranks) == Set(0..<1_000))
+        #expect(abs(spearman(Array(0..<1_000).map(Double.init), ranks.map(Double.init))) < 0.1)
+        // Somebody arriving after the start queues behind the whole pre-queue.
+        let late = room.enqueue()
+        #expect(!late.preQueue)
+        #expect(room.rank(sequence: late.sequence, preQueue: false)! >= 1_000)
+    }
+
+    @Test func theShuffleIsAPermutationForEverySize() {
+        for count: UInt64 in [1, 2, 3, 7, 100, 1_023, 1_024, 1_025] {
+            let image = Set((0..<count).map { WaitingRoom.permute($0, count: count, key: 99) })
+            #expect(image == Set(0..<count))
+        }
+    }
+
+    @Test func aRestartKeepsEveryonesPlace() throws {
+        var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 7), startsAt: 10, now: 0)
+        room.fixedRate = 3
+        let early = (0..<50).map { _ in room.enqueue() }
+        room.advance(to: 12)
+        let late = (0..<50).map { _ in room.enqueue() }
+        room.advance(to: 14)
+        let before = (early + late).map { room.status(sequence: $0.sequence, preQueue: $0.preQueue, now: 14) }
+        let saved = try JSONEncoder().encode(room.counters)
+        var restored = WaitingRoom(
+            counters: try JSONDecoder().decode(WaitingRoomCounters.self, from: saved), startsAt: 10, now: 14)
+        restored.fixedRate = 3
+        let after = (early + late).map { restored.status(sequence: $0.sequence, preQueue: $0.preQueue, now: 14) }
+        let waitingBefore = before.filter { if case .waiting = $0 { return true } else { return false } }
+        let waitingAfter = after.filter { if case .waiting = $0 { return true } else { return false } }
+        #expect(waitingBefore == waitingAfter)
+        #expect(!waitingBefore.isEmpty)
+        #expect(restored.enqueue().sequence == 100)
+    }
+}
+
+extension WaitingRoom {
+    /// Status of the 50th of `count` arrivals into an empty room after the first second.
+    static func positionAfter(adding count: Int, rate: Double) -> QueueStatus {
+        var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 0)
+        room.fixedRate = rate
+        room.advance(to: 0)
+        let tickets = (0..<count).map { _ in room.enqueue() }
+        return room.status(sequence: tickets.last!.sequence, preQueue: false, now: 0)
+    }
+}
+
+/// Spearman rank correlation of two equally long samples without ties.
+func spearman(_ a: [Double], _ b: [Double]) -> Double {
+    func ranks(_ values: [Double]) -> [Double] {
+        var result = [Double](repeating: 0, count: values.count)
+        for (rank, index) in values.indices.sorted(by: { values[$0] < values[$1] }).enumerated() {
+            result[index] = Double(rank)
+        }
+        return result
+    }
+    let (ra, rb) = (ranks(a), ranks(b))
+    let n = Double(a.count)
+    let squared = zip(ra, rb).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+    return 1 - 6 * squared / (n * (n * n - 1))
+}

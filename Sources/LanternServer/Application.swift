@@ -19,11 +19,13 @@ public struct ServerConfiguration: Sendable {
     public var seedDemo: Bool
     /// Log level.
     public var logLevel: Logger.Level
+    /// Admission control (rate limits, concurrency limit, waiting room); `enabled: false` turns it off.
+    public var admissionEnabled: Bool
 
     /// Creates a configuration; the defaults are what `lantern serve` uses with no arguments.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, jwtSecret: String, database: StoreLocation = .default,
-        seedDemo: Bool = true, logLevel: Logger.Level = .info
+        seedDemo: Bool = true, logLevel: Logger.Level = .info, admissionEnabled: Bool = true
     ) {
         self.host = host
         self.port = port
@@ -31,6 +33,7 @@ public struct ServerConfiguration: Sendable {
         self.database = database
         self.seedDemo = seedDemo
         self.logLevel = logLevel
+        self.admissionEnabled = admissionEnabled
     }
 }
 
@@ -45,7 +48,9 @@ public func demoCampaign(now: Date = Date()) -> Campaign {
 }
 
 /// Builds the HTTP routes.
-public func buildRouter(engine: LedgerEngine, tokens: TokenAuthority) -> Router<LanternRequestContext> {
+public func buildRouter(engine: LedgerEngine, tokens: TokenAuthority, admission: AdmissionControl) -> Router<
+    LanternRequestContext
+> {
     let router = Router(context: LanternRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
@@ -60,7 +65,7 @@ public func buildRouter(engine: LedgerEngine, tokens: TokenAuthority) -> Router<
     }
     let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware())
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
-    CampaignController(engine: engine).addRoutes(to: v1)
+    CampaignController(engine: engine, admission: admission).addRoutes(to: v1)
     return router
 }
 
@@ -79,11 +84,15 @@ public func buildApplication(_ configuration: ServerConfiguration) async throws 
 /// Builds the application over a store that is already open and an engine over it (tests
 /// pass an engine with their own clock).
 public func buildApplication(
-    _ configuration: ServerConfiguration, store opened: OpenedStore, engine: LedgerEngine, logger: Logger
+    _ configuration: ServerConfiguration, store opened: OpenedStore, engine: LedgerEngine, logger: Logger,
+    clock: @escaping @Sendable () -> Date = Date.init
 ) async throws -> some ApplicationProtocol {
     let tokens = try await TokenAuthority(secret: configuration.jwtSecret)
+    let admission = AdmissionControl(
+        AdmissionConfiguration(enabled: configuration.admissionEnabled, ticketSecret: configuration.jwtSecret),
+        clock: clock)
     var app = Application(
-        router: buildRouter(engine: engine, tokens: tokens),
+        router: buildRouter(engine: engine, tokens: tokens, admission: admission),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
         services: opened.services + [engine],
         logger: logger)

@@ -110,12 +110,15 @@ public struct LanternRequestContext: RequestContext {
     public var identity: Identity?
     /// The event loop that owns the request's connection.
     public let eventLoop: any EventLoop
+    /// The client's IP address, for per-address rate limits.
+    public let clientAddress: String?
 
     /// Creates a context for a new request.
     public init(source: Source) {
         coreContext = .init(source: source)
         identity = nil
         eventLoop = source.channel.eventLoop
+        clientAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// Bodies are read with an explicit limit by `JSONBody`; this caps anything else.

@@ -8,9 +8,13 @@ import LanternStorage
 /// Campaign administration, card claims and the caller's wallet.
 public struct CampaignController: Sendable {
     let engine: LedgerEngine
+    let admission: AdmissionControl
 
-    /// Creates the controller over the ledger engine.
-    public init(engine: LedgerEngine) { self.engine = engine }
+    /// Creates the controller over the ledger engine, behind admission control.
+    public init(engine: LedgerEngine, admission: AdmissionControl) {
+        self.engine = engine
+        self.admission = admission
+    }
 
     /// Routes under `/v1` (bearer auth is applied by the caller).
     public func addRoutes(to group: RouterGroup<LanternRequestContext>) {
@@ -19,6 +23,8 @@ public struct CampaignController: Sendable {
         group.patch("campaigns/:id", use: extend)
         group.post("campaigns/:id/claims", use: claim)
         group.get("me/cards", use: myCards)
+        group.get("queue/:ticket", use: queueStatus)
+        group.put("campaigns/:id/admission", use: setAdmission)
     }
 
     @Sendable func create(_ request: Request, context: LanternRequestContext) async throws -> Response {
@@ -58,6 +64,7 @@ public struct CampaignController: Sendable {
     @Sendable func claim(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
         let campaign = try context.parameters.require("id")
+        try admission.checkRate(user: identity.userID, address: context.clientAddress)
         guard let key = request.headers[.idempotencyKey] else {
             throw APIError(.badRequest, "missing_idempotency_key", "claims need an Idempotency-Key header")
         }
@@ -68,6 +75,23 @@ public struct CampaignController: Sendable {
         if let code = body.referralCode, !Identifier.isValid(code) {
             throw APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id")
         }
+        guard let definition = try engine.read({ $0.account(campaign)?.campaign }) else {
+            throw APIError(LedgerError.campaignNotFound(campaign))
+        }
+        switch try admission.admit(campaign: definition, user: identity.userID, ticketText: request.headers[.queueTicket]) {
+        case .queued(let ticket, let status):
+            var json = JSONWriter()
+            json.beginObject()
+            json.field("status", "queued")
+            json.field("ticket", ticket)
+            status.write(into: &json)
+            json.endObject()
+            return json.response(status: .accepted)
+        case .proceed:
+            break
+        }
+        let started = ContinuousClock.now
+        defer { admission.finished(latency: (ContinuousClock.now - started).secondsValue) }
         let claimRequest = ClaimRequest(
             campaign: campaign, user: identity.userID, referralCode: body.referralCode,
             claimKey: ClaimKey(key: key, digest: Self.digest(campaign: campaign, body: body)))
@@ -100,6 +124,43 @@ public struct CampaignController: Sendable {
         return json.response(status: .ok)
     }
 
+    @Sendable func queueStatus(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let identity = try context.require(.user)
+        let ticket = try context.parameters.require("ticket")
+        guard let campaign = AdmissionControl.campaign(ofTicket: ticket),
+            let definition = try engine.read({ $0.account(campaign)?.campaign })
+        else {
+            throw APIError(.badRequest, "invalid_ticket", "not a valid queue ticket")
+        }
+        let status = try admission.status(ticketText: ticket, user: identity.userID, campaign: definition)
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("ticket", ticket)
+        status.write(into: &json)
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    @Sendable func setAdmission(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        _ = try context.require(.admin)
+        let campaign = try context.parameters.require("id")
+        guard try engine.read({ $0.account(campaign) }) != nil else {
+            throw APIError(LedgerError.campaignNotFound(campaign))
+        }
+        let change = try JSONBody.decode(AdmissionRate.self, from: try await JSONBody.bytes(of: request))
+        if let perMinute = change.ratePerMinute, perMinute <= 0 {
+            throw APIError(.unprocessableContent, "invalid_field", "rate_per_minute must be positive, or null for adaptive")
+        }
+        admission.setFixedRate(change.ratePerMinute.map { $0 / 60 }, campaign: campaign)
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("campaign", campaign)
+        if let perMinute = change.ratePerMinute { json.field("rate_per_minute", Int64(perMinute)) }
+        json.field("mode", change.ratePerMinute == nil ? "adaptive" : "fixed")
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
     /// What makes two claims "the same request": the campaign and the decoded body.
     static func digest(campaign: String, body: ClaimBody) -> BodyDigest {
         var hasher = SHA256()
@@ -119,6 +180,8 @@ extension HTTPField.Name {
     static let idempotencyKey = Self("Idempotency-Key")!
     /// `Idempotent-Replayed: true` marks a replayed response.
     static let idempotentReplayed = Self("Idempotent-Replayed")!
+    /// `Queue-Ticket`: an admitted waiting-room ticket, which lets a claim skip the queue.
+    static let queueTicket = Self("Queue-Ticket")!
 }
 
 /// Body of `POST /v1/campaigns/{id}/claims`.
@@ -133,6 +196,19 @@ struct ClaimBody: Decodable {
             return ClaimBody(referralCode: nil)
         }
         return try JSONBody.decode(ClaimBody.self, from: bytes)
+    }
+}
+
+/// Body of `PUT /v1/campaigns/{id}/admission`: a fixed rate, or null for adaptive admission.
+struct AdmissionRate: Decodable {
+    var ratePerMinute: Double?
+    enum CodingKeys: String, CodingKey { case ratePerMinute = "rate_per_minute" }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var secondsValue: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
 

@@ -68,11 +68,14 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var secret: SecretOption
     @Flag(name: .long, help: "Do not seed the demo campaign into an empty store.") var noSeed = false
     @Option(name: .long, help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
+    @Option(name: .long, help: "Admission control: on (rate limits, adaptive limit, waiting room) or off.")
+    var admission = "on"
 
     func run() async throws {
+        guard admission == "on" || admission == "off" else { throw ValidationError("--admission takes on or off") }
         let configuration = ServerConfiguration(
             host: host, port: port, jwtSecret: try secret.resolve(), database: try database.location(),
-            seedDemo: !noSeed, logLevel: Logger.Level(rawValue: logLevel) ?? .info)
+            seedDemo: !noSeed, logLevel: Logger.Level(rawValue: logLevel) ?? .info, admissionEnabled: admission == "on")
         let app = try await buildApplication(configuration)
         try await app.runService()
     }

@@ -131,7 +131,7 @@ struct Reply: Sendable {
 /// Runs `body` against a Lantern application over `store` (a fresh one when not given).
 @discardableResult
 func withTestApp<T: Sendable>(
-    _ kind: StoreKind, store given: TestStore? = nil, clock: TestClock = TestClock(),
+    _ kind: StoreKind, store given: TestStore? = nil, clock: TestClock = TestClock(), admission: Bool = false,
     _ body: @Sendable (TestApp) async throws -> T
 ) async throws -> T {
     let store: TestStore
@@ -139,8 +139,10 @@ func withTestApp<T: Sendable>(
     do {
         let opened = try openStore(store.location, logger: quietLogger)
         let engine = LedgerEngine(store: opened.store, logger: quietLogger, clock: { clock.date })
-        let configuration = ServerConfiguration(jwtSecret: testSecret, database: store.location, seedDemo: false)
-        let app = try await buildApplication(configuration, store: opened, engine: engine, logger: quietLogger)
+        let configuration = ServerConfiguration(
+            jwtSecret: testSecret, database: store.location, seedDemo: false, admissionEnabled: admission)
+        let app = try await buildApplication(
+            configuration, store: opened, engine: engine, logger: quietLogger, clock: { clock.date })
         let tokens = try await TokenAuthority(secret: testSecret)
         let result = try await app.test(.router) { client in
             try await body(TestApp(client: client, tokens: tokens, engine: engine, clock: clock))

@@ -1,0 +1,230 @@
+import Foundation
+import LanternAdmission
+import LanternLedger
+import Synchronization
+
+/// How requests are let in.
+public struct AdmissionConfiguration: Sendable {
+    /// Off: every claim goes straight to the ledger (for comparison runs).
+    public var enabled: Bool
+    /// Requests a user may make per second, sustained.
+    public var userRatePerSecond: Double
+    /// Requests a user may make at once after being idle.
+    public var userBurst: Double
+    /// Requests one client address may make per second, sustained.
+    public var addressRatePerSecond: Double
+    /// Requests one client address may make at once.
+    public var addressBurst: Double
+    /// How long an admission from the waiting room stays usable.
+    public var admissionValiditySeconds: Double
+    /// Secret for queue tickets (the JWT secret by default).
+    public var ticketSecret: String
+
+    /// Defaults suited to one node serving a flash crowd.
+    public init(
+        enabled: Bool = true, userRatePerSecond: Double = 5, userBurst: Double = 20,
+        addressRatePerSecond: Double = 2_000, addressBurst: Double = 4_000, admissionValiditySeconds: Double = 120,
+        ticketSecret: String
+    ) {
+        self.enabled = enabled
+        self.userRatePerSecond = userRatePerSecond
+        self.userBurst = userBurst
+        self.addressRatePerSecond = addressRatePerSecond
+        self.addressBurst = addressBurst
+        self.admissionValiditySeconds = admissionValiditySeconds
+        self.ticketSecret = ticketSecret
+    }
+}
+
+/// What admission says of a claim.
+enum AdmissionVerdict: Sendable {
+    /// Go ahead; call `finished(latency:)` afterwards.
+    case proceed
+    /// Wait in line with this ticket.
+    case queued(ticket: String, status: QueueStatus)
+}
+
+/// Front door for the expensive routes: per-user and per-address token buckets, the adaptive
+/// concurrency limit, and each campaign's waiting room. One lock around small state.
+public final class AdmissionControl: Sendable {
+    private struct State {
+        var limiter = AdaptiveConcurrencyLimit()
+        var users: HotKeyLimiter
+        var addresses: HotKeyLimiter
+        var rooms: [String: WaitingRoom] = [:]
+        var fixedRates: [String: Double] = [:]
+    }
+
+    /// The configuration in force.
+    public let configuration: AdmissionConfiguration
+    private let state: Mutex<State>
+    private let signer: QueueTicketSigner
+    private let clock: @Sendable () -> Date
+
+    /// Creates admission control.
+    public init(_ configuration: AdmissionConfiguration, clock: @escaping @Sendable () -> Date = Date.init) {
+        self.configuration = configuration
+        self.clock = clock
+        signer = QueueTicketSigner(secret: configuration.ticketSecret)
+        state = Mutex(
+            State(
+                users: HotKeyLimiter(
+                    ratePerSecond: configuration.userRatePerSecond, burst: configuration.userBurst, capacity: 1 << 18),
+                addresses: HotKeyLimiter(
+                    ratePerSecond: configuration.addressRatePerSecond, burst: configuration.addressBurst,
+                    capacity: 1 << 14)))
+    }
+
+    /// Spends a token of the user's and the address's buckets; throws 429 when either is empty.
+    func checkRate(user: String, address: String?) throws(APIError) {
+        guard configuration.enabled else { return }
+        let now = clock().timeIntervalSince1970
+        let decision = state.withLock { state in
+            let byUser = state.users.allow(user, now: now)
+            guard case .allowed = byUser, let address else { return byUser }
+            return state.addresses.allow(address, now: now)
+        }
+        if case .limited(let wait) = decision {
+            throw APIError(
+                .tooManyRequests, "rate_limited", "too many requests; try again in \(Int(wait.rounded(.up))) s",
+                headers: [.retryAfter: "\(max(1, Int(wait.rounded(.up))))"])
+        }
+    }
+
+    /// Decides whether a claim may go to the ledger now. `ticketText` is the `Queue-Ticket` header.
+    func admit(campaign: Campaign, user: String, ticketText: String?) throws(APIError) -> AdmissionVerdict {
+        guard configuration.enabled else { return .proceed }
+        let now = clock()
+        let nowSeconds = now.timeIntervalSince1970
+        var presented: QueueTicket?
+        if let ticketText {
+            do {
+                presented = try signer.verify(
+                    ticketText, user: user, campaign: campaign.id, nowMs: now.millisecondsSince1970)
+            } catch .notYours {
+                throw APIError(.forbidden, "ticket_not_yours", "this queue ticket belongs to another user or campaign")
+            } catch .expired {
+                throw APIError(.gone, "ticket_expired", "this queue ticket is too old; claim again for a new one")
+            } catch {
+                throw APIError(.badRequest, "invalid_ticket", "the Queue-Ticket header is not a valid ticket")
+            }
+        }
+        return state.withLock { state -> AdmissionVerdict in
+            var room = state.rooms[campaign.id] ?? self.openRoom(for: campaign, now: nowSeconds)
+            room.fixedRate = state.fixedRates[campaign.id]
+            if let rate = state.limiter.sustainableRate { room.adaptiveRate = max(10, rate * 0.9) }
+            room.advance(to: nowSeconds)
+            defer { state.rooms[campaign.id] = room }
+            if let ticket = presented {
+                switch room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: nowSeconds) {
+                case .admitted:
+                    state.limiter.forceAcquire()
+                    return .proceed
+                case .lapsed:
+                    return self.enqueue(&room, campaign: campaign.id, user: user, now: now)
+                case let status:
+                    return .queued(ticket: ticketText!, status: status)
+                }
+            }
+            let started = room.counters.preQueueSize != nil
+            if started && room.waitingCount == 0 && room.fixedRate == nil && state.limiter.tryAcquire() {
+                return .proceed
+            }
+            if started && room.fixedRate != nil && room.hasRoom {
+                _ = room.enqueue()
+                state.limiter.forceAcquire()
+                return .proceed
+            }
+            return self.enqueue(&room, campaign: campaign.id, user: user, now: now)
+        }
+    }
+
+    private func openRoom(for campaign: Campaign, now: Double) -> WaitingRoom {
+        WaitingRoom(
+            counters: WaitingRoomCounters(shuffleSeed: UInt64.random(in: 0...UInt64.max)),
+            startsAt: campaign.startsAt.timeIntervalSince1970, now: now,
+            admissionValidity: configuration.admissionValiditySeconds)
+    }
+
+    private func enqueue(_ room: inout WaitingRoom, campaign: String, user: String, now: Date) -> AdmissionVerdict {
+        let place = room.enqueue()
+        let ticket = QueueTicket(
+            campaign: campaign, user: user, sequence: place.sequence, issuedAtMs: now.millisecondsSince1970,
+            preQueue: place.preQueue)
+        let status = room.status(sequence: place.sequence, preQueue: place.preQueue, now: now.timeIntervalSince1970)
+        return .queued(ticket: signer.sign(ticket), status: status)
+    }
+
+    /// Gives back the concurrency slot a `.proceed` took, with the latency the claim saw.
+    func finished(latency: Double) {
+        guard configuration.enabled else { return }
+        state.withLock { $0.limiter.release(latency: latency) }
+    }
+
+    /// Where a presented ticket stands now.
+    func status(ticketText: String, user: String, campaign: Campaign) throws(APIError) -> QueueStatus {
+        let now = clock()
+        let ticket: QueueTicket
+        do {
+            ticket = try signer.verify(ticketText, user: user, campaign: campaign.id, nowMs: now.millisecondsSince1970)
+        } catch .notYours {
+            throw APIError(.forbidden, "ticket_not_yours", "this queue ticket belongs to another user or campaign")
+        } catch .expired {
+            throw APIError(.gone, "ticket_expired", "this queue ticket is too old; claim again for a new one")
+        } catch {
+            throw APIError(.badRequest, "invalid_ticket", "not a valid queue ticket")
+        }
+        return state.withLock { state in
+            var room = state.rooms[campaign.id] ?? self.openRoom(for: campaign, now: now.timeIntervalSince1970)
+            room.fixedRate = state.fixedRates[campaign.id]
+            room.advance(to: now.timeIntervalSince1970)
+            state.rooms[campaign.id] = room
+            return room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: now.timeIntervalSince1970)
+        }
+    }
+
+    /// Reads the campaign a ticket names without trusting it (the signature is checked later).
+    static func campaign(ofTicket text: String) -> String? {
+        guard let payload = text.split(separator: ".").first,
+            let bytes = Base64URL.decode(Array(payload.utf8)[...])
+        else { return nil }
+        let fields = String(decoding: bytes, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
+        return fields.count == 6 ? String(fields[1]) : nil
+    }
+
+    /// Sets (or, with nil, clears) an operator's fixed admission rate for a campaign.
+    public func setFixedRate(_ perSecond: Double?, campaign: String) {
+        state.withLock { $0.fixedRates[campaign] = perSecond }
+    }
+
+    /// Counters of every room, to persist.
+    public func roomCounters() -> [String: WaitingRoomCounters] {
+        state.withLock { $0.rooms.mapValues(\.counters) }
+    }
+}
+
+extension QueueStatus {
+    /// The JSON fields of a status: position, estimated wait, admitted, validity, poll interval.
+    func write(into json: inout JSONWriter) {
+        switch self {
+        case .waitingForStart(let startsIn):
+            json.field("admitted", false)
+            json.field("position", Int64(-1))
+            json.field("estimated_wait_s", Int64(startsIn.rounded(.up)))
+            json.field("poll_after_s", Int64(max(1, min(30, (startsIn / 2).rounded(.up)))))
+        case .waiting(let position, let wait):
+            json.field("admitted", false)
+            json.field("position", Int64(clamping: position))
+            json.field("estimated_wait_s", Int64(wait.rounded(.up)))
+            json.field("poll_after_s", Int64(max(1, min(30, (wait / 3).rounded(.up)))))
+        case .admitted(let validFor):
+            json.field("admitted", true)
+            json.field("position", Int64(0))
+            json.field("estimated_wait_s", Int64(0))
+            json.field("admission_valid_for_s", Int64(validFor.rounded(.down)))
+        case .lapsed:
+            json.field("admitted", false)
+            json.field("lapsed", true)
+        }
+    }
+}

@@ -53,6 +53,8 @@ public final class AdmissionControl: Sendable {
         var addresses: HotKeyLimiter
         var rooms: [String: WaitingRoom] = [:]
         var fixedRates: [String: Double] = [:]
+        /// Counters restored at start, for rooms not opened since.
+        var restored: [String: WaitingRoomCounters] = [:]
     }
 
     /// The configuration in force.
@@ -110,7 +112,7 @@ public final class AdmissionControl: Sendable {
             }
         }
         return state.withLock { state -> AdmissionVerdict in
-            var room = state.rooms[campaign.id] ?? self.openRoom(for: campaign, now: nowSeconds)
+            var room = state.rooms[campaign.id] ?? self.openRoom(for: campaign, now: nowSeconds, state: &state)
             room.fixedRate = state.fixedRates[campaign.id]
             if let rate = state.limiter.sustainableRate { room.adaptiveRate = max(10, rate * 0.9) }
             room.advance(to: nowSeconds)
@@ -139,10 +141,12 @@ public final class AdmissionControl: Sendable {
         }
     }
 
-    private func openRoom(for campaign: Campaign, now: Double) -> WaitingRoom {
-        WaitingRoom(
-            counters: WaitingRoomCounters(shuffleSeed: UInt64.random(in: 0...UInt64.max)),
-            startsAt: campaign.startsAt.timeIntervalSince1970, now: now,
+    private func openRoom(for campaign: Campaign, now: Double, state: inout State) -> WaitingRoom {
+        let counters =
+            state.restored.removeValue(forKey: campaign.id)
+            ?? WaitingRoomCounters(shuffleSeed: UInt64.random(in: 0...UInt64.max))
+        return WaitingRoom(
+            counters: counters, startsAt: campaign.startsAt.timeIntervalSince1970, now: now,
             admissionValidity: configuration.admissionValiditySeconds)
     }
 
@@ -175,7 +179,8 @@ public final class AdmissionControl: Sendable {
             throw APIError(.badRequest, "invalid_ticket", "not a valid queue ticket")
         }
         return state.withLock { state in
-            var room = state.rooms[campaign.id] ?? self.openRoom(for: campaign, now: now.timeIntervalSince1970)
+            var room =
+                state.rooms[campaign.id] ?? self.openRoom(for: campaign, now: now.timeIntervalSince1970, state: &state)
             room.fixedRate = state.fixedRates[campaign.id]
             room.advance(to: now.timeIntervalSince1970)
             state.rooms[campaign.id] = room
@@ -197,9 +202,29 @@ public final class AdmissionControl: Sendable {
         state.withLock { $0.fixedRates[campaign] = perSecond }
     }
 
-    /// Counters of every room, to persist.
-    public func roomCounters() -> [String: WaitingRoomCounters] {
-        state.withLock { $0.rooms.mapValues(\.counters) }
+    /// What survives a restart: every room's counters and the operators' fixed rates.
+    public struct Snapshot: Codable, Sendable, Equatable {
+        /// Waiting-room counters by campaign.
+        public var rooms: [String: WaitingRoomCounters]
+        /// Fixed admission rates (per second) by campaign.
+        public var fixedRates: [String: Double]
+    }
+
+    /// The state to persist.
+    public func snapshot() -> Snapshot {
+        state.withLock { state in
+            Snapshot(
+                rooms: state.restored.merging(state.rooms.mapValues(\.counters)) { _, open in open },
+                fixedRates: state.fixedRates)
+        }
+    }
+
+    /// Takes back persisted state (before serving).
+    public func restore(_ snapshot: Snapshot) {
+        state.withLock { state in
+            state.restored = snapshot.rooms
+            state.fixedRates = snapshot.fixedRates
+        }
     }
 }
 

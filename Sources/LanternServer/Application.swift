@@ -94,12 +94,15 @@ public func buildApplication(
     var app = Application(
         router: buildRouter(engine: engine, tokens: tokens, admission: admission),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
-        services: opened.services + [engine],
+        services: opened.services + [
+            engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger),
+        ],
         logger: logger)
     let seedDemo = configuration.seedDemo
     app.beforeServerStarts {
         try await opened.prepare()
         try await engine.load()
+        try await AdmissionPersistence.restore(admission, from: opened.store)
         if seedDemo, try engine.read({ $0.allAccounts.isEmpty }) {
             _ = try await engine.createCampaign(demoCampaign())
             logger.info("seeded the demo campaign 'spring-festival'")

@@ -14,6 +14,10 @@ public protocol LedgerStore: Sendable {
     func loadJournal() async throws -> [[LedgerEvent]]
     /// Succeeds when the store answers queries.
     func ping() async throws
+    /// Saves a small piece of node state (such as waiting-room counters) under `key`.
+    func saveState(_ value: [UInt8], key: String) async throws
+    /// The state saved under `key`, if any.
+    func loadState(key: String) async throws -> [UInt8]?
 }
 
 /// Which store `--database` names.

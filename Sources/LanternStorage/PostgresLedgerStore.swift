@@ -102,7 +102,8 @@ public struct PostgresLedgerStore: LedgerStore {
                 """,
                 "CREATE UNIQUE INDEX cards_one_referral_per_new_user ON cards (campaign, counterpart) WHERE kind = 1",
             ]
-        )
+        ),
+        ("v2-node-state", ["CREATE TABLE node_state (key text PRIMARY KEY, value bytea NOT NULL)"]),
     ]
 
     /// Writes the batch in one transaction: campaign changes in order, cards as one array insert
@@ -229,6 +230,22 @@ public struct PostgresLedgerStore: LedgerStore {
                         claim: claim, counterpart: counterpart)))
         }
         return [campaigns, cards, expiries]
+    }
+
+    /// Upserts one row of `node_state`.
+    public func saveState(_ value: [UInt8], key: String) async throws {
+        try await client.query(
+            """
+            INSERT INTO node_state(key, value) VALUES (\(key), \(ByteBuffer(bytes: value)))
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value
+            """, logger: logger)
+    }
+
+    /// Reads one row of `node_state`.
+    public func loadState(key: String) async throws -> [UInt8]? {
+        let rows = try await client.query("SELECT value FROM node_state WHERE key = \(key)", logger: logger)
+        for try await value in rows.decode(ByteBuffer.self) { return Array(value.readableBytesView) }
+        return nil
     }
 
     /// Runs `SELECT 1`.

@@ -38,6 +38,23 @@ public struct SQLiteLedgerStore: LedgerStore {
         return try records.map { try JournalCodec.decode($0) }
     }
 
+    /// Upserts one row of `node_state`.
+    public func saveState(_ value: [UInt8], key: String) async throws {
+        let data = Data(value)
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO node_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [key, data])
+        }
+    }
+
+    /// Reads one row of `node_state`.
+    public func loadState(key: String) async throws -> [UInt8]? {
+        try await database.read { db in
+            try Data.fetchOne(db, sql: "SELECT value FROM node_state WHERE key = ?", arguments: [key]).map(Array.init)
+        }
+    }
+
     /// Runs a trivial read.
     public func ping() async throws {
         _ = try await database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
@@ -57,6 +74,9 @@ public enum LanternSQLiteSchema {
                         events BLOB NOT NULL
                     )
                     """)
+        }
+        migrator.registerMigration("v2-node-state") { db in
+            try db.execute(sql: "CREATE TABLE node_state (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
         }
         return migrator
     }

@@ -116,3 +116,32 @@ import Testing
         }
     }
 }
+
+@Suite struct AdmissionRestartTests {
+    @Test(arguments: StoreKind.available)
+    func aRestartKeepsQueuePositionsAndTheOperatorsRate(_ kind: StoreKind) async throws {
+        let store = try await TestStore.make(kind)
+        let clock = TestClock()
+        let tickets = try await withTestApp(kind, store: store, clock: clock, admission: true) { app in
+            _ = try await app.createCampaign()
+            _ = try await app.send(
+                .put, "/v1/campaigns/spring/admission", as: "ops", role: .admin, body: #"{"rate_per_minute":60}"#)
+            var tickets: [String] = []
+            for user in 1...6 { tickets.append(try #require(try await app.claim("u\(user)").json["ticket"] as? String)) }
+            clock.advance(by: 2)
+            let before = try await app.send(.get, "/v1/queue/\(tickets[5])", as: "u6")
+            #expect(before.json["position"] as? Int == 4)
+            return tickets
+        }
+        try await withTestApp(kind, store: store, clock: clock, admission: true) { app in
+            let sixth = try await app.send(.get, "/v1/queue/\(tickets[5])", as: "u6")
+            #expect(sixth.json["position"] as? Int == 4)
+            // The fixed rate survived too: one more second admits one more person.
+            clock.advance(by: 1)
+            let later = try await app.send(.get, "/v1/queue/\(tickets[5])", as: "u6")
+            #expect(later.json["position"] as? Int == 3)
+            #expect(try await app.claim("newcomer").json["position"] as? Int == 4)
+        }
+        try await store.remove()
+    }
+}

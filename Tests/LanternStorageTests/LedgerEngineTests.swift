@@ -53,6 +53,8 @@ final class FailingStore: LedgerStore {
 
     func loadJournal() async throws -> [[LedgerEvent]] { try await inner.loadJournal() }
     func ping() async throws { try await inner.ping() }
+    func saveState(_ value: [UInt8], key: String) async throws { try await inner.saveState(value, key: key) }
+    func loadState(key: String) async throws -> [UInt8]? { try await inner.loadState(key: key) }
 }
 
 @Suite struct LedgerEngineTests {

@@ -1,0 +1,47 @@
+import Foundation
+import LanternStorage
+import Logging
+import ServiceLifecycle
+
+/// Saves admission state (waiting-room counters, fixed rates) to the store every second and
+/// at shutdown, so a restart does not send everyone waiting to the back of the line.
+///
+/// A crash loses at most the last second of arrivals' counter updates: their sequence numbers
+/// may be handed out again after the restart, which at worst lets two people share a place.
+public struct AdmissionPersistence: Service {
+    /// Key of the state in the store.
+    public static let stateKey = "admission"
+    let admission: AdmissionControl
+    let store: any LedgerStore
+    let logger: Logger
+
+    /// Loads the saved state into `admission`, if there is any.
+    public static func restore(_ admission: AdmissionControl, from store: any LedgerStore) async throws {
+        guard let bytes = try await store.loadState(key: stateKey) else { return }
+        admission.restore(try JSONDecoder().decode(AdmissionControl.Snapshot.self, from: Data(bytes)))
+    }
+
+    /// Saves every second until shutdown, then once more.
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            var saved: AdmissionControl.Snapshot?
+            while true {
+                try await Task.sleep(for: .seconds(1))
+                saved = await save(unless: saved)
+            }
+        }
+        _ = await save(unless: nil)
+    }
+
+    private func save(unless previous: AdmissionControl.Snapshot?) async -> AdmissionControl.Snapshot? {
+        let snapshot = admission.snapshot()
+        guard snapshot != previous else { return previous }
+        do {
+            try await store.saveState(Array(try JSONEncoder().encode(snapshot)), key: Self.stateKey)
+            return snapshot
+        } catch {
+            logger.warning("could not save admission state", metadata: ["error": "\(error)"])
+            return previous
+        }
+    }
+}

@@ -207,7 +207,7 @@ struct AdmissionRate: Decodable {
 
 extension Duration {
     /// The duration in seconds.
-    var secondsValue: Double {
+    public var secondsValue: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

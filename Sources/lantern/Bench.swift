@@ -86,7 +86,7 @@ struct Bench: AsyncParsableCommand {
             let elapsed = ContinuousClock.now - start
             let issued = try engine.read { $0.account("bench")!.cardsIssued }
             guard issued == total else { throw ValidationError("issued \(issued) of \(total)") }
-            return Double(total) / elapsed.seconds
+            return Double(total) / elapsed.secondsValue
         }
     }
 
@@ -139,7 +139,7 @@ struct Bench: AsyncParsableCommand {
                 let done = try await client.query("SELECT count(*)::int8 FROM naive_cards")
                 var count: Int64 = 0
                 for try await value in done.decode(Int64.self) { count = value }
-                return Double(count) / elapsed.seconds
+                return Double(count) / elapsed.secondsValue
             }
             var rate = 0.0
             for try await result in tasks {
@@ -150,14 +150,6 @@ struct Bench: AsyncParsableCommand {
             }
             return rate
         }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    var seconds: Double {
-        let (whole, fraction) = components
-        return Double(whole) + Double(fraction) / 1e18
     }
 }
 

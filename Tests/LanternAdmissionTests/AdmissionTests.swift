@@ -286,3 +286,33 @@ func spearman(_ a: [Double], _ b: [Double]) -> Double {
     let squared = zip(ra, rb).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
     return 1 - 6 * squared / (n * (n * n - 1))
 }
+
+@Suite struct RushMathTests {
+    @Test func profilesSpreadEveryoneOverTheRunInOrder() {
+        for profile in ArrivalProfile.allCases {
+            let times = profile.arrivalTimes(users: 1_000, duration: 60)
+            #expect(times.count == 1_000)
+            #expect(times == times.sorted())
+            #expect(times.first! >= 0 && times.last! <= 60)
+        }
+    }
+
+    @Test func theSpikeIsTensOfTimesTheQuietRate() {
+        let times = ArrivalProfile.spike.arrivalTimes(users: 10_000, duration: 100)
+        let quiet = times.filter { $0 < 20 }.count
+        let spike = times.filter { $0 >= 20 && $0 < 30 }.count
+        let quietRate = Double(quiet) / 20
+        let spikeRate = Double(spike) / 10
+        #expect(spikeRate / quietRate >= 20)
+    }
+
+    @Test func rankCorrelationOfOrderedShuffledAndTiedSamples() {
+        let ordered = (0..<100).map(Double.init)
+        #expect(abs(rankCorrelation(ordered, ordered) - 1) < 1e-12)
+        #expect(abs(rankCorrelation(ordered, ordered.reversed()) + 1) < 1e-12)
+        // Admission observed once a second: ties within a second still correlate almost perfectly.
+        let observed = ordered.map { ($0 / 10).rounded(.down) }
+        #expect(rankCorrelation(ordered, observed) > 0.99)
+        #expect(abs(rankCorrelation(ordered, ordered.map { Double((Int($0) * 37) % 100) })) < 0.3)
+    }
+}

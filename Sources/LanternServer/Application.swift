@@ -21,11 +21,14 @@ public struct ServerConfiguration: Sendable {
     public var logLevel: Logger.Level
     /// Admission control (rate limits, concurrency limit, waiting room); `enabled: false` turns it off.
     public var admissionEnabled: Bool
+    /// Longest a claim waits for its commit before it is answered 503 with Retry-After.
+    public var answerDeadline: Duration
 
     /// Creates a configuration; the defaults are what `lantern serve` uses with no arguments.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, jwtSecret: String, database: StoreLocation = .default,
-        seedDemo: Bool = true, logLevel: Logger.Level = .info, admissionEnabled: Bool = true
+        seedDemo: Bool = true, logLevel: Logger.Level = .info, admissionEnabled: Bool = true,
+        answerDeadline: Duration = .seconds(2)
     ) {
         self.host = host
         self.port = port
@@ -34,6 +37,7 @@ public struct ServerConfiguration: Sendable {
         self.seedDemo = seedDemo
         self.logLevel = logLevel
         self.admissionEnabled = admissionEnabled
+        self.answerDeadline = answerDeadline
     }
 }
 
@@ -77,7 +81,7 @@ public func buildApplication(_ configuration: ServerConfiguration) async throws 
     var logger = Logger(label: "lantern")
     logger.logLevel = configuration.logLevel
     let opened = try openStore(configuration.database, logger: logger)
-    let engine = LedgerEngine(store: opened.store, logger: logger)
+    let engine = LedgerEngine(store: opened.store, logger: logger, answerDeadline: configuration.answerDeadline)
     return try await buildApplication(configuration, store: opened, engine: engine, logger: logger)
 }
 

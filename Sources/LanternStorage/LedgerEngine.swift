@@ -30,6 +30,8 @@ public final class LedgerEngine: Service, Sendable {
         var id: UInt64
         var events: [LedgerEvent] = []
         var waiters: [Waiter] = []
+        /// When the oldest waiter joined.
+        var oldestWaiter: ContinuousClock.Instant?
         var isEmpty: Bool { events.isEmpty && waiters.isEmpty }
     }
 
@@ -49,16 +51,19 @@ public final class LedgerEngine: Service, Sendable {
     private let clock: @Sendable () -> Date
     private let logger: Logger
     private let expiryInterval: Duration
+    private let answerDeadline: Duration
 
     /// Creates an engine over `store`; it answers `LedgerUnavailable` until `load()` has run.
     public init(
         store: any LedgerStore, logger: Logger, expiryInterval: Duration = .seconds(1),
+        answerDeadline: Duration = .seconds(2),
         clock: @escaping @Sendable () -> Date = Date.init
     ) {
         self.store = store
         self.logger = logger
         self.clock = clock
         self.expiryInterval = expiryInterval
+        self.answerDeadline = answerDeadline
         state = Mutex(State(book: LedgerBook(), pending: Batch(id: 1), durable: 0, available: false))
     }
 
@@ -163,6 +168,7 @@ public final class LedgerEngine: Service, Sendable {
                     state.inFlight!.waiters.append(waiter)
                     return .waiting(wake: nil)
                 }
+                if state.pending.waiters.isEmpty { state.pending.oldestWaiter = .now }
                 state.pending.waiters.append(waiter)
                 let wake = state.committerWake
                 state.committerWake = nil
@@ -184,6 +190,7 @@ public final class LedgerEngine: Service, Sendable {
         try await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.sweepExpiries() }
+                group.addTask { await self.enforceDeadline() }
                 await self.commitLoop()
                 group.cancelAll()
             }
@@ -194,6 +201,35 @@ public final class LedgerEngine: Service, Sendable {
                 return state.committerWake
             }
             wake?.resume()
+        }
+    }
+
+    /// Answers waiters whose commit has taken longer than the deadline with `LedgerUnavailable`
+    /// (a 503 with Retry-After): the store is too slow or down. Their events stay in line and
+    /// may still commit; a retry with the same idempotency key then replays the card.
+    private func enforceDeadline() async {
+        let tick = answerDeadline / 10
+        while !Task.isCancelled {
+            try? await Task.sleep(for: tick)
+            let cutoff = ContinuousClock.now - answerDeadline
+            let overdue = state.withLock { state -> [Waiter] in
+                var overdue: [Waiter] = []
+                if let started = state.inFlight?.oldestWaiter, started < cutoff {
+                    overdue += state.inFlight!.waiters
+                    state.inFlight!.waiters = []
+                }
+                if let started = state.pending.oldestWaiter, started < cutoff {
+                    overdue += state.pending.waiters
+                    state.pending.waiters = []
+                    state.pending.oldestWaiter = nil
+                }
+                return overdue
+            }
+            if !overdue.isEmpty {
+                logger.warning("ledger commit overdue; answering waiters 503", metadata: ["waiters": "\(overdue.count)"])
+                Self.complete(
+                    overdue, with: LedgerUnavailable(description: "the store did not commit within \(answerDeadline)"))
+            }
         }
     }
 

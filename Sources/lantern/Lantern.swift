@@ -70,12 +70,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
     @Option(name: .long, help: "Admission control: on (rate limits, adaptive limit, waiting room) or off.")
     var admission = "on"
+    @Option(name: .long, help: "Seconds a claim may wait for its commit before it is answered 503 + Retry-After.")
+    var deadline: Double = 2
 
     func run() async throws {
         guard admission == "on" || admission == "off" else { throw ValidationError("--admission takes on or off") }
         let configuration = ServerConfiguration(
             host: host, port: port, jwtSecret: try secret.resolve(), database: try database.location(),
-            seedDemo: !noSeed, logLevel: Logger.Level(rawValue: logLevel) ?? .info, admissionEnabled: admission == "on")
+            seedDemo: !noSeed, logLevel: Logger.Level(rawValue: logLevel) ?? .info, admissionEnabled: admission == "on",
+            answerDeadline: .milliseconds(Int64(max(0.05, deadline) * 1_000)))
         let app = try await buildApplication(configuration)
         try await app.runService()
     }

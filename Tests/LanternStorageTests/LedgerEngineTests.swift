@@ -57,7 +57,51 @@ final class FailingStore: LedgerStore {
     func loadState(key: String) async throws -> [UInt8]? { try await inner.loadState(key: key) }
 }
 
+/// A real SQLite store whose commits can be held back, as a stalled disk or database would.
+final class StallingStore: LedgerStore {
+    let inner: SQLiteLedgerStore
+    let stalled = Mutex(false)
+
+    init(inner: SQLiteLedgerStore) { self.inner = inner }
+
+    func append(_ events: [LedgerEvent]) async throws {
+        while stalled.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+        try await inner.append(events)
+    }
+
+    func loadJournal() async throws -> [[LedgerEvent]] { try await inner.loadJournal() }
+    func ping() async throws { try await inner.ping() }
+    func saveState(_ value: [UInt8], key: String) async throws { try await inner.saveState(value, key: key) }
+    func loadState(key: String) async throws -> [UInt8]? { try await inner.loadState(key: key) }
+}
+
 @Suite struct LedgerEngineTests {
+    @Test func aStalledStoreIsAnsweredWithinTheDeadlineAndTheClaimLandsLater() async throws {
+        let (sqlite, path) = try temporarySQLite()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = StallingStore(inner: sqlite)
+        let engine = LedgerEngine(store: store, logger: logger, answerDeadline: .milliseconds(300))
+        let opened = OpenedStore(store: store, services: [], prepare: {})
+        try await opened.whileRunning(with: [engine], logger: logger) {
+            try await engine.load()
+            _ = try await engine.createCampaign(campaign(budget: 1_000)).get()
+            store.stalled.withLock { $0 = true }
+            let asked = ContinuousClock.now
+            await #expect(throws: LedgerUnavailable.self) { try await engine.claim(claim("alice")) }
+            let waited = ContinuousClock.now - asked
+            #expect(waited >= .milliseconds(300))
+            #expect(waited < .seconds(2))
+            store.stalled.withLock { $0 = false }
+            // The decided claim still commits; the client's retry with the same key gets the card.
+            let (outcome, replayed) = try await engine.claim(claim("alice"))
+            guard case .issued = outcome else {
+                Issue.record("expected the card, got \(outcome)")
+                return
+            }
+            #expect(replayed)
+        }
+    }
+
     @Test func aFailedCommitAnswersItsBatchUnavailableAndRollsBack() async throws {
         let (sqlite, path) = try temporarySQLite()
         defer { try? FileManager.default.removeItem(atPath: path) }

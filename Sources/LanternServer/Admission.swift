@@ -78,12 +78,14 @@ public final class AdmissionControl: Sendable {
     }
 
     /// Spends a token of the user's and the address's buckets; throws 429 when either is empty.
+    /// Loopback clients (a proxy or simulator on this machine) have no address bucket: every
+    /// user behind them would share it.
     func checkRate(user: String, address: String?) throws(APIError) {
         guard configuration.enabled else { return }
         let now = clock().timeIntervalSince1970
         let decision = state.withLock { state in
             let byUser = state.users.allow(user, now: now)
-            guard case .allowed = byUser, let address else { return byUser }
+            guard case .allowed = byUser, let address, !Self.isLoopback(address) else { return byUser }
             return state.addresses.allow(address, now: now)
         }
         if case .limited(let wait) = decision {
@@ -91,6 +93,10 @@ public final class AdmissionControl: Sendable {
                 .tooManyRequests, "rate_limited", "too many requests; try again in \(Int(wait.rounded(.up))) s",
                 headers: [.retryAfter: "\(max(1, Int(wait.rounded(.up))))"])
         }
+    }
+
+    static func isLoopback(_ address: String) -> Bool {
+        address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.")
     }
 
     /// Decides whether a claim may go to the ledger now. `ticketText` is the `Queue-Ticket` header.

@@ -145,3 +145,23 @@ import Testing
         try await store.remove()
     }
 }
+
+@Suite struct AddressLimitTests {
+    @Test func oneAddressHammeringIsLimitedButLoopbackIsNot() throws {
+        let admission = AdmissionControl(
+            AdmissionConfiguration(addressRatePerSecond: 10, addressBurst: 20, ticketSecret: "s"),
+            clock: { Date(timeIntervalSince1970: 1_000) })
+        var limitedAt: Int?
+        for user in 0..<100 {
+            do {
+                try admission.checkRate(user: "u\(user)", address: "203.0.113.9")
+            } catch {
+                #expect(error.code == "rate_limited")
+                limitedAt = user
+                break
+            }
+        }
+        #expect(limitedAt == 20)
+        for user in 0..<1_000 { try admission.checkRate(user: "v\(user)", address: "127.0.0.1") }
+    }
+}

@@ -104,24 +104,11 @@ public final class AdmissionControl: Sendable {
         guard configuration.enabled else { return .proceed }
         let now = clock()
         let nowSeconds = now.timeIntervalSince1970
-        var presented: QueueTicket?
-        if let ticketText {
-            do {
-                presented = try signer.verify(
-                    ticketText, user: user, campaign: campaign.id, nowMs: now.millisecondsSince1970)
-            } catch .notYours {
-                throw APIError(.forbidden, "ticket_not_yours", "this queue ticket belongs to another user or campaign")
-            } catch .expired {
-                throw APIError(.gone, "ticket_expired", "this queue ticket is too old; claim again for a new one")
-            } catch {
-                throw APIError(.badRequest, "invalid_ticket", "the Queue-Ticket header is not a valid ticket")
-            }
+        let presented = try ticketText.map { text throws(APIError) in
+            try verifiedTicket(text, user: user, campaign: campaign, now: now)
         }
         return state.withLock { state -> AdmissionVerdict in
-            var room = state.rooms[campaign.id] ?? self.openRoom(for: campaign, now: nowSeconds, state: &state)
-            room.fixedRate = state.fixedRates[campaign.id]
-            if let rate = state.limiter.sustainableRate { room.adaptiveRate = max(10, rate * 0.9) }
-            room.advance(to: nowSeconds)
+            var room = currentRoom(for: campaign, now: nowSeconds, state: &state)
             defer { state.rooms[campaign.id] = room }
             if let ticket = presented {
                 switch room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: nowSeconds) {
@@ -147,13 +134,35 @@ public final class AdmissionControl: Sendable {
         }
     }
 
-    private func openRoom(for campaign: Campaign, now: Double, state: inout State) -> WaitingRoom {
-        let counters =
-            state.restored.removeValue(forKey: campaign.id)
-            ?? WaitingRoomCounters(shuffleSeed: UInt64.random(in: 0...UInt64.max))
-        return WaitingRoom(
-            counters: counters, startsAt: campaign.startsAt.timeIntervalSince1970, now: now,
-            admissionValidity: configuration.admissionValiditySeconds)
+    /// The campaign's room (opened, or restored, on first use) with its rate brought up to date
+    /// and its frontier advanced to `now`.
+    private func currentRoom(for campaign: Campaign, now: Double, state: inout State) -> WaitingRoom {
+        var room =
+            state.rooms[campaign.id]
+            ?? WaitingRoom(
+                counters: state.restored.removeValue(forKey: campaign.id)
+                    ?? WaitingRoomCounters(shuffleSeed: UInt64.random(in: 0...UInt64.max)),
+                startsAt: campaign.startsAt.timeIntervalSince1970, now: now,
+                admissionValidity: configuration.admissionValiditySeconds)
+        room.fixedRate = state.fixedRates[campaign.id]
+        if let rate = state.limiter.sustainableRate { room.adaptiveRate = max(10, rate * 0.9) }
+        room.advance(to: now)
+        return room
+    }
+
+    /// Checks a presented ticket, mapping each refusal to its API error.
+    private func verifiedTicket(_ text: String, user: String, campaign: Campaign, now: Date) throws(APIError)
+        -> QueueTicket
+    {
+        do {
+            return try signer.verify(text, user: user, campaign: campaign.id, nowMs: now.millisecondsSince1970)
+        } catch .notYours {
+            throw APIError(.forbidden, "ticket_not_yours", "this queue ticket belongs to another user or campaign")
+        } catch .expired {
+            throw APIError(.gone, "ticket_expired", "this queue ticket is too old; claim again for a new one")
+        } catch {
+            throw APIError(.badRequest, "invalid_ticket", "not a valid queue ticket")
+        }
     }
 
     private func enqueue(_ room: inout WaitingRoom, campaign: String, user: String, now: Date) -> AdmissionVerdict {
@@ -174,21 +183,9 @@ public final class AdmissionControl: Sendable {
     /// Where a presented ticket stands now.
     func status(ticketText: String, user: String, campaign: Campaign) throws(APIError) -> QueueStatus {
         let now = clock()
-        let ticket: QueueTicket
-        do {
-            ticket = try signer.verify(ticketText, user: user, campaign: campaign.id, nowMs: now.millisecondsSince1970)
-        } catch .notYours {
-            throw APIError(.forbidden, "ticket_not_yours", "this queue ticket belongs to another user or campaign")
-        } catch .expired {
-            throw APIError(.gone, "ticket_expired", "this queue ticket is too old; claim again for a new one")
-        } catch {
-            throw APIError(.badRequest, "invalid_ticket", "not a valid queue ticket")
-        }
+        let ticket = try verifiedTicket(ticketText, user: user, campaign: campaign, now: now)
         return state.withLock { state in
-            var room =
-                state.rooms[campaign.id] ?? self.openRoom(for: campaign, now: now.timeIntervalSince1970, state: &state)
-            room.fixedRate = state.fixedRates[campaign.id]
-            room.advance(to: now.timeIntervalSince1970)
+            let room = currentRoom(for: campaign, now: now.timeIntervalSince1970, state: &state)
             state.rooms[campaign.id] = room
             return room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: now.timeIntervalSince1970)
         }

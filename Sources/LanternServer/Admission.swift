@@ -37,7 +37,7 @@ public struct AdmissionConfiguration: Sendable {
 }
 
 /// What admission says of a claim.
-enum AdmissionVerdict: Sendable {
+public enum AdmissionVerdict: Sendable {
     /// Go ahead; call `finished(latency:)` afterwards.
     case proceed
     /// Wait in line with this ticket.
@@ -100,7 +100,7 @@ public final class AdmissionControl: Sendable {
     }
 
     /// Decides whether a claim may go to the ledger now. `ticketText` is the `Queue-Ticket` header.
-    func admit(campaign: Campaign, user: String, ticketText: String?) throws(APIError) -> AdmissionVerdict {
+    public func admit(campaign: Campaign, user: String, ticketText: String?) throws(APIError) -> AdmissionVerdict {
         guard configuration.enabled else { return .proceed }
         let now = clock()
         let nowSeconds = now.timeIntervalSince1970

@@ -30,6 +30,9 @@ struct Bench: AsyncParsableCommand {
         let sqlite = try openStore(.sqlite(path: directory.appendingPathComponent("bench.sqlite").path), logger: logger)
         let sqliteRate = try await measureEngine(sqlite, logger: logger)
         print(row("SQLite, durable group commit (WAL, synchronous=FULL)", sqliteRate, "claims/s"))
+        let (ticketRate, growth) = try measureWaitingRoom(tickets: 1_000_000)
+        print(row("waiting room: 1,000,000 queue tickets issued", ticketRate, "tickets/s"))
+        print(row("  resident memory growth while issuing them", growth / 1_048_576, "MiB"))
 
         guard let postgres else {
             print("(PostgreSQL figures skipped: pass --postgres URL)")
@@ -88,6 +91,34 @@ struct Bench: AsyncParsableCommand {
             guard issued == total else { throw ValidationError("issued \(issued) of \(total)") }
             return Double(total) / elapsed.secondsValue
         }
+    }
+
+    /// Issues `tickets` waiting-room tickets to distinct users of a campaign held at one admission
+    /// a minute; returns tickets/s and the growth of resident memory in bytes.
+    private func measureWaitingRoom(tickets: Int) throws -> (Double, Double) {
+        let admission = AdmissionControl(AdmissionConfiguration(ticketSecret: "bench-ticket-secret"))
+        let campaign = Campaign(
+            id: "queue-bench", name: "queue bench", budgetFen: 1_000_000, cardValueFen: 100, maxCardsPerUser: 1,
+            startsAt: Date().addingTimeInterval(-60), endsAt: Date().addingTimeInterval(3_600),
+            cardsExpireAt: Date().addingTimeInterval(7_200))
+        admission.setFixedRate(1.0 / 60, campaign: campaign.id)
+        let before = residentBytes()
+        let start = ContinuousClock.now
+        for index in 0..<tickets {
+            guard case .queued = try admission.admit(campaign: campaign, user: "q\(index)", ticketText: nil) else {
+                throw ValidationError("ticket \(index) was admitted at once")
+            }
+        }
+        let elapsed = ContinuousClock.now - start
+        return (Double(tickets) / elapsed.secondsValue, Double(residentBytes() - before))
+    }
+
+    /// This process's resident memory, from /proc.
+    private func residentBytes() -> Int {
+        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+            let pages = Int(statm.split(separator: " ")[1])
+        else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     /// What users build without Lantern: one transaction per claim, `UPDATE … WHERE remaining >= v`

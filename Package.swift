@@ -30,6 +30,8 @@ let package = Package(
             name: "LanternAdmission",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
+        /// The drink catalog, order-line pricing and the geo index of stores. Pure; no I/O.
+        .target(name: "LanternCatalog"),
         /// Durable stores behind the ledger: SQLite (GRDB) and PostgreSQL (PostgresNIO),
         /// and the group-commit engine that decides claims in memory and commits them in batches.
         .target(
@@ -65,6 +67,7 @@ let package = Package(
             dependencies: [
                 "LanternLedger",
                 "LanternAdmission",
+                "LanternCatalog",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 "LanternStorage",
@@ -79,6 +82,7 @@ let package = Package(
         ),
         .testTarget(name: "LanternLedgerTests", dependencies: ["LanternLedger"]),
         .testTarget(name: "LanternAdmissionTests", dependencies: ["LanternAdmission"]),
+        .testTarget(name: "LanternCatalogTests", dependencies: ["LanternCatalog"]),
         .testTarget(
             name: "LanternStorageTests",
             dependencies: [

@@ -3,6 +3,8 @@ import Foundation
 import LanternLedger
 import LanternServer
 import LanternStorage
+import Histogram
+import LanternCatalog
 import Logging
 import PostgresNIO
 import Synchronization
@@ -18,6 +20,7 @@ struct Bench: AsyncParsableCommand {
     var postgres: String?
     @Option(name: .long, help: "Seconds each naive PostgreSQL baseline runs.") var baselineSeconds = 5
     @Option(name: .long, help: "Connections the naive PostgreSQL baselines use.") var baselineClients = 64
+    @Option(name: .long, help: "Stores in the geo index benchmark.") var geoStores = 3_000_000
 
     func run() async throws {
         var logger = Logger(label: "lantern.bench")
@@ -33,6 +36,11 @@ struct Bench: AsyncParsableCommand {
         let (ticketRate, growth) = try measureWaitingRoom(tickets: 1_000_000)
         print(row("waiting room: 1,000,000 queue tickets issued", ticketRate, "tickets/s"))
         print(row("  resident memory growth while issuing them", growth / 1_048_576, "MiB"))
+        let geo = measureGeoIndex(stores: geoStores)
+        print(row("geo index: build over \(geoStores) stores", geo.buildSeconds * 1_000, "ms"))
+        print(row("  nearest-10 query p50", geo.p50Micros, "µs", decimals: 1))
+        print(row("  nearest-10 query p99", geo.p99Micros, "µs", decimals: 1))
+        print(row("  resident memory of points and index", geo.residentBytes / 1_048_576, "MiB"))
 
         guard let postgres else {
             print("(PostgreSQL figures skipped: pass --postgres URL)")
@@ -55,8 +63,8 @@ struct Bench: AsyncParsableCommand {
         try await scratch.drop()
     }
 
-    private func row(_ label: String, _ value: Double, _ unit: String) -> String {
-        label.padding(toLength: 66, withPad: " ", startingAt: 0) + String(format: "%12.0f %@", value, unit)
+    private func row(_ label: String, _ value: Double, _ unit: String, decimals: Int = 0) -> String {
+        label.padding(toLength: 66, withPad: " ", startingAt: 0) + String(format: "%12.\(decimals)f %@", value, unit)
     }
 
     /// Runs `claims` claims for distinct users through a real engine over `opened`; claims/s.
@@ -111,6 +119,38 @@ struct Bench: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - start
         return (Double(tickets) / elapsed.secondsValue, Double(residentBytes() - before))
+    }
+
+    /// Builds a geo index over `stores` points shaped like a city (dense centre, sparse suburbs)
+    /// and times 100,000 nearest-10 queries from random places in it.
+    private func measureGeoIndex(stores: Int) -> (
+        buildSeconds: Double, p50Micros: Double, p99Micros: Double, residentBytes: Double
+    ) {
+        var random = SystemRandomNumberGenerator()
+        let before = residentBytes()
+        let points = (0..<stores).map { index -> GeoPoint in
+            let spread = index % 4 == 0 ? 0.3 : 0.05
+            return GeoPoint(
+                lat: 31.2304 + Double.random(in: -spread...spread, using: &random),
+                lng: 121.4737 + Double.random(in: -spread...spread, using: &random))
+        }
+        let start = ContinuousClock.now
+        let index = GeoIndex(points: points)
+        let build = (ContinuousClock.now - start).secondsValue
+        var histogram = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+        var checksum = 0
+        for query in 0..<100_000 {
+            let spread = query % 4 == 0 ? 0.3 : 0.05
+            let at = GeoPoint(
+                lat: 31.2304 + Double.random(in: -spread...spread, using: &random),
+                lng: 121.4737 + Double.random(in: -spread...spread, using: &random))
+            let asked = ContinuousClock.now
+            checksum &+= index.nearest(to: at, k: 10).first?.id ?? 0
+            _ = histogram.record(UInt64((ContinuousClock.now - asked).secondsValue * 1e9))
+        }
+        precondition(checksum != -1)
+        let resident = Double(residentBytes() - before)
+        return (build, Double(histogram.valueAtPercentile(50)) / 1_000, Double(histogram.valueAtPercentile(99)) / 1_000, resident)
     }
 
     /// This process's resident memory, from /proc.

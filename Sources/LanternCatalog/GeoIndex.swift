@@ -1,0 +1,147 @@
+import Foundation
+
+/// A point on the map, in degrees.
+public struct GeoPoint: Sendable, Equatable, Codable {
+    /// Latitude, degrees north.
+    public var lat: Double
+    /// Longitude, degrees east.
+    public var lng: Double
+
+    /// Creates a point.
+    public init(lat: Double, lng: Double) {
+        self.lat = lat
+        self.lng = lng
+    }
+
+    /// Great-circle distance in metres (haversine).
+    public func distance(to other: GeoPoint) -> Double {
+        let radians = Double.pi / 180
+        let dLat = (other.lat - lat) * radians
+        let dLng = (other.lng - lng) * radians
+        let a =
+            sin(dLat / 2) * sin(dLat / 2) + cos(lat * radians) * cos(other.lat * radians) * sin(dLng / 2)
+            * sin(dLng / 2)
+        return 2 * GeoIndex.earthRadius * asin(min(1, a.squareRoot()))
+    }
+}
+
+/// An in-memory index of many points (stores) for nearest-neighbour queries.
+///
+/// Points are bucketed into a uniform grid over their bounding box and stored sorted by cell
+/// (a counting sort, so building is linear); coordinates are kept as `Float` to halve memory.
+/// A query scans rings of cells outward from the query's cell and stops once no unscanned
+/// cell can hold anything closer than the k-th best found. Distances are haversine metres.
+public struct GeoIndex: Sendable {
+    static let earthRadius = 6_371_008.8
+
+    private let minLat: Double
+    private let minLng: Double
+    private let cellDegrees: Double
+    private let rows: Int
+    private let columns: Int
+    /// `cellStart[c] ..< cellStart[c + 1]` are the slots of cell `c`.
+    private let cellStart: [UInt32]
+    /// Point id in each slot, sorted by cell.
+    private let ids: [UInt32]
+    private let lats: [Float]
+    private let lngs: [Float]
+
+    /// Number of points indexed.
+    public var count: Int { ids.count }
+
+    /// Builds the index; point `i` gets id `i`. About `pointsPerCell` points share a cell on average.
+    public init(points: [GeoPoint], pointsPerCell: Double = 8) {
+        precondition(points.count < Int(UInt32.max), "too many points for 32-bit ids")
+        var minLat = 90.0
+        var maxLat = -90.0
+        var minLng = 180.0
+        var maxLng = -180.0
+        for point in points {
+            minLat = min(minLat, point.lat)
+            maxLat = max(maxLat, point.lat)
+            minLng = min(minLng, point.lng)
+            maxLng = max(maxLng, point.lng)
+        }
+        if points.isEmpty { (minLat, maxLat, minLng, maxLng) = (0, 0, 0, 0) }
+        let area = max(1e-9, (maxLat - minLat) * (maxLng - minLng))
+        let cells = max(1, Double(points.count) / pointsPerCell)
+        let cellDegrees = max(1e-5, (area / cells).squareRoot())
+        let rows = Int(((maxLat - minLat) / cellDegrees).rounded(.down)) + 1
+        let columns = Int(((maxLng - minLng) / cellDegrees).rounded(.down)) + 1
+        self.minLat = minLat
+        self.minLng = minLng
+        self.cellDegrees = cellDegrees
+        self.rows = rows
+        self.columns = columns
+
+        let cellOf = points.map { point -> Int in
+            let row = min(rows - 1, Int((point.lat - minLat) / cellDegrees))
+            let column = min(columns - 1, Int((point.lng - minLng) / cellDegrees))
+            return row * columns + column
+        }
+        var start = [UInt32](repeating: 0, count: rows * columns + 1)
+        for cell in cellOf { start[cell + 1] += 1 }
+        for cell in 0..<(rows * columns) { start[cell + 1] += start[cell] }
+        var next = start
+        var ids = [UInt32](repeating: 0, count: points.count)
+        var lats = [Float](repeating: 0, count: points.count)
+        var lngs = [Float](repeating: 0, count: points.count)
+        for (id, cell) in cellOf.enumerated() {
+            let slot = Int(next[cell])
+            next[cell] += 1
+            ids[slot] = UInt32(id)
+            lats[slot] = Float(points[id].lat)
+            lngs[slot] = Float(points[id].lng)
+        }
+        self.cellStart = start
+        self.ids = ids
+        self.lats = lats
+        self.lngs = lngs
+    }
+
+    /// The `k` points nearest to `point`, closest first, optionally within `radius` metres.
+    public func nearest(to point: GeoPoint, k: Int, within radius: Double = .infinity) -> [(id: Int, meters: Double)] {
+        guard k > 0, !ids.isEmpty else { return [] }
+        var best: [(id: Int, meters: Double)] = []
+        best.reserveCapacity(k + 1)
+        let row = Int(((point.lat - minLat) / cellDegrees).rounded(.down))
+        let column = Int(((point.lng - minLng) / cellDegrees).rounded(.down))
+        // Metres per cell along each axis near the query, for the ring stopping rule.
+        let metersPerDegreeLat = GeoIndex.earthRadius * .pi / 180
+        let latitudes = [point.lat, minLat, minLat + Double(rows) * cellDegrees]
+        let widest = latitudes.map { cos(min(89.9, abs($0)) * .pi / 180) }.min() ?? 1
+        let cellMeters = cellDegrees * metersPerDegreeLat * widest
+        let maxRing = max(rows, columns) + abs(row) + abs(column) + 1
+        var ring = 0
+        while ring <= maxRing {
+            // Nothing in this ring or beyond is closer than (ring - 1) whole cells.
+            let floor = Double(max(0, ring - 1)) * cellMeters
+            if floor > radius { break }
+            if best.count == k, floor > best[k - 1].meters { break }
+            for r in (row - ring)...(row + ring) where r >= 0 && r < rows {
+                let onEdge = r == row - ring || r == row + ring
+                let step = onEdge ? 1 : max(1, 2 * ring)
+                var c = column - ring
+                while c <= column + ring {
+                    if c >= 0 && c < columns { scan(cell: r * columns + c, from: point, k: k, radius: radius, into: &best) }
+                    c += step
+                }
+            }
+            ring += 1
+        }
+        return best
+    }
+
+    private func scan(
+        cell: Int, from point: GeoPoint, k: Int, radius: Double, into best: inout [(id: Int, meters: Double)]
+    ) {
+        for slot in Int(cellStart[cell])..<Int(cellStart[cell + 1]) {
+            let meters = point.distance(to: GeoPoint(lat: Double(lats[slot]), lng: Double(lngs[slot])))
+            guard meters <= radius, best.count < k || meters < best[best.count - 1].meters else { continue }
+            var index = best.count
+            while index > 0 && best[index - 1].meters > meters { index -= 1 }
+            best.insert((Int(ids[slot]), meters), at: index)
+            if best.count > k { best.removeLast() }
+        }
+    }
+}

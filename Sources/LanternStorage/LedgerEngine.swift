@@ -165,6 +165,7 @@ public final class LedgerEngine: Service, Sendable {
                     if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: value) }
                 }
                 if !appended, let inFlight = state.inFlight, waitFor == inFlight.id {
+                    if inFlight.waiters.isEmpty { state.inFlight!.oldestWaiter = .now }
                     state.inFlight!.waiters.append(waiter)
                     return .waiting(wake: nil)
                 }
@@ -217,6 +218,7 @@ public final class LedgerEngine: Service, Sendable {
                 if let started = state.inFlight?.oldestWaiter, started < cutoff {
                     overdue += state.inFlight!.waiters
                     state.inFlight!.waiters = []
+                    state.inFlight!.oldestWaiter = nil
                 }
                 if let started = state.pending.oldestWaiter, started < cutoff {
                     overdue += state.pending.waiters

@@ -91,9 +91,14 @@ final class StallingStore: LedgerStore {
             let waited = ContinuousClock.now - asked
             #expect(waited >= .milliseconds(300))
             #expect(waited < .seconds(2))
-            store.stalled.withLock { $0 = false }
-            // The decided claim still commits; the client's retry with the same key gets the card.
+            // The client retries with the same key while the store is still stalled; the store
+            // recovers well within a fresh deadline, and the retry gets the card.
+            let recovery = Task {
+                try await Task.sleep(for: .milliseconds(100))
+                store.stalled.withLock { $0 = false }
+            }
             let (outcome, replayed) = try await engine.claim(claim("alice"))
+            try await recovery.value
             guard case .issued = outcome else {
                 Issue.record("expected the card, got \(outcome)")
                 return

@@ -138,7 +138,9 @@ func withTestApp<T: Sendable>(
     if let given { store = given } else { store = try await TestStore.make(kind) }
     do {
         let opened = try openStore(store.location, logger: quietLogger)
-        let engine = LedgerEngine(store: opened.store, logger: quietLogger, clock: { clock.date })
+        // Tests expire cards explicitly; the background sweep must not race them.
+        let engine = LedgerEngine(
+            store: opened.store, logger: quietLogger, expiryInterval: .seconds(3_600), clock: { clock.date })
         let configuration = ServerConfiguration(
             jwtSecret: testSecret, database: store.location, seedDemo: false, admissionEnabled: admission)
         let app = try await buildApplication(

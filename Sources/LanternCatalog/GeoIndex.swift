@@ -29,8 +29,10 @@ public struct GeoPoint: Sendable, Equatable, Codable {
 ///
 /// Points are bucketed into a uniform grid over their bounding box and stored sorted by cell
 /// (a counting sort, so building is linear); coordinates are kept as `Float` to halve memory.
-/// A query scans rings of cells outward from the query's cell and stops once no unscanned
-/// cell can hold anything closer than the k-th best found. Distances are haversine metres.
+/// A query scans rings of cells outward from the query's cell, ranking candidates by the
+/// equirectangular distance (exact enough at city scale, and free of trigonometry per point),
+/// and stops once no unscanned cell can hold anything closer than the k-th best found. The
+/// answers carry haversine metres.
 public struct GeoIndex: Sendable {
     static let earthRadius = 6_371_008.8
 
@@ -50,7 +52,7 @@ public struct GeoIndex: Sendable {
     public var count: Int { ids.count }
 
     /// Builds the index; point `i` gets id `i`. About `pointsPerCell` points share a cell on average.
-    public init(points: [GeoPoint], pointsPerCell: Double = 8) {
+    public init(points: [GeoPoint], pointsPerCell: Double = 1) {
         precondition(points.count < Int(UInt32.max), "too many points for 32-bit ids")
         var minLat = 90.0
         var maxLat = -90.0
@@ -99,48 +101,72 @@ public struct GeoIndex: Sendable {
         self.lngs = lngs
     }
 
+    /// Bytes held by the index's arrays.
+    public var memoryBytes: Int {
+        cellStart.capacity * 4 + ids.capacity * 4 + lats.capacity * 4 + lngs.capacity * 4
+    }
+
     /// The `k` points nearest to `point`, closest first, optionally within `radius` metres.
     public func nearest(to point: GeoPoint, k: Int, within radius: Double = .infinity) -> [(id: Int, meters: Double)] {
         guard k > 0, !ids.isEmpty else { return [] }
-        var best: [(id: Int, meters: Double)] = []
+        let metersPerDegree = GeoIndex.earthRadius * .pi / 180
+        let query = Projection(
+            lat: point.lat, lng: point.lng, metersPerDegreeLat: metersPerDegree,
+            metersPerDegreeLng: metersPerDegree * cos(point.lat * .pi / 180))
+        var best: [(slot: Int, squared: Double)] = []
         best.reserveCapacity(k + 1)
         let row = Int(((point.lat - minLat) / cellDegrees).rounded(.down))
         let column = Int(((point.lng - minLng) / cellDegrees).rounded(.down))
-        // Metres per cell along each axis near the query, for the ring stopping rule.
-        let metersPerDegreeLat = GeoIndex.earthRadius * .pi / 180
-        let latitudes = [point.lat, minLat, minLat + Double(rows) * cellDegrees]
-        let widest = latitudes.map { cos(min(89.9, abs($0)) * .pi / 180) }.min() ?? 1
-        let cellMeters = cellDegrees * metersPerDegreeLat * widest
+        // A cell's narrowest side in metres near the query, for the ring stopping rule.
+        let cellMeters = cellDegrees * min(query.metersPerDegreeLat, query.metersPerDegreeLng)
+        let limit = radius.isFinite ? radius * radius : .infinity
         let maxRing = max(rows, columns) + abs(row) + abs(column) + 1
         var ring = 0
         while ring <= maxRing {
             // Nothing in this ring or beyond is closer than (ring - 1) whole cells.
             let floor = Double(max(0, ring - 1)) * cellMeters
-            if floor > radius { break }
-            if best.count == k, floor > best[k - 1].meters { break }
+            if floor * floor > limit { break }
+            if best.count == k, floor * floor > best[k - 1].squared { break }
             for r in (row - ring)...(row + ring) where r >= 0 && r < rows {
                 let onEdge = r == row - ring || r == row + ring
                 let step = onEdge ? 1 : max(1, 2 * ring)
                 var c = column - ring
                 while c <= column + ring {
-                    if c >= 0 && c < columns { scan(cell: r * columns + c, from: point, k: k, radius: radius, into: &best) }
+                    if c >= 0 && c < columns {
+                        scan(cell: r * columns + c, from: query, k: k, limit: limit, into: &best)
+                    }
                     c += step
                 }
             }
             ring += 1
         }
-        return best
+        return best.map { candidate in
+            let slot = candidate.slot
+            return (
+                Int(ids[slot]), point.distance(to: GeoPoint(lat: Double(lats[slot]), lng: Double(lngs[slot])))
+            )
+        }
+    }
+
+    /// The query point with its local metres-per-degree, for equirectangular distances.
+    private struct Projection {
+        var lat: Double
+        var lng: Double
+        var metersPerDegreeLat: Double
+        var metersPerDegreeLng: Double
     }
 
     private func scan(
-        cell: Int, from point: GeoPoint, k: Int, radius: Double, into best: inout [(id: Int, meters: Double)]
+        cell: Int, from query: Projection, k: Int, limit: Double, into best: inout [(slot: Int, squared: Double)]
     ) {
         for slot in Int(cellStart[cell])..<Int(cellStart[cell + 1]) {
-            let meters = point.distance(to: GeoPoint(lat: Double(lats[slot]), lng: Double(lngs[slot])))
-            guard meters <= radius, best.count < k || meters < best[best.count - 1].meters else { continue }
+            let dy = (Double(lats[slot]) - query.lat) * query.metersPerDegreeLat
+            let dx = (Double(lngs[slot]) - query.lng) * query.metersPerDegreeLng
+            let squared = dx * dx + dy * dy
+            guard squared <= limit, best.count < k || squared < best[best.count - 1].squared else { continue }
             var index = best.count
-            while index > 0 && best[index - 1].meters > meters { index -= 1 }
-            best.insert((Int(ids[slot]), meters), at: index)
+            while index > 0 && best[index - 1].squared > squared { index -= 1 }
+            best.insert((slot, squared), at: index)
             if best.count > k { best.removeLast() }
         }
     }

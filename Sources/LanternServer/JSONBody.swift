@@ -39,11 +39,9 @@ public enum JSONBody {
     }
 
     /// Decodes a body, answering 400 for broken JSON and 422 for a wrong shape.
-    /// An empty body decodes as `{}` when `emptyIsObject` is set.
-    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], emptyIsObject: Bool = false) throws -> T {
-        let data = bytes.isEmpty && emptyIsObject ? Data("{}".utf8) : Data(bytes)
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         do {
-            return try decoder.decode(T.self, from: data)
+            return try decoder.decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
             throw translate(error)
         }

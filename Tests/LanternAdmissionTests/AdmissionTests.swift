@@ -226,7 +226,7 @@ import Testing
         room.advance(to: 100)
         let ranks = early.map { room.rank(sequence: $0.sequence, preQueue: true)! }
         #expect(Set(ranks) == Set(0..<1_000))
-        #expect(abs(spearman(Array(0..<1_000).map(Double.init), ranks.map(Double.init))) < 0.1)
+        #expect(abs(rankCorrelation(Array(0..<1_000).map(Double.init), ranks.map(Double.init))) < 0.1)
         // Somebody arriving after the start queues behind the whole pre-queue.
         let late = room.enqueue()
         #expect(!late.preQueue)
@@ -270,21 +270,6 @@ extension WaitingRoom {
         let tickets = (0..<count).map { _ in room.enqueue() }
         return room.status(sequence: tickets.last!.sequence, preQueue: false, now: 0)
     }
-}
-
-/// Spearman rank correlation of two equally long samples without ties.
-func spearman(_ a: [Double], _ b: [Double]) -> Double {
-    func ranks(_ values: [Double]) -> [Double] {
-        var result = [Double](repeating: 0, count: values.count)
-        for (rank, index) in values.indices.sorted(by: { values[$0] < values[$1] }).enumerated() {
-            result[index] = Double(rank)
-        }
-        return result
-    }
-    let (ra, rb) = (ranks(a), ranks(b))
-    let n = Double(a.count)
-    let squared = zip(ra, rb).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
-    return 1 - 6 * squared / (n * (n * n - 1))
 }
 
 @Suite struct RushMathTests {

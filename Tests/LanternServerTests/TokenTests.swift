@@ -8,10 +8,7 @@ import Testing
 @Suite struct TokenTests {
     static let secret = "token-test-secret-0123456789abcdef0123"
 
-    func base64URL(_ text: String) -> String {
-        Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
+    func base64URL(_ text: String) -> String { Base64URL.encode(Array(text.utf8)) }
 
     @Test func mintedTokensTakeTheFastPathWithTheirClaims() async throws {
         let tokens = try await TokenAuthority(secret: Self.secret)

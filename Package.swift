@@ -32,6 +32,7 @@ let package = Package(
         ),
         /// The drink catalog, order-line pricing and the geo index of stores. Pure; no I/O.
         .target(name: "LanternCatalog"),
+        .target(name: "LanternAssistant", dependencies: ["LanternCatalog"]),
         /// Durable stores behind the ledger: SQLite (GRDB) and PostgreSQL (PostgresNIO),
         /// and the group-commit engine that decides claims in memory and commits them in batches.
         .target(
@@ -61,13 +62,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        /// The `lantern` command: serve, token, audit, bench, rush.
+        /// The `lantern` command: serve, token, audit, bench, rush, parse.
         .executableTarget(
             name: "lantern",
             dependencies: [
                 "LanternLedger",
                 "LanternAdmission",
                 "LanternCatalog",
+                "LanternAssistant",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 "LanternStorage",
@@ -83,6 +85,7 @@ let package = Package(
         .testTarget(name: "LanternLedgerTests", dependencies: ["LanternLedger"]),
         .testTarget(name: "LanternAdmissionTests", dependencies: ["LanternAdmission"]),
         .testTarget(name: "LanternCatalogTests", dependencies: ["LanternCatalog"]),
+        .testTarget(name: "LanternAssistantTests", dependencies: ["LanternAssistant", "LanternCatalog"]),
         .testTarget(
             name: "LanternStorageTests",
             dependencies: [

@@ -5,13 +5,14 @@ import LanternServer
 import LanternStorage
 import Histogram
 import LanternCatalog
+import LanternAssistant
 import Logging
 import PostgresNIO
 import Synchronization
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure durable claims per second in-process on SQLite and PostgreSQL, against naive baselines.",
+        abstract: "Measure durable claims/s on SQLite and PostgreSQL against naive baselines, the waiting room, the geo index and the parser.",
         discussion: "Build in release mode: swift run -c release lantern bench [--postgres URL].")
 
     @Option(name: .long, help: "Claims per in-process run.") var claims = 400_000
@@ -21,28 +22,46 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds each naive PostgreSQL baseline runs.") var baselineSeconds = 5
     @Option(name: .long, help: "Connections the naive PostgreSQL baselines use.") var baselineClients = 64
     @Option(name: .long, help: "Stores in the geo index benchmark.") var geoStores = 3_000_000
+    @Option(name: .long, help: "Sentences the offline parser benchmark parses.") var sentences = 500_000
+    @Option(
+        name: .long, parsing: .upToNextOption,
+        help: "Run only these parts: sqlite, waiting-room, geo, parser, postgres (default: all).")
+    var only: [String] = []
+
+    private func wants(_ part: String) -> Bool { only.isEmpty || only.contains(part) }
 
     func run() async throws {
         var logger = Logger(label: "lantern.bench")
         logger.logLevel = .error
         print("lantern bench: \(claims) claims, \(concurrency) in flight, \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lantern-bench-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let sqlite = try openStore(.sqlite(path: directory.appendingPathComponent("bench.sqlite").path), logger: logger)
-        let sqliteRate = try await measureEngine(sqlite, logger: logger)
-        print(row("SQLite, durable group commit (WAL, synchronous=FULL)", sqliteRate, "claims/s"))
-        let (ticketRate, growth) = try measureWaitingRoom(tickets: 1_000_000)
-        print(row("waiting room: 1,000,000 queue tickets issued", ticketRate, "tickets/s"))
-        print(row("  resident memory growth while issuing them", growth / 1_048_576, "MiB"))
-        let geo = measureGeoIndex(stores: geoStores)
-        print(row("geo index: build over \(geoStores) stores", geo.buildSeconds * 1_000, "ms"))
-        print(row("  nearest-10 query p50", geo.p50Micros, "µs", decimals: 1))
-        print(row("  nearest-10 query p99", geo.p99Micros, "µs", decimals: 1))
-        print(row("  memory held by the index", geo.indexBytes / 1_048_576, "MiB"))
+        if wants("sqlite") {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lantern-bench-\(getpid())")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let sqlite = try openStore(.sqlite(path: directory.appendingPathComponent("bench.sqlite").path), logger: logger)
+            let sqliteRate = try await measureEngine(sqlite, logger: logger)
+            print(row("SQLite, durable group commit (WAL, synchronous=FULL)", sqliteRate, "claims/s"))
+        }
+        if wants("waiting-room") {
+            let (ticketRate, growth) = try measureWaitingRoom(tickets: 1_000_000)
+            print(row("waiting room: 1,000,000 queue tickets issued", ticketRate, "tickets/s"))
+            print(row("  resident memory growth while issuing them", growth / 1_048_576, "MiB"))
+        }
+        if wants("geo") {
+            let geo = measureGeoIndex(stores: geoStores)
+            print(row("geo index: build over \(geoStores) stores", geo.buildSeconds * 1_000, "ms"))
+            print(row("  nearest-10 query p50", geo.p50Micros, "µs", decimals: 1))
+            print(row("  nearest-10 query p99", geo.p99Micros, "µs", decimals: 1))
+            print(row("  memory held by the index", geo.indexBytes / 1_048_576, "MiB"))
+        }
+        if wants("parser") {
+            let rate = measureParser(sentences: sentences)
+            print(row("offline parser: sentences parsed and written as JSON", rate, "sentences/s"))
+        }
         print(row("peak resident memory of this process so far", peakResidentBytes() / 1_048_576, "MiB"))
 
+        guard wants("postgres") else { return }
         guard let postgres else {
             print("(PostgreSQL figures skipped: pass --postgres URL)")
             return
@@ -156,6 +175,27 @@ struct Bench: AsyncParsableCommand {
     }
 
     /// This process's peak resident memory (VmHWM), from /proc.
+    /// Parses a mix of Chinese, English and mixed sentences `count` times in all, writing each as
+    /// JSON as `lantern parse` does; sentences/s.
+    private func measureParser(sentences count: Int) -> Double {
+        let corpus = [
+            "帮我点两杯大杯珍珠奶茶，少糖去冰", "来一杯热的港式奶茶 不要糖", "杨枝甘露大杯 + 柠檬水两杯去冰",
+            "生椰拿铁 少冰 三分糖", "一杯珍珠奶茶一杯芋泥奶茶，两杯都少糖", "两杯红豆奶茶，一杯去冰一杯少冰",
+            "a medium taro milk tea with pudding, half sugar, less ice", "2x brown sugar boba milk, regular ice",
+            "get me a large taro milk tea, less ice", "a jasmine green tea and a lemon black tea, both no ice",
+            "one oolog milk tea, half sugar", "one jasmine milk green tea with extra pearls and coconut jelly, 常温",
+            "两杯 pearl milk tea，少糖", "a 乌龙奶茶 and a 茉莉奶绿, both 少糖", "帮我点杯奶茶", "第二个，少糖",
+        ]
+        var bytes = 0
+        let started = ContinuousClock.now
+        for index in 0..<count {
+            bytes &+= OrderParser.json(OrderParser.parse(corpus[index % corpus.count])).utf8.count
+        }
+        let elapsed = ContinuousClock.now - started
+        precondition(bytes > 0)
+        return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
     private func peakResidentBytes() -> Double {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),

@@ -1,0 +1,476 @@
+import LanternCatalog
+
+/// One drink as a sentence asked for it; `nil` where the customer said nothing.
+public struct ParsedItem: Sendable, Equatable {
+    /// Canonical drink name; `nil` for "a milk tea" with no kind named.
+    public var drink: String?
+    /// Cup size.
+    public var size: CupSize?
+    /// Sugar percent, one of `sugarLevels`.
+    public var sugar: Int?
+    /// Ice or temperature.
+    public var ice: IceLevel?
+    /// Toppings asked for on top of the drink.
+    public var toppings: [Topping]
+    /// Cups; `nil` when no number was said (one cup).
+    public var quantity: Int?
+
+    /// Creates an item.
+    public init(
+        drink: String?, size: CupSize? = nil, sugar: Int? = nil, ice: IceLevel? = nil, toppings: [Topping] = [],
+        quantity: Int? = nil
+    ) {
+        self.drink = drink
+        self.size = size
+        self.sugar = sugar
+        self.ice = ice
+        self.toppings = toppings
+        self.quantity = quantity
+    }
+
+    /// Whether the sentence said anything about this drink besides naming it.
+    var hasOptions: Bool { size != nil || sugar != nil || ice != nil || !toppings.isEmpty || quantity != nil }
+}
+
+/// What one sentence asks for.
+public struct ParsedOrder: Sendable, Equatable {
+    /// The drinks, in the order they were named.
+    public var items: [ParsedItem]
+    /// The store the customer named, as written.
+    public var store: String?
+    /// The delivery address the customer named, as written.
+    public var address: String?
+    /// "第二个" / "the second one": which of the offered choices, counting from 1.
+    public var choice: Int?
+    /// Whether the drink was named only as "奶茶" / "a drink", with no kind.
+    public var isVague: Bool { items.contains { $0.drink == nil } }
+
+    /// Creates a parsed order.
+    public init(items: [ParsedItem] = [], store: String? = nil, address: String? = nil, choice: Int? = nil) {
+        self.items = items
+        self.store = store
+        self.address = address
+        self.choice = choice
+    }
+}
+
+/// The offline parser: Chinese, English or mixed sentences to drinks and options, with no model.
+///
+/// A lexer finds the longest known phrase at each position (English words only on word
+/// boundaries, misspelled English words corrected first); an interpreter then attaches
+/// options to drinks: options before a drink wait for it, options right after a drink are
+/// its own, options after a separator with no drink following belong to the last drink, and
+/// options after "都"/"both" belong to every drink named so far.
+public enum OrderParser {
+    /// Parses one sentence.
+    public static func parse(_ text: String) -> ParsedOrder {
+        let original = Array(text.unicodeScalars)
+        let normalised = normalise(original)
+        return interpret(lex(normalised, original: original))
+    }
+
+    // MARK: Lexing
+
+    fileprivate enum Lexeme: Equatable {
+        case token(OrderToken)
+        case store(String)
+        case address(String)
+    }
+
+    /// `text` is the normalised sentence; `text.origin` maps each of its scalars back to `original`,
+    /// so captured names and addresses keep the case and spelling the customer wrote.
+    private static func lex(_ normalised: Normalised, original: [Unicode.Scalar]) -> [Lexeme] {
+        let text = normalised.scalars
+        var lexemes: [Lexeme] = []
+        var index = 0
+        let trie = Lexicon.trie
+        while index < text.count {
+            // English words start only at a word's beginning.
+            if index > 0, isWordScalar(text[index]), isWordScalar(text[index - 1]) {
+                index += 1
+                continue
+            }
+            guard let match = trie.longestMatch(in: text, from: index) else {
+                index += 1
+                continue
+            }
+            index = match.end
+            switch match.tokens.first {
+            case .storeMarker:
+                let (name, end) = capture(normalised, original: original, from: index, stopAtPhrases: true)
+                index = end
+                if let name { lexemes.append(.store(name)) }
+            case .addressMarker:
+                let (address, end) = capture(normalised, original: original, from: index, stopAtPhrases: false)
+                index = end
+                if let address { lexemes.append(.address(address)) }
+            case .filler:
+                break
+            default:
+                for token in match.tokens { lexemes.append(.token(token)) }
+            }
+        }
+        return lexemes
+    }
+
+    /// Text after a store or address marker: up to a clause break (and, for a store, up to the
+    /// next known phrase or ordering verb), trimmed; `nil` if empty.
+    private static func capture(
+        _ normalised: Normalised, original: [Unicode.Scalar], from start: Int, stopAtPhrases: Bool
+    ) -> (String?, Int) {
+        let text = normalised.scalars
+        var end = start
+        let clauseBreaks: Set<UInt32> = [0xFF0C, 0x3002, 0xFF1B, 0x3B, 0xFF01, 0x21, 0xFF1F, 0x3F]  // ，。；;！!？?
+        let orderVerbs: Set<UInt32> = [0x70B9, 0x4E70, 0x8981, 0x6765, 0x8BA2, 0x4E0B, 0x5E2E, 0x7ED9]  // 点买要来订下帮给
+        while end < text.count {
+            let scalar = text[end]
+            if clauseBreaks.contains(scalar) { break }
+            if stopAtPhrases {
+                if orderVerbs.contains(scalar) || scalar == 0x2C || scalar == 0x2B { break }
+                let atWordStart = end == start || !isWordScalar(text[end - 1]) || !isWordScalar(scalar)
+                if end > start, atWordStart, let match = Lexicon.trie.longestMatch(in: text, from: end),
+                    match.tokens.first != .filler
+                {
+                    break
+                }
+            }
+            end += 1
+        }
+        guard end > start else { return (nil, end) }
+        let slice = original[normalised.origin[start]...normalised.origin[end - 1]]
+        var captured = String(String.UnicodeScalarView(slice))
+        while let first = captured.first, first == " " || first == ":" || first == "：" { captured.removeFirst() }
+        while let last = captured.last, last == " " || last == "的" { captured.removeLast() }
+        return (captured.isEmpty ? nil : captured, end)
+    }
+
+    // MARK: Interpreting
+
+    private struct Options {
+        var size: CupSize?
+        var sugar: Int?
+        var ice: IceLevel?
+        var toppings: [Topping] = []
+        var quantity: Int?
+
+        var isEmpty: Bool { size == nil && sugar == nil && ice == nil && toppings.isEmpty && quantity == nil }
+
+        func apply(to item: inout ParsedItem) {
+            if let size { item.size = size }
+            if let sugar { item.sugar = sugar }
+            if let ice { item.ice = ice }
+            if let quantity { item.quantity = quantity }
+            for topping in toppings where !item.toppings.contains(topping) { item.toppings.append(topping) }
+        }
+    }
+
+    private static func interpret(_ lexemes: [Lexeme]) -> ParsedOrder {
+        var order = ParsedOrder()
+        var pending = Options()
+        var afterSeparator = false
+        var everyDrink = false
+        var previous: OrderToken?
+        var splits: [Options] = []
+
+        func add(_ options: Options) {
+            if everyDrink, !order.items.isEmpty {
+                for index in order.items.indices { options.apply(to: &order.items[index]) }
+                return
+            }
+            guard !afterSeparator, let last = order.items.last else {
+                mergePending(options)
+                return
+            }
+            // An option the last drink already has starts the next drink: 一杯珍珠奶茶一杯芋泥奶茶.
+            let clashes = (options.size != nil && last.size != nil) || (options.sugar != nil && last.sugar != nil)
+                || (options.ice != nil && last.ice != nil) || (options.quantity != nil && last.quantity != nil)
+            if clashes {
+                afterSeparator = true
+                mergePending(options)
+            } else {
+                options.apply(to: &order.items[order.items.count - 1])
+            }
+        }
+
+        func mergePending(_ options: Options) {
+            // "两杯红豆奶茶，一杯去冰一杯少冰": a second count after a separator splits the last drink.
+            if options.quantity != nil, pending.quantity != nil, afterSeparator, !order.items.isEmpty {
+                splits.append(pending)
+                pending = options
+                return
+            }
+            var merged = pending
+            var item = ParsedItem(drink: nil)
+            merged.apply(to: &item)
+            options.apply(to: &item)
+            pending = Options(size: item.size, sugar: item.sugar, ice: item.ice, toppings: item.toppings, quantity: item.quantity)
+        }
+
+        /// Replaces the last drink by one line per split group, each taking its own count and options,
+        /// and a plain line for cups no group claimed ("两杯芋泥奶茶，一杯加布丁").
+        /// A lone group splits only at the end of the sentence: before a drink its count is that drink's.
+        func resolveSplits(atEnd: Bool) {
+            guard let last = order.items.last, afterSeparator, let pendingCount = pending.quantity else { return }
+            let total = (splits + [pending]).reduce(0) { $0 + ($1.quantity ?? 0) }
+            guard !splits.isEmpty || (atEnd && pendingCount < (last.quantity ?? 1)) else { return }
+            order.items.removeLast()
+            for group in splits + [pending] {
+                var item = last
+                group.apply(to: &item)
+                order.items.append(item)
+            }
+            if let count = last.quantity, count > total {
+                var rest = last
+                rest.quantity = count - total
+                order.items.append(rest)
+            }
+            splits = []
+            pending = Options()
+        }
+
+        func startDrink(_ drink: String?) {
+            resolveSplits(atEnd: false)
+            var item = ParsedItem(drink: drink)
+            pending.apply(to: &item)
+            pending = Options()
+            order.items.append(item)
+            afterSeparator = false
+            everyDrink = false
+        }
+
+        for (position, lexeme) in lexemes.enumerated() {
+            let token: OrderToken
+            switch lexeme {
+            case .store(let name):
+                order.store = name
+                continue
+            case .address(let address):
+                order.address = address
+                continue
+            case .token(let value): token = value
+            }
+            defer { previous = token }
+            switch token {
+            case .drink(let name): startDrink(name)
+            case .someMilkTea, .someDrink: startDrink(nil)
+            case .size(let size): add(Options(size: size))
+            case .sugar(let sugar): add(Options(sugar: sugar))
+            case .ice(let ice): add(Options(ice: ice))
+            case .topping(let topping): add(Options(toppings: [topping]))
+            case .quantity(let quantity):
+                let next: OrderToken? = position + 1 < lexemes.count ? lexemes[position + 1].token : nil
+                // "两杯都少糖" counts the drinks already named; "with a pudding" counts no cups.
+                if next == .everyDrink, order.items.count > 1 { continue }
+                if previous == .with, case .topping = next { continue }
+                add(Options(quantity: quantity))
+            case .separator:
+                afterSeparator = true
+                everyDrink = false
+            case .with:
+                if !order.items.isEmpty, pending.isEmpty { afterSeparator = false }
+            case .everyDrink:
+                if order.items.count > 1 { everyDrink = true }
+            case .choice(let index): order.choice = index
+            case .storeMarker, .addressMarker, .filler: break
+            }
+        }
+        resolveSplits(atEnd: true)
+        if !pending.isEmpty {
+            if order.items.isEmpty {
+                // Options with no drink named: "少糖去冰" answering a question about the drink.
+                startDrink(nil)
+            } else {
+                var item = order.items[order.items.count - 1]
+                pending.apply(to: &item)
+                order.items[order.items.count - 1] = item
+            }
+        }
+        order.items = order.items.map(resolveMilkTea)
+        return order
+    }
+
+    /// "加珍珠的奶茶" is pearl milk tea, "milk tea with red bean" red bean milk tea.
+    private static func resolveMilkTea(_ item: ParsedItem) -> ParsedItem {
+        guard item.drink == nil, item.toppings.count == 1 else { return item }
+        var resolved = item
+        switch item.toppings[0] {
+        case .pearls: resolved.drink = "pearl milk tea"
+        case .redBean: resolved.drink = "red bean milk tea"
+        default: return item
+        }
+        resolved.toppings = []
+        return resolved
+    }
+
+    // MARK: Normalising
+
+    /// The sentence as the lexer reads it, and where each of its scalars came from.
+    struct Normalised {
+        /// Lower-cased, folded scalars.
+        var scalars: [UInt32]
+        /// For each scalar, its index in the original sentence.
+        var origin: [Int]
+    }
+
+    private static let traditional: [UInt32: UInt32] = {
+        let pairs: [(Character, Character)] = [
+            ("綠", "绿"), ("紅", "红"), ("烏", "乌"), ("龍", "龙"), ("檸", "柠"), ("熱", "热"), ("溫", "温"), ("無", "无"),
+            ("兩", "两"), ("個", "个"), ("鮮", "鲜"), ("點", "点"), ("幫", "帮"), ("來", "来"), ("楊", "杨"), ("凍", "冻"),
+            ("蓋", "盖"), ("圓", "圆"), ("糖", "糖"), ("葡", "葡"), ("養", "养"), ("樂", "乐"), ("鐵", "铁"), ("這", "这"),
+            ("標", "标"), ("準", "准"), ("莓", "莓"), ("桃", "桃"), ("常", "常"), ("黃", "黄"), ("豐", "丰"), ("絲", "丝"),
+            ("襪", "袜"), ("國", "国"), ("們", "们"), ("給", "给"), ("買", "买"), ("訂", "订"), ("還", "还"), ("與", "与"),
+        ]
+        var map: [UInt32: UInt32] = [:]
+        for (from, to) in pairs where from != to {
+            map[from.unicodeScalars.first!.value] = to.unicodeScalars.first!.value
+        }
+        return map
+    }()
+
+    /// Lower-cases ASCII, folds full-width forms and traditional characters, turns hyphens into
+    /// spaces, collapses runs of spaces and corrects misspelled English words.
+    static func normalise(_ text: [Unicode.Scalar]) -> Normalised {
+        var scalars: [UInt32] = []
+        var origin: [Int] = []
+        scalars.reserveCapacity(text.count)
+        origin.reserveCapacity(text.count)
+        for (position, scalar) in text.enumerated() {
+            var value = scalar.value
+            if value >= 0xFF10 && value <= 0xFF5A, value != 0xFF0C { value -= 0xFEE0 }  // full-width digits and letters
+            if value == 0x3000 || value == 0x09 || value == 0x0A || value == 0x2D || value == 0x5F { value = 0x20 }
+            if value >= 0x41 && value <= 0x5A { value += 0x20 }
+            if let simplified = traditional[value] { value = simplified }
+            if value == 0x20, scalars.last == 0x20 || scalars.isEmpty { continue }
+            scalars.append(value)
+            origin.append(position)
+        }
+        return correctSpelling(Normalised(scalars: scalars, origin: origin))
+    }
+
+    /// English words the lexicon does not know, at edit distance 1 (2 for long words) from exactly
+    /// one word it does, are replaced by that word: "jasmin" → "jasmine", "oolog" → "oolong".
+    private static func correctSpelling(_ input: Normalised) -> Normalised {
+        let text = input.scalars
+        var output = Normalised(scalars: [], origin: [])
+        output.scalars.reserveCapacity(text.count)
+        output.origin.reserveCapacity(text.count)
+        var index = 0
+        while index < text.count {
+            guard text[index] >= 0x61 && text[index] <= 0x7A else {
+                output.scalars.append(text[index])
+                output.origin.append(input.origin[index])
+                index += 1
+                continue
+            }
+            var end = index
+            while end < text.count, text[end] >= 0x61 && text[end] <= 0x7A { end += 1 }
+            let word = Array(text[index..<end])
+            if let replacement = corrected(word) {
+                output.scalars.append(contentsOf: replacement)
+                // Each scalar of the replacement maps into the misspelled word, its last one to its end.
+                for offset in replacement.indices { output.origin.append(input.origin[min(index + offset, end - 1)]) }
+            } else {
+                output.scalars.append(contentsOf: word)
+                output.origin.append(contentsOf: input.origin[index..<end])
+            }
+            index = end
+        }
+        return output
+    }
+
+    private static let vocabulary: [[UInt32]] = Lexicon.englishWords.sorted().map { $0.unicodeScalars.map(\.value) }
+    private static let vocabularySet: Set<[UInt32]> = Set(vocabulary)
+    private static let commonWords: Set<[UInt32]> = Set(
+        [
+            "please", "could", "would", "should", "order", "get", "want", "wants", "like", "need", "have", "give", "thanks",
+            "thank", "there", "their", "these", "those", "which", "where", "when", "about", "some", "cups", "cup", "glass",
+            "glasses", "make", "made", "just", "also", "with", "without", "and", "the", "for", "from", "sweet", "sugar",
+            "each", "home", "office", "house", "street", "road", "avenue", "building", "floor", "tower", "today", "right",
+            "bring", "send", "deliver", "delivery", "me", "my", "mine", "ones", "one", "them", "that", "this", "what",
+            "wanna", "gonna", "buy", "grab", "kind", "size", "sizes", "able", "hello", "hey", "hi", "okay", "sure", "yes",
+            "fine", "great", "good", "nice", "water", "later", "pick", "place", "first", "second", "third",
+        ].map { $0.unicodeScalars.map(\.value) })
+
+    private static func corrected(_ word: [UInt32]) -> [UInt32]? {
+        guard word.count >= 5, !vocabularySet.contains(word), !commonWords.contains(word) else { return nil }
+        let allowed = word.count >= 8 ? 2 : 1
+        var best: [UInt32]?
+        var bestDistance = allowed + 1
+        var tied = false
+        for candidate in vocabulary where abs(candidate.count - word.count) <= allowed {
+            let distance = editDistance(word, candidate, limit: allowed)
+            if distance < bestDistance {
+                best = candidate
+                bestDistance = distance
+                tied = false
+            } else if distance == bestDistance {
+                tied = true
+            }
+        }
+        return tied ? nil : best
+    }
+
+    /// Damerau–Levenshtein distance (adjacent swaps count one), or `limit + 1` once it exceeds `limit`.
+    static func editDistance(_ a: [UInt32], _ b: [UInt32], limit: Int) -> Int {
+        var previousRow = Array(0...b.count)
+        var beforePrevious = previousRow
+        var row = Array(repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            row[0] = i
+            var rowMinimum = i
+            for j in 1...max(b.count, 1) where b.count > 0 {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                var value = min(previousRow[j] + 1, row[j - 1] + 1, previousRow[j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { value = min(value, beforePrevious[j - 2] + 1) }
+                row[j] = value
+                rowMinimum = min(rowMinimum, value)
+            }
+            if rowMinimum > limit { return limit + 1 }
+            beforePrevious = previousRow
+            previousRow = row
+        }
+        return previousRow[b.count]
+    }
+}
+
+extension OrderParser {
+    /// The parse as one line of JSON: `{"items":[{"drink","size","sugar","ice","toppings","quantity"}],"store"?,"address"?}`,
+    /// `null` where nothing was said, quantity 1 unless a number was said.
+    public static func json(_ order: ParsedOrder) -> String {
+        var out = "{\"items\":["
+        for (index, item) in order.items.enumerated() {
+            if index > 0 { out += "," }
+            out += "{\"drink\":" + (item.drink.map(quoted) ?? "null")
+            out += ",\"size\":" + (item.size.map { quoted($0.rawValue) } ?? "null")
+            out += ",\"sugar\":" + (item.sugar.map(String.init) ?? "null")
+            out += ",\"ice\":" + (item.ice.map { quoted($0.rawValue) } ?? "null")
+            out += ",\"toppings\":[" + item.toppings.map { quoted($0.rawValue) }.joined(separator: ",") + "]"
+            out += ",\"quantity\":\(item.quantity ?? 1)}"
+        }
+        out += "]"
+        if let store = order.store { out += ",\"store\":" + quoted(store) }
+        if let address = order.address { out += ",\"address\":" + quoted(address) }
+        return out + "}"
+    }
+
+    private static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension OrderParser.Lexeme {
+    fileprivate var token: OrderToken? {
+        if case .token(let token) = self { return token }
+        return nil
+    }
+}

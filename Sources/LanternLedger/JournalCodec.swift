@@ -19,6 +19,8 @@ public enum JournalCodec {
         case campaignUpdated = 2
         case cardIssued = 3
         case cardsExpired = 4
+        case orderPlaced = 5
+        case orderChanged = 6
     }
 
     /// Encodes a batch of events into one record.
@@ -55,6 +57,15 @@ public enum JournalCodec {
                 writer.byte(Tag.cardsExpired.rawValue)
                 writer.string(campaign)
                 writer.signed(at.millisecondsSince1970)
+            case .orderPlaced(let order):
+                writer.byte(Tag.orderPlaced.rawValue)
+                writer.order(order)
+            case .orderChanged(let change):
+                writer.byte(Tag.orderChanged.rawValue)
+                writer.string(change.orderID)
+                writer.string(change.state.rawValue)
+                writer.signed(change.atMs)
+                writer.byte(change.settlement?.rawValue ?? 0)
             }
         }
         return writer.bytes
@@ -103,6 +114,18 @@ public enum JournalCodec {
                 let campaign = try reader.string()
                 let at = try reader.signed()
                 events.append(.cardsExpired(campaign: campaign, at: Date(millisecondsSince1970: at)))
+            case .orderPlaced:
+                events.append(.orderPlaced(try reader.order()))
+            case .orderChanged:
+                let id = try reader.string()
+                guard let state = OrderState(rawValue: try reader.string()) else {
+                    throw DecodingError(description: "unknown order state")
+                }
+                let at = try reader.signed()
+                let settlementByte = try reader.byte()
+                let settlement = CardSettlement(rawValue: settlementByte)
+                guard settlementByte == 0 || settlement != nil else { throw DecodingError(description: "unknown card settlement") }
+                events.append(.orderChanged(OrderChange(orderID: id, state: state, atMs: at, settlement: settlement)))
             }
         }
         return events
@@ -156,6 +179,35 @@ public enum JournalCodec {
             signed(campaign.startsAt.millisecondsSince1970)
             signed(campaign.endsAt.millisecondsSince1970)
             signed(campaign.cardsExpireAt.millisecondsSince1970)
+        }
+
+        mutating func order(_ order: Order) {
+            let draft = order.draft
+            string(draft.id)
+            string(draft.user)
+            string(draft.merchantID)
+            unsigned(UInt64(draft.items.count))
+            for item in draft.items {
+                string(item.drink)
+                string(item.size)
+                unsigned(UInt64(item.sugar))
+                string(item.ice)
+                unsigned(UInt64(item.toppings.count))
+                for topping in item.toppings { string(topping) }
+                unsigned(UInt64(item.quantity))
+                signed(item.unitPriceFen)
+            }
+            optionalString(draft.cardID)
+            signed(draft.deliveryFeeFen)
+            fixed(draft.address.lat.bitPattern)
+            fixed(draft.address.lng.bitPattern)
+            string(draft.address.text)
+            signed(draft.promisedAtMs)
+            string(draft.idempotency.key)
+            fixed(draft.idempotency.digest.high)
+            fixed(draft.idempotency.digest.low)
+            signed(order.discountFen)
+            signed(order.placedAtMs)
         }
     }
 
@@ -216,6 +268,39 @@ public enum JournalCodec {
                 startsAt: Date(millisecondsSince1970: try signed()),
                 endsAt: Date(millisecondsSince1970: try signed()),
                 cardsExpireAt: Date(millisecondsSince1970: try signed()))
+        }
+
+        mutating func order() throws(DecodingError) -> Order {
+            let id = try string()
+            let user = try string()
+            let merchant = try string()
+            let count = Int(try unsigned())
+            guard count <= bytes.count else { throw DecodingError(description: "order has too many items") }
+            var items: [OrderItem] = []
+            for _ in 0..<count {
+                let drink = try string()
+                let size = try string()
+                let sugar = Int(try unsigned())
+                let ice = try string()
+                let toppingCount = Int(try unsigned())
+                guard toppingCount <= bytes.count else { throw DecodingError(description: "item has too many toppings") }
+                var toppings: [String] = []
+                for _ in 0..<toppingCount { toppings.append(try string()) }
+                items.append(
+                    OrderItem(
+                        drink: drink, size: size, sugar: sugar, ice: ice, toppings: toppings,
+                        quantity: Int(try unsigned()), unitPriceFen: try signed()))
+            }
+            let card = try optionalString()
+            let fee = try signed()
+            let address = DeliveryAddress(
+                lat: Double(bitPattern: try fixed()), lng: Double(bitPattern: try fixed()), text: try string())
+            let promised = try signed()
+            let key = ClaimKey(key: try string(), digest: BodyDigest(high: try fixed(), low: try fixed()))
+            let draft = OrderDraft(
+                id: id, user: user, merchantID: merchant, items: items, cardID: card, deliveryFeeFen: fee,
+                address: address, promisedAtMs: promised, idempotency: key)
+            return Order(draft: draft, discountFen: try signed(), placedAtMs: try signed())
         }
     }
 }

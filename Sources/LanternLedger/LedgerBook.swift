@@ -168,6 +168,11 @@ public struct LedgerBook: Sendable {
     private var accounts: [CampaignAccount] = []
     private var accountIndex: [String: Int] = [:]
     private var refusals: [IdempotencyIndex: Refusal] = [:]
+    private var orders: [String: Order] = [:]
+    private var orderBatches: [String: UInt64] = [:]
+    private var orderKeys: [IdempotencyIndex: String] = [:]
+    private var ordersByUser: [String: [String]] = [:]
+    private var ordersByMerchant: [String: [String]] = [:]
 
     /// An empty ledger.
     public init() {}
@@ -344,6 +349,12 @@ public struct LedgerBook: Sendable {
         case .cardIssued(let issue):
             let index = try checkIssue(issue)
             insert(issue, into: index, batch: batch)
+        case .orderPlaced(let order):
+            try checkPlacement(order)
+            record(order, batch: batch)
+        case .orderChanged(let change):
+            try checkChange(change)
+            recordChange(change)
         case .cardsExpired(let id, let at):
             guard let index = accountIndex[id] else {
                 throw LedgerViolation(description: "expiry of unknown campaign \(id)")
@@ -402,5 +413,231 @@ public struct LedgerBook: Sendable {
         accounts[index].remainingFen -= issue.valueFen
         accounts[index].outstandingFen += issue.valueFen
         accounts[index].cardsIssued += 1
+    }
+}
+
+// MARK: - Orders
+
+extension LedgerBook {
+    /// The order with that id.
+    public func order(_ id: String) -> Order? { orders[id] }
+
+    /// Every order of `user`, newest first.
+    public func orders(of user: String) -> [Order] {
+        (ordersByUser[user] ?? []).reversed().compactMap { orders[$0] }
+    }
+
+    /// Every order for the store `merchantID`, oldest first.
+    public func orders(atMerchant merchantID: String) -> [Order] {
+        (ordersByMerchant[merchantID] ?? []).compactMap { orders[$0] }
+    }
+
+    /// Every order, in no particular order.
+    public var allOrders: some Collection<Order> { orders.values }
+
+    /// Where a card id points: its campaign's index, owner and ordinal, if such a card exists.
+    private func locate(card id: String) -> (account: Int, owner: String, ordinal: Int)? {
+        let parts = id.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, let index = accountIndex[String(parts[0])], let ordinal = Int(parts[2]), ordinal >= 0
+        else { return nil }
+        let owner = String(parts[1])
+        guard let holding = accounts[index].holders[owner], ordinal < holding.count else { return nil }
+        return (index, owner, ordinal)
+    }
+
+    private func entry(_ place: (account: Int, owner: String, ordinal: Int)) -> CardEntry {
+        let holding = accounts[place.account].holders[place.owner]!
+        return place.ordinal == 0 ? holding.first : holding.more[place.ordinal - 1]
+    }
+
+    private mutating func setState(
+        _ state: CardState, of place: (account: Int, owner: String, ordinal: Int)
+    ) {
+        if place.ordinal == 0 {
+            accounts[place.account].holders[place.owner]!.first.state = state
+        } else {
+            accounts[place.account].holders[place.owner]!.more[place.ordinal - 1].state = state
+        }
+    }
+
+    /// What `cardID` would take off an order costing `amountFen`, if `user` may pay with it now.
+    public func cardDiscount(cardID: String, user: String, amountFen: Int64, now: Date) -> Result<Int64, LedgerError> {
+        guard let place = locate(card: cardID), place.owner == user else { return .failure(.cardNotFound(cardID)) }
+        let account = accounts[place.account]
+        let card = entry(place)
+        switch card.state {
+        case .active: break
+        case .redeemed: return .failure(.cardNotUsable("card '\(cardID)' has already paid for an order"))
+        case .expired: return .failure(.cardNotUsable("card '\(cardID)' has expired"))
+        case .voided: return .failure(.cardNotUsable("card '\(cardID)' was voided"))
+        }
+        guard account.cardsExpiredAt == nil, now < account.campaign.cardsExpireAt else {
+            return .failure(.cardNotUsable("card '\(cardID)' has expired"))
+        }
+        return .success(CardDiscount.discount(cardValueFen: card.valueFen, subtotalFen: amountFen, deliveryFeeFen: 0))
+    }
+
+    /// Places an order, redeeming its card in the same decision: the discount is spent and the
+    /// rest of the card's value released to the budget. Applies it at once and appends its
+    /// event to `journal`; the caller makes it durable in batch `batch` before acknowledging.
+    public mutating func placeOrder(
+        _ draft: OrderDraft, now: Date, batch: UInt64, appendingTo journal: inout [LedgerEvent]
+    ) -> OrderDecision {
+        let keyIndex = IdempotencyIndex(user: draft.user, key: draft.idempotency.key)
+        if let existing = orderKeys[keyIndex], let order = orders[existing] {
+            guard order.draft.idempotency.digest == draft.idempotency.digest else {
+                return .decided(.failure(.idempotencyKeyReused))
+            }
+            return .replay(order, batch: orderBatches[existing] ?? 0)
+        }
+        guard orders[draft.id] == nil else { return .decided(.failure(.invalidCampaign("order id '\(draft.id)' is taken"))) }
+        var discount: Int64 = 0
+        if let cardID = draft.cardID {
+            switch cardDiscount(cardID: cardID, user: draft.user, amountFen: draft.subtotalFen + draft.deliveryFeeFen, now: now) {
+            case .success(let value): discount = value
+            case .failure(let error): return .decided(.failure(error))
+            }
+        }
+        let order = Order(draft: draft, discountFen: discount, placedAtMs: now.millisecondsSince1970)
+        record(order, batch: batch)
+        journal.append(.orderPlaced(order))
+        return .decided(.success(order))
+    }
+
+    /// Moves an order to `state` if `actor` may and the state machine allows; asking for the
+    /// state it is already in changes nothing (so two racing cancels settle the card once).
+    /// A rejection or cancellation returns the card to its owner while its campaign's cards
+    /// are still valid and the value released at redemption is still unclaimed; otherwise the
+    /// card is voided and what it paid goes back to the budget.
+    public mutating func changeOrder(
+        _ id: String, to state: OrderState, by actor: OrderActor, now: Date, appendingTo journal: inout [LedgerEvent]
+    ) -> Result<Order, LedgerError> {
+        guard let order = orders[id] else { return .failure(.orderNotFound(id)) }
+        let allowed: Set<OrderState>
+        switch actor {
+        case .user(let user):
+            guard user == order.draft.user else { return .failure(.orderNotFound(id)) }
+            allowed = [.cancelled]
+        case .merchant(let merchant):
+            guard merchant == order.draft.merchantID else { return .failure(.orderNotFound(id)) }
+            allowed = [.accepted, .ready, .rejected]
+        case .operations:
+            allowed = [.pickedUp, .delivered]
+        }
+        if order.state == state { return .success(order) }
+        guard allowed.contains(state), order.state.canMove(to: state) else {
+            return .failure(.illegalTransition(from: order.state.rawValue, to: state.rawValue))
+        }
+        var settlement: CardSettlement?
+        if state == .rejected || state == .cancelled, let cardID = order.draft.cardID, let place = locate(card: cardID) {
+            let account = accounts[place.account]
+            let released = entry(place).valueFen - order.discountFen
+            let valid = account.cardsExpiredAt == nil && now < account.campaign.cardsExpireAt
+            settlement = valid && account.remainingFen >= released ? .returned : .released
+        }
+        let change = OrderChange(orderID: id, state: state, atMs: now.millisecondsSince1970, settlement: settlement)
+        recordChange(change)
+        journal.append(.orderChanged(change))
+        return .success(orders[id]!)
+    }
+
+    private func checkPlacement(_ order: Order) throws(LedgerViolation) {
+        guard orders[order.id] == nil else { throw LedgerViolation(description: "order \(order.id) placed twice") }
+        guard order.discountFen >= 0, order.totalFen >= 0, order.state == .placed else {
+            throw LedgerViolation(description: "order \(order.id) has a negative discount or total")
+        }
+        guard let cardID = order.draft.cardID else {
+            guard order.discountFen == 0 else { throw LedgerViolation(description: "order \(order.id) discounted without a card") }
+            return
+        }
+        guard let place = locate(card: cardID), place.owner == order.draft.user else {
+            throw LedgerViolation(description: "order \(order.id) paid with card \(cardID) its user does not hold")
+        }
+        let card = entry(place)
+        guard card.state == .active else {
+            throw LedgerViolation(description: "order \(order.id) paid with card \(cardID), which is \(card.state.rawValue)")
+        }
+        guard order.discountFen == CardDiscount.discount(
+            cardValueFen: card.valueFen, subtotalFen: order.subtotalFen, deliveryFeeFen: order.draft.deliveryFeeFen)
+        else {
+            throw LedgerViolation(description: "order \(order.id) took a discount its card does not give")
+        }
+    }
+
+    private func checkChange(_ change: OrderChange) throws(LedgerViolation) {
+        guard let order = orders[change.orderID] else {
+            throw LedgerViolation(description: "change of unknown order \(change.orderID)")
+        }
+        guard order.state.canMove(to: change.state) else {
+            throw LedgerViolation(description: "order \(order.id) moved from \(order.state.rawValue) to \(change.state.rawValue)")
+        }
+        let settles = (change.state == .rejected || change.state == .cancelled) && order.draft.cardID != nil
+        guard settles == (change.settlement != nil) else {
+            throw LedgerViolation(description: "order \(order.id): card settlement does not match its change")
+        }
+        if change.settlement == .returned, let cardID = order.draft.cardID, let place = locate(card: cardID) {
+            let account = accounts[place.account]
+            guard account.cardsExpiredAt == nil, account.remainingFen >= entry(place).valueFen - order.discountFen else {
+                throw LedgerViolation(description: "order \(order.id) returned a card its campaign can no longer back")
+            }
+        }
+    }
+
+    /// Records a placed order and redeems its card.
+    private mutating func record(_ order: Order, batch: UInt64) {
+        orders[order.id] = order
+        orderBatches[order.id] = batch
+        orderKeys[IdempotencyIndex(user: order.draft.user, key: order.draft.idempotency.key)] = order.id
+        ordersByUser[order.draft.user, default: []].append(order.id)
+        ordersByMerchant[order.draft.merchantID, default: []].append(order.id)
+        guard let cardID = order.draft.cardID, let place = locate(card: cardID) else { return }
+        let value = entry(place).valueFen
+        setState(.redeemed, of: place)
+        accounts[place.account].outstandingFen -= value
+        accounts[place.account].spentFen += order.discountFen
+        accounts[place.account].remainingFen += value - order.discountFen
+    }
+
+    /// Records a state change and settles the card of a rejected or cancelled order.
+    private mutating func recordChange(_ change: OrderChange) {
+        orders[change.orderID]!.state = change.state
+        orders[change.orderID]!.updatedAtMs = change.atMs
+        orders[change.orderID]!.settlement = change.settlement
+        let order = orders[change.orderID]!
+        guard let settlement = change.settlement, let cardID = order.draft.cardID, let place = locate(card: cardID)
+        else { return }
+        let value = entry(place).valueFen
+        accounts[place.account].spentFen -= order.discountFen
+        switch settlement {
+        case .returned:
+            setState(.active, of: place)
+            accounts[place.account].remainingFen -= value - order.discountFen
+            accounts[place.account].outstandingFen += value
+        case .released:
+            setState(.voided, of: place)
+            accounts[place.account].remainingFen += order.discountFen
+        }
+    }
+
+    /// Every way the orders break the ledger's rules: each campaign's spent budget must equal
+    /// what the cards of its unsettled orders paid, and each redeemed card must pay for exactly
+    /// one such order.
+    public func orderViolations() -> [String] {
+        var problems: [String] = []
+        var paid: [String: Int64] = [:]
+        var payingOrders: [String: Int] = [:]
+        for order in orders.values where order.settlement == nil {
+            guard let cardID = order.draft.cardID, let place = locate(card: cardID) else { continue }
+            paid[accounts[place.account].campaign.id, default: 0] += order.discountFen
+            payingOrders[cardID, default: 0] += 1
+        }
+        for account in accounts where account.spentFen != paid[account.campaign.id, default: 0] {
+            problems.append(
+                "\(account.campaign.id): spent \(account.spentFen) but its cards paid \(paid[account.campaign.id, default: 0]) on orders")
+        }
+        for (cardID, count) in payingOrders where count > 1 {
+            problems.append("card \(cardID) pays for \(count) orders")
+        }
+        return problems
     }
 }

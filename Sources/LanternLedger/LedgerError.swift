@@ -16,6 +16,14 @@ public enum LedgerError: Error, Sendable, Equatable {
     case selfReferral
     /// The idempotency key was used before with a different request body.
     case idempotencyKeyReused
+    /// No such order, or not one the caller may see.
+    case orderNotFound(String)
+    /// No such card among the caller's cards.
+    case cardNotFound(String)
+    /// The card exists but cannot pay: already used, expired or voided.
+    case cardNotUsable(String)
+    /// The order cannot move from its state to the one asked for.
+    case illegalTransition(from: String, to: String)
 
     /// Stable machine-readable code for the API.
     public var code: String {
@@ -28,6 +36,10 @@ public enum LedgerError: Error, Sendable, Equatable {
         case .budgetExhausted: "budget_exhausted"
         case .selfReferral: "self_referral"
         case .idempotencyKeyReused: "idempotency_key_reused"
+        case .orderNotFound: "order_not_found"
+        case .cardNotFound: "card_not_found"
+        case .cardNotUsable: "card_not_usable"
+        case .illegalTransition: "illegal_transition"
         }
     }
 
@@ -42,6 +54,10 @@ public enum LedgerError: Error, Sendable, Equatable {
         case .budgetExhausted: "the campaign's budget is used up"
         case .selfReferral: "you cannot use your own referral code"
         case .idempotencyKeyReused: "this Idempotency-Key was used with a different request body"
+        case .orderNotFound(let id): "no order with id '\(id)'"
+        case .cardNotFound(let id): "you hold no card with id '\(id)'"
+        case .cardNotUsable(let why): why
+        case .illegalTransition(let from, let to): "an order that is \(from) cannot become \(to)"
         }
     }
 }

@@ -11,6 +11,10 @@ public enum LedgerEvent: Sendable, Equatable {
     case cardIssued(CardIssue)
     /// Every active card of the campaign expired at the given instant.
     case cardsExpired(campaign: String, at: Date)
+    /// An order was placed; its card, if any, was redeemed: the discount spent, the rest released.
+    case orderPlaced(Order)
+    /// An order changed state; a rejection or cancellation settled its card as recorded.
+    case orderChanged(OrderChange)
 }
 
 /// The facts of one issued card.

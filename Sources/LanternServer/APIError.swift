@@ -46,9 +46,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public init(_ error: LedgerError) {
         let status: HTTPResponse.Status =
             switch error {
-            case .campaignNotFound: .notFound
-            case .campaignExists, .cardLimitReached: .conflict
-            case .invalidCampaign, .selfReferral, .idempotencyKeyReused: .unprocessableContent
+            case .campaignNotFound, .orderNotFound: .notFound
+            case .campaignExists, .cardLimitReached, .illegalTransition: .conflict
+            case .invalidCampaign, .selfReferral, .idempotencyKeyReused, .cardNotFound, .cardNotUsable: .unprocessableContent
             case .campaignNotActive: .forbidden
             case .budgetExhausted: .gone
             }

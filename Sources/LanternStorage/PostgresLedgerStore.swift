@@ -104,6 +104,26 @@ public struct PostgresLedgerStore: LedgerStore {
             ]
         ),
         ("v2-node-state", ["CREATE TABLE node_state (key text PRIMARY KEY, value bytea NOT NULL)"]),
+        (
+            "v3-orders",
+            [
+                // Order events share the cards' sequence, so replay interleaves them as they happened.
+                """
+                CREATE TABLE order_events (
+                    seq bigint PRIMARY KEY DEFAULT nextval('cards_seq_seq'),
+                    order_id text NOT NULL,
+                    kind text NOT NULL,
+                    payload bytea NOT NULL,
+                    UNIQUE (order_id, kind)
+                )
+                """,
+                // One ending per order, so a rejection and a cancellation racing on two nodes cannot both settle the card.
+                """
+                CREATE UNIQUE INDEX order_events_one_ending ON order_events (order_id)
+                    WHERE kind IN ('delivered', 'rejected', 'cancelled')
+                """,
+            ]
+        ),
     ]
 
     /// Writes the batch in one transaction: campaign changes in order, cards as one array insert
@@ -143,12 +163,92 @@ public struct PostgresLedgerStore: LedgerStore {
                             cards_expired_at = \(at)
                         WHERE id = \(campaign)
                         """, logger: logger)
+                case .orderPlaced(let order):
+                    try await place(order, on: connection)
+                case .orderChanged(let change):
+                    try await apply(change, on: connection)
                 case .cardIssued:
                     break
                 }
             }
             try await insert(&cards, on: connection)
         }
+    }
+
+    /// Records a placement and redeems its card: the card must still be active in the database
+    /// (another node cannot have used it), the discount is spent and the rest released.
+    private func place(_ order: Order, on connection: PostgresConnection) async throws {
+        let payload = ByteBuffer(bytes: JournalCodec.encode([.orderPlaced(order)]))
+        try await connection.query(
+            "INSERT INTO order_events (order_id, kind, payload) VALUES (\(order.id), 'placed', \(payload))", logger: logger)
+        guard let cardID = order.draft.cardID else { return }
+        let value = try await moveCard(cardID, from: "active", to: "redeemed", on: connection)
+        try await connection.query(
+            """
+            UPDATE campaigns SET outstanding_fen = outstanding_fen - \(value), spent_fen = spent_fen + \(order.discountFen),
+                remaining_fen = remaining_fen + \(value - order.discountFen)
+            WHERE id = \(Self.campaign(of: cardID))
+            """, logger: logger)
+    }
+
+    /// Records a state change and settles the card of a rejected or cancelled order.
+    private func apply(_ change: OrderChange, on connection: PostgresConnection) async throws {
+        let payload = ByteBuffer(bytes: JournalCodec.encode([.orderChanged(change)]))
+        try await connection.query(
+            "INSERT INTO order_events (order_id, kind, payload) VALUES (\(change.orderID), \(change.state.rawValue), \(payload))",
+            logger: logger)
+        guard let settlement = change.settlement else { return }
+        let rows = try await connection.query(
+            "SELECT payload FROM order_events WHERE order_id = \(change.orderID) AND kind = 'placed'", logger: logger)
+        var placed: Order?
+        for try await bytes in rows.decode(ByteBuffer.self) {
+            if case .orderPlaced(let order) = try JournalCodec.decode(Array(bytes.readableBytesView)).first { placed = order }
+        }
+        guard let order = placed, let cardID = order.draft.cardID else {
+            throw PostgresLedgerStoreError(message: "order \(change.orderID) settles a card but its placement is missing")
+        }
+        let campaign = Self.campaign(of: cardID)
+        switch settlement {
+        case .returned:
+            let value = try await moveCard(cardID, from: "redeemed", to: "active", on: connection)
+            try await connection.query(
+                """
+                UPDATE campaigns SET spent_fen = spent_fen - \(order.discountFen), outstanding_fen = outstanding_fen + \(value),
+                    remaining_fen = remaining_fen - \(value - order.discountFen)
+                WHERE id = \(campaign)
+                """, logger: logger)
+        case .released:
+            _ = try await moveCard(cardID, from: "redeemed", to: "voided", on: connection)
+            try await connection.query(
+                """
+                UPDATE campaigns SET spent_fen = spent_fen - \(order.discountFen), remaining_fen = remaining_fen + \(order.discountFen)
+                WHERE id = \(campaign)
+                """, logger: logger)
+        }
+    }
+
+    /// Moves one card between states; throws unless exactly that card was in state `from`. Returns its value.
+    private func moveCard(_ cardID: String, from: String, to: String, on connection: PostgresConnection) async throws -> Int64 {
+        let parts = cardID.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, let ordinal = Int32(parts[2]) else {
+            throw PostgresLedgerStoreError(message: "malformed card id \(cardID)")
+        }
+        let rows = try await connection.query(
+            """
+            UPDATE cards SET state = \(to)
+            WHERE campaign = \(parts[0]) AND owner = \(parts[1]) AND ordinal = \(ordinal) AND state = \(from)
+            RETURNING value_fen
+            """, logger: logger)
+        var values: [Int64] = []
+        for try await value in rows.decode(Int64.self) { values.append(value) }
+        guard values.count == 1 else {
+            throw PostgresLedgerStoreError(message: "card \(cardID) is not \(from) in the database")
+        }
+        return values[0]
+    }
+
+    private static func campaign(of cardID: String) -> String {
+        String(cardID.prefix { $0 != ":" })
     }
 
     private func insert(_ cards: inout CardColumns, on connection: PostgresConnection) async throws {
@@ -187,7 +287,7 @@ public struct PostgresLedgerStore: LedgerStore {
         cards = CardColumns()
     }
 
-    /// Reads campaigns, then cards in insertion order, then expiries.
+    /// Reads campaigns, then cards and order events in the order they were written, then expiries.
     public func loadJournal() async throws -> [[LedgerEvent]] {
         var campaigns: [LedgerEvent] = []
         var expiries: [LedgerEvent] = []
@@ -207,15 +307,15 @@ public struct PostgresLedgerStore: LedgerStore {
                         startsAt: starts, endsAt: ends, cardsExpireAt: expire)))
             if let expired { expiries.append(.cardsExpired(campaign: id, at: expired)) }
         }
-        var cards: [LedgerEvent] = []
+        var cards: [(seq: Int64, event: LedgerEvent)] = []
         let cardRows = try await client.query(
             """
-            SELECT campaign, owner, ordinal, kind, value_fen, issued_at_ms, idempotency_key, digest_high, digest_low,
+            SELECT seq, campaign, owner, ordinal, kind, value_fen, issued_at_ms, idempotency_key, digest_high, digest_low,
                 counterpart
             FROM cards ORDER BY seq
             """, logger: logger)
-        for try await (campaign, owner, ordinal, kind, value, issuedAt, key, high, low, counterpart) in cardRows.decode(
-            (String, String, Int32, Int16, Int64, Int64, String?, Int64?, Int64?, String?).self)
+        for try await (seq, campaign, owner, ordinal, kind, value, issuedAt, key, high, low, counterpart) in cardRows.decode(
+            (Int64, String, String, Int32, Int16, Int64, Int64, String?, Int64?, Int64?, String?).self)
         {
             var claim: ClaimKey?
             if let key, let high, let low {
@@ -223,13 +323,32 @@ public struct PostgresLedgerStore: LedgerStore {
                     key: key, digest: BodyDigest(high: UInt64(bitPattern: high), low: UInt64(bitPattern: low)))
             }
             cards.append(
-                .cardIssued(
+                (seq, .cardIssued(
                     CardIssue(
                         campaign: campaign, owner: owner, ordinal: Int(ordinal),
                         kind: CardKind(rawValue: UInt8(kind)) ?? .welcome, valueFen: value, issuedAtMs: issuedAt,
-                        claim: claim, counterpart: counterpart)))
+                        claim: claim, counterpart: counterpart))))
         }
-        return [campaigns, cards, expiries]
+        var orderEvents: [(seq: Int64, event: LedgerEvent)] = []
+        let orderRows = try await client.query("SELECT seq, payload FROM order_events ORDER BY seq", logger: logger)
+        for try await (seq, payload) in orderRows.decode((Int64, ByteBuffer).self) {
+            for event in try JournalCodec.decode(Array(payload.readableBytesView)) { orderEvents.append((seq, event)) }
+        }
+        // Cards and order events share one sequence: merge them back into the order they happened.
+        var merged: [LedgerEvent] = []
+        merged.reserveCapacity(cards.count + orderEvents.count)
+        var c = 0
+        var o = 0
+        while c < cards.count || o < orderEvents.count {
+            if o == orderEvents.count || (c < cards.count && cards[c].seq < orderEvents[o].seq) {
+                merged.append(cards[c].event)
+                c += 1
+            } else {
+                merged.append(orderEvents[o].event)
+                o += 1
+            }
+        }
+        return [campaigns, merged, expiries]
     }
 
     /// Upserts one row of `node_state`.

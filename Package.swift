@@ -33,6 +33,7 @@ let package = Package(
         /// The drink catalog, order-line pricing and the geo index of stores. Pure; no I/O.
         .target(name: "LanternCatalog"),
         .target(name: "LanternAssistant", dependencies: ["LanternCatalog"]),
+        .target(name: "LanternOrders", dependencies: ["LanternCatalog", "LanternLedger"]),
         /// Durable stores behind the ledger: SQLite (GRDB) and PostgreSQL (PostgresNIO),
         /// and the group-commit engine that decides claims in memory and commits them in batches.
         .target(
@@ -51,6 +52,8 @@ let package = Package(
             name: "LanternServer",
             dependencies: [
                 "LanternLedger",
+                "LanternCatalog",
+                "LanternOrders",
                 "LanternAdmission",
                 "LanternStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -86,6 +89,7 @@ let package = Package(
         .testTarget(name: "LanternAdmissionTests", dependencies: ["LanternAdmission"]),
         .testTarget(name: "LanternCatalogTests", dependencies: ["LanternCatalog"]),
         .testTarget(name: "LanternAssistantTests", dependencies: ["LanternAssistant", "LanternCatalog"]),
+        .testTarget(name: "LanternOrdersTests", dependencies: ["LanternOrders", "LanternCatalog", "LanternLedger"]),
         .testTarget(
             name: "LanternStorageTests",
             dependencies: [

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import LanternCatalog
 import LanternLedger
+import LanternOrders
 import LanternStorage
 import Logging
 import ServiceLifecycle
@@ -23,13 +25,19 @@ public struct ServerConfiguration: Sendable {
     public var admissionEnabled: Bool
     /// Longest a claim waits for its commit before it is answered 503 with Retry-After.
     public var answerDeadline: Duration
+    /// Stores in the demo city.
+    public var merchants: Int
+    /// Seed the demo city is generated from: the same seed gives the same city.
+    public var citySeed: UInt64
 
     /// Creates a configuration; the defaults are what `lantern serve` uses with no arguments.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, jwtSecret: String, database: StoreLocation = .default,
         seedDemo: Bool = true, logLevel: Logger.Level = .info, admissionEnabled: Bool = true,
-        answerDeadline: Duration = .seconds(2)
+        answerDeadline: Duration = .seconds(2), merchants: Int = 300, citySeed: UInt64 = 2026
     ) {
+        self.merchants = merchants
+        self.citySeed = citySeed
         self.host = host
         self.port = port
         self.jwtSecret = jwtSecret
@@ -52,9 +60,10 @@ public func demoCampaign(now: Date = Date()) -> Campaign {
 }
 
 /// Builds the HTTP routes.
-public func buildRouter(engine: LedgerEngine, tokens: TokenAuthority, admission: AdmissionControl) -> Router<
-    LanternRequestContext
-> {
+public func buildRouter(
+    engine: LedgerEngine, tokens: TokenAuthority, admission: AdmissionControl, directory: MerchantDirectory,
+    clock: @escaping @Sendable () -> Date = Date.init
+) -> Router<LanternRequestContext> {
     let router = Router(context: LanternRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
@@ -70,6 +79,12 @@ public func buildRouter(engine: LedgerEngine, tokens: TokenAuthority, admission:
     let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware())
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
     CampaignController(engine: engine, admission: admission).addRoutes(to: v1)
+    let board = MerchantBoard()
+    let events = OrderEvents()
+    MerchantController(engine: engine, directory: directory, board: board, events: events, clock: clock).addRoutes(to: v1)
+    OrderController(
+        engine: engine, directory: directory, board: board, events: events, admission: admission, clock: clock
+    ).addRoutes(to: v1)
     return router
 }
 
@@ -96,7 +111,10 @@ public func buildApplication(
         AdmissionConfiguration(enabled: configuration.admissionEnabled, ticketSecret: configuration.jwtSecret),
         clock: clock)
     var app = Application(
-        router: buildRouter(engine: engine, tokens: tokens, admission: admission),
+        router: buildRouter(
+            engine: engine, tokens: tokens, admission: admission,
+            directory: MerchantDirectory(stores: DemoCity.stores(count: configuration.merchants, seed: configuration.citySeed)),
+            clock: clock),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
         services: opened.services + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger),

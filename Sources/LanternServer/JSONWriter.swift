@@ -41,6 +41,32 @@ struct JSONWriter {
         bytes.append(contentsOf: String(value).utf8)
     }
 
+    mutating func field(_ key: String, _ value: Int) {
+        field(key, Int64(value))
+    }
+
+    /// A coordinate or other measured quantity, to six decimals.
+    mutating func field(_ key: String, _ value: Double) {
+        writeKey(key)
+        bytes.append(contentsOf: String(format: "%.6f", value).utf8)
+    }
+
+    /// `"key":null`.
+    mutating func null(_ key: String) {
+        writeKey(key)
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    /// An array of strings.
+    mutating func field(_ key: String, _ values: [String]) {
+        beginArray(key)
+        for value in values {
+            separate()
+            writeString(value)
+        }
+        endArray()
+    }
+
     mutating func field(_ key: String, _ value: Bool) {
         writeKey(key)
         bytes.append(contentsOf: (value ? "true" : "false").utf8)

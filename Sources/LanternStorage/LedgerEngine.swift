@@ -96,6 +96,36 @@ public final class LedgerEngine: Service, Sendable {
         }
     }
 
+    /// Places an order, redeeming its card in the same commit; returns it once durable, and
+    /// whether it is a replay of an earlier request with the same idempotency key.
+    public func placeOrder(_ draft: OrderDraft, eventLoop: (any EventLoop)? = nil) async throws -> (
+        result: Result<Order, LedgerError>, replayed: Bool
+    ) {
+        let now = clock()
+        return try await perform(eventLoop: eventLoop) { book, journal, batch in
+            switch book.placeOrder(draft, now: now, batch: batch, appendingTo: &journal) {
+            case .replay(let order, let recordedIn): return ((.success(order), true), recordedIn)
+            case .decided(let result):
+                if case .success = result { return ((result, false), batch) }
+                return ((result, false), 0)
+            }
+        }
+    }
+
+    /// Moves an order to `state` on behalf of `actor`; returns it once the change is durable.
+    public func changeOrder(_ id: String, to state: OrderState, by actor: OrderActor, eventLoop: (any EventLoop)? = nil)
+        async throws -> Result<Order, LedgerError>
+    {
+        let now = clock()
+        return try await perform(eventLoop: eventLoop) { book, journal, batch in
+            let before = journal.count
+            let result = book.changeOrder(id, to: state, by: actor, now: now, appendingTo: &journal)
+            // Asking for the state an order is already in writes nothing; its earlier change may
+            // still be committing, so such an answer waits for the batch being filled too.
+            return (result, journal.count > before || result.isSuccess ? batch : 0)
+        }
+    }
+
     /// Creates a campaign durably.
     public func createCampaign(_ campaign: Campaign) async throws -> Result<Campaign, LedgerError> {
         try await perform { book, journal, batch in
@@ -351,6 +381,13 @@ public final class LedgerEngine: Service, Sendable {
             logger.error("ledger rebuild failed", metadata: ["error": "\(error)"])
             return false
         }
+    }
+}
+
+extension Result {
+    fileprivate var isSuccess: Bool {
+        if case .success = self { return true }
+        return false
     }
 }
 

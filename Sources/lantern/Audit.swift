@@ -32,6 +32,8 @@ struct Audit: AsyncParsableCommand {
                 "campaign \(account.campaign.id): budget \(account.campaign.budgetFen) = remaining \(account.remainingFen) + outstanding \(account.outstandingFen) + spent \(account.spentFen); \(account.cardsIssued) cards, \(account.holderCount) holders"
             )
         }
+        problems += book.orderViolations()
+        print("orders: \(book.allOrders.count)")
         if let acks {
             let ids = try String(contentsOfFile: acks, encoding: .utf8).split(whereSeparator: \.isNewline)
             var missing = 0

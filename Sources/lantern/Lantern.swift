@@ -72,13 +72,16 @@ struct Serve: AsyncParsableCommand {
     var admission = "on"
     @Option(name: .long, help: "Seconds a claim may wait for its commit before it is answered 503 + Retry-After.")
     var deadline: Double = 2
+    @Option(name: .long, help: "Stores in the demo city (generated in memory from --city-seed).") var merchants = 300
+    @Option(name: .long, help: "Seed of the demo city: the same seed gives the same stores.") var citySeed: UInt64 = 2026
 
     func run() async throws {
         guard admission == "on" || admission == "off" else { throw ValidationError("--admission takes on or off") }
+        guard (1...3_000_000).contains(merchants) else { throw ValidationError("--merchants takes 1…3000000") }
         let configuration = ServerConfiguration(
             host: host, port: port, jwtSecret: try secret.resolve(), database: try database.location(),
             seedDemo: !noSeed, logLevel: Logger.Level(rawValue: logLevel) ?? .info, admissionEnabled: admission == "on",
-            answerDeadline: .milliseconds(Int64(max(0.05, deadline) * 1_000)))
+            answerDeadline: .milliseconds(Int64(max(0.05, deadline) * 1_000)), merchants: merchants, citySeed: citySeed)
         let app = try await buildApplication(configuration)
         try await app.runService()
     }

@@ -69,18 +69,18 @@ struct TestApp: Sendable {
     let engine: LedgerEngine
     let clock: TestClock
 
-    func token(_ user: String, role: Role = .user) async throws -> String {
-        try await tokens.mint(Identity(userID: user, role: role, merchantID: role == .merchant ? "m1" : nil))
+    func token(_ user: String, role: Role = .user, merchant: String? = nil) async throws -> String {
+        try await tokens.mint(Identity(userID: user, role: role, merchantID: role == .merchant ? merchant ?? "m1" : nil))
     }
 
     /// Sends a request with the caller's token and JSON body.
     @discardableResult
     func send(
-        _ method: HTTPRequest.Method, _ path: String, as user: String? = nil, role: Role = .user,
+        _ method: HTTPRequest.Method, _ path: String, as user: String? = nil, role: Role = .user, merchant: String? = nil,
         headers extra: HTTPFields = [:], body: String? = nil
     ) async throws -> Reply {
         var headers = extra
-        if let user { headers[.authorization] = "Bearer \(try await token(user, role: role))" }
+        if let user { headers[.authorization] = "Bearer \(try await token(user, role: role, merchant: merchant))" }
         if body != nil { headers[.contentType] = "application/json" }
         let response = try await client.executeRequest(
             uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })

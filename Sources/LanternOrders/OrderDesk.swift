@@ -1,0 +1,258 @@
+import LanternCatalog
+import LanternLedger
+
+/// Every store of the city with a geo index over them: lookups by id and nearby search.
+public struct MerchantDirectory: Sendable {
+    /// The stores, by position.
+    public let stores: [Store]
+    private let byID: [String: Int]
+    private let index: GeoIndex
+
+    /// Indexes `stores`.
+    public init(stores: [Store]) {
+        self.stores = stores
+        byID = Dictionary(uniqueKeysWithValues: stores.enumerated().map { ($1.id, $0) })
+        index = GeoIndex(points: stores.map(\.location))
+    }
+
+    /// The store with that id.
+    public func store(id: String) -> Store? { byID[id].map { stores[$0] } }
+
+    /// Stores within `radius` metres of `point`, nearest first, at most `limit`, that pass `filter`.
+    public func nearby(
+        _ point: GeoPoint, radius: Double, limit: Int, where filter: (Store) -> Bool = { _ in true }
+    ) -> [(store: Store, meters: Double)] {
+        // Ask for more than needed so filtering still leaves `limit`, widening until the radius is covered.
+        var asked = max(limit * 4, 32)
+        while true {
+            let found = index.nearest(to: point, k: asked, within: radius)
+            var result: [(store: Store, meters: Double)] = []
+            for hit in found where result.count < limit && filter(stores[hit.id]) {
+                result.append((stores[hit.id], hit.meters))
+            }
+            if result.count >= limit || found.count < asked || asked >= stores.count { return result }
+            asked *= 4
+        }
+    }
+}
+
+/// A customer's order as asked for, before pricing.
+public struct OrderRequest: Sendable {
+    /// The store asked for, if any.
+    public var merchantID: String?
+    /// A brand asked for, if no store was.
+    public var brand: String?
+    /// The lines.
+    public var items: [OrderLine]
+    /// The card to pay with, if any.
+    public var cardID: String?
+    /// Where to bring it.
+    public var address: DeliveryAddress
+
+    /// Creates a request.
+    public init(merchantID: String?, brand: String?, items: [OrderLine], cardID: String?, address: DeliveryAddress) {
+        self.merchantID = merchantID
+        self.brand = brand
+        self.items = items
+        self.cardID = cardID
+        self.address = address
+    }
+}
+
+/// An order priced from one store's menu, with its predicted times; the card is applied by the ledger.
+public struct PricedOrder: Sendable, Equatable {
+    /// The store that would make it.
+    public var store: Store
+    /// Metres from the store to the address.
+    public var meters: Double
+    /// Priced lines.
+    public var items: [OrderItem]
+    /// Sum of the lines, in fen.
+    public var subtotalFen: Int64
+    /// Delivery fee, in fen.
+    public var deliveryFeeFen: Int64
+    /// When the store would have it ready, milliseconds since 1970.
+    public var readyAtMs: Int64
+    /// When it would be at the door, milliseconds since 1970.
+    public var promisedAtMs: Int64
+}
+
+/// Why an order cannot be priced or routed.
+public enum OrderProblem: Error, Sendable, Equatable {
+    /// No items, or too many.
+    case badItemCount
+    /// An item the catalog refuses, with its position.
+    case item(Int, OrderLineProblem)
+    /// An item the chosen store does not sell.
+    case notOnMenu(Int, drink: String, store: String)
+    /// A drink or topping the store has run out of.
+    case outOfStock(Int, item: String, store: String)
+    /// No store with that id.
+    case unknownStore(String)
+    /// The store is closed now.
+    case storeClosed(String)
+    /// The store is paused by its merchant.
+    case storePaused(String)
+    /// The address is farther from the store than riders go.
+    case outOfRange(store: String, meters: Int)
+    /// No open store within range sells everything asked for.
+    case noStoreNearby
+
+    /// Stable machine-readable code for the API.
+    public var code: String {
+        switch self {
+        case .badItemCount: "invalid_items"
+        case .item: "invalid_item"
+        case .notOnMenu: "not_on_menu"
+        case .outOfStock: "out_of_stock"
+        case .unknownStore: "merchant_not_found"
+        case .storeClosed: "store_closed"
+        case .storePaused: "store_paused"
+        case .outOfRange: "out_of_delivery_range"
+        case .noStoreNearby: "no_store_nearby"
+        }
+    }
+
+    /// Human-readable explanation, naming the item and why.
+    public var message: String {
+        switch self {
+        case .badItemCount: return "an order has 1 to \(OrderDesk.maxItems) items"
+        case .item(let index, let problem):
+            let why: String
+            switch problem {
+            case .unknownDrink(let drink): why = "there is no drink '\(drink)'"
+            case .iceNotAllowed(let drink, let ice): why = "\(drink) cannot be made \(ice.rawValue)"
+            case .toppingNotAllowed(let drink, let topping): why = "\(drink) takes no \(topping.rawValue)"
+            case .sugarNotAllowed(let drink, let sugar): why = "\(drink) cannot be made with sugar \(sugar)"
+            case .badQuantity(let quantity): why = "quantity must be 1 to 20, not \(quantity)"
+            }
+            return "items[\(index)]: \(why)"
+        case .notOnMenu(let index, let drink, let store): return "items[\(index)]: \(store) does not sell \(drink)"
+        case .outOfStock(let index, let item, let store): return "items[\(index)]: \(store) has run out of \(item)"
+        case .unknownStore(let id): return "no store with id '\(id)'"
+        case .storeClosed(let id): return "store '\(id)' is closed now"
+        case .storePaused(let id): return "store '\(id)' has paused taking orders"
+        case .outOfRange(let id, let meters): return "the address is \(meters) m from store '\(id)'; riders go \(Int(OrderDesk.maxDeliveryMeters)) m"
+        case .noStoreNearby: return "no open store within \(Int(OrderDesk.maxDeliveryMeters)) m sells everything in this order"
+        }
+    }
+}
+
+/// What the desk needs to know about a store right now.
+public struct StoreLoad: Sendable, Equatable {
+    /// Cups accepted and not yet made.
+    public var backlogCups: Int
+    /// Paused by its merchant.
+    public var paused: Bool
+    /// Drinks and toppings (canonical names) it has run out of.
+    public var outOfStock: Set<String>
+
+    /// Creates a load.
+    public init(backlogCups: Int, paused: Bool, outOfStock: Set<String> = []) {
+        self.backlogCups = backlogCups
+        self.paused = paused
+        self.outOfStock = outOfStock
+    }
+}
+
+/// Prices orders from store menus, predicts ready and delivery times, and picks the store.
+public enum OrderDesk {
+    /// Most lines in one order.
+    public static let maxItems = 20
+    /// Farthest a rider takes an order, in metres.
+    public static let maxDeliveryMeters = 8_000.0
+    /// Base delivery fee, in fen, covering the first 3 km.
+    public static let baseDeliveryFeeFen: Int64 = 300
+    /// Extra fee per started kilometre beyond 3 km, in fen.
+    public static let perKilometreFeeFen: Int64 = 100
+    /// Rider speed used for promises, metres per second (15 km/h through a city).
+    public static let riderMetersPerSecond = 4.2
+    /// Minutes allowed for a rider to reach the store and hand over.
+    public static let handoverMinutes: Int64 = 5
+
+    /// The delivery fee for a trip of `meters`.
+    public static func deliveryFee(meters: Double) -> Int64 {
+        let extraKilometres = max(0, Int64((meters - 3_000) / 1_000 + 0.999_999))
+        return baseDeliveryFeeFen + extraKilometres * perKilometreFeeFen
+    }
+
+    /// Minutes after midnight in China (UTC+8) at `ms` since 1970.
+    public static func localMinute(atMs ms: Int64) -> Int {
+        Int(((ms / 60_000 + 8 * 60) % 1_440 + 1_440) % 1_440)
+    }
+
+    /// When a store with `backlogCups` waiting would have `cups` more ready: now + backlog / rate + prep.
+    public static func readyAt(store: Store, backlogCups: Int, cups: Int, nowMs: Int64) -> Int64 {
+        let queueMs = Int64(backlogCups + cups) * 3_600_000 / Int64(max(store.cupsPerHour, 1))
+        return nowMs + queueMs + Int64(store.prepMinutes) * 60_000
+    }
+
+    /// Prices `request` at `store`, checking every line against the catalog and the store's menu.
+    public static func price(
+        _ request: OrderRequest, at store: Store, load: StoreLoad, nowMs: Int64
+    ) -> Result<PricedOrder, OrderProblem> {
+        guard (1...maxItems).contains(request.items.count) else { return .failure(.badItemCount) }
+        guard !load.paused else { return .failure(.storePaused(store.id)) }
+        guard store.isOpen(atMinute: localMinute(atMs: nowMs)) else { return .failure(.storeClosed(store.id)) }
+        let meters = store.location.distance(to: GeoPoint(lat: request.address.lat, lng: request.address.lng))
+        guard meters <= maxDeliveryMeters else { return .failure(.outOfRange(store: store.id, meters: Int(meters))) }
+        var items: [OrderItem] = []
+        var cups = 0
+        for (index, line) in request.items.enumerated() {
+            let priced: PricedLine
+            switch Catalog.price(line) {
+            case .success(let value): priced = value
+            case .failure(let problem): return .failure(.item(index, problem))
+            }
+            guard store.drinks.contains(line.drink) else {
+                return .failure(.notOnMenu(index, drink: line.drink, store: store.name))
+            }
+            if let missing = ([line.drink] + line.toppings.map(\.rawValue)).first(where: load.outOfStock.contains) {
+                return .failure(.outOfStock(index, item: missing, store: store.name))
+            }
+            let (unit, _) = store.price(priced)
+            let filled = priced.line
+            items.append(
+                OrderItem(
+                    drink: filled.drink, size: filled.size!.rawValue, sugar: filled.sugar!, ice: filled.ice!.rawValue,
+                    toppings: filled.toppings.map(\.rawValue), quantity: filled.quantity, unitPriceFen: unit))
+            cups += filled.quantity
+        }
+        let ready = readyAt(store: store, backlogCups: load.backlogCups, cups: cups, nowMs: nowMs)
+        let travelMs = Int64(meters / riderMetersPerSecond * 1_000)
+        return .success(
+            PricedOrder(
+                store: store, meters: meters, items: items, subtotalFen: items.reduce(0) { $0 + $1.totalFen },
+                deliveryFeeFen: deliveryFee(meters: meters), readyAtMs: ready,
+                promisedAtMs: ready + handoverMinutes * 60_000 + travelMs))
+    }
+
+    /// Prices the request at the store it names, or, when it names none (or only a brand), at the
+    /// nearby open store that would deliver it soonest: the honest wait of the least loaded store
+    /// in reach, never a silent place behind a long queue.
+    public static func route(
+        _ request: OrderRequest, in directory: MerchantDirectory, nowMs: Int64, load: (Store) -> StoreLoad
+    ) -> Result<PricedOrder, OrderProblem> {
+        if let id = request.merchantID {
+            guard let store = directory.store(id: id) else { return .failure(.unknownStore(id)) }
+            return price(request, at: store, load: load(store), nowMs: nowMs)
+        }
+        guard (1...maxItems).contains(request.items.count) else { return .failure(.badItemCount) }
+        for (index, line) in request.items.enumerated() {
+            if case .failure(let problem) = Catalog.price(line) { return .failure(.item(index, problem)) }
+        }
+        let brand = request.brand?.lowercased()
+        let candidates = directory.nearby(
+            GeoPoint(lat: request.address.lat, lng: request.address.lng), radius: maxDeliveryMeters, limit: 24
+        ) { store in
+            (brand == nil || store.brand.lowercased() == brand || store.brandChinese == request.brand)
+                && request.items.allSatisfy { store.drinks.contains($0.drink) }
+        }
+        var best: PricedOrder?
+        for (store, _) in candidates {
+            guard case .success(let priced) = price(request, at: store, load: load(store), nowMs: nowMs) else { continue }
+            if best == nil || priced.promisedAtMs < best!.promisedAtMs { best = priced }
+        }
+        return best.map { .success($0) } ?? .failure(.noStoreNearby)
+    }
+}

@@ -1,0 +1,295 @@
+import Foundation
+import Hummingbird
+import LanternCatalog
+import LanternLedger
+import LanternOrders
+import LanternStorage
+import Synchronization
+
+/// What merchants have said about their stores: paused by hand, items out of stock.
+/// Kept in memory by this node.
+public final class MerchantBoard: Sendable {
+    private struct Status {
+        var paused: Set<String> = []
+        var outOfStock: [String: Set<String>] = [:]
+    }
+
+    private let status = Mutex(Status())
+
+    /// An empty board: every store open, everything in stock.
+    public init() {}
+
+    /// Whether the store's merchant paused it.
+    public func isPaused(_ store: String) -> Bool { status.withLock { $0.paused.contains(store) } }
+
+    /// Pauses or resumes a store.
+    public func setPaused(_ paused: Bool, store: String) {
+        status.withLock { state in
+            if paused { state.paused.insert(store) } else { state.paused.remove(store) }
+        }
+    }
+
+    /// Drinks and toppings (canonical names) the store has run out of.
+    public func outOfStock(_ store: String) -> Set<String> { status.withLock { $0.outOfStock[store] ?? [] } }
+
+    /// Marks one drink or topping available or not.
+    public func setAvailable(_ available: Bool, item: String, store: String) {
+        status.withLock { state in
+            if available { state.outOfStock[store]?.remove(item) } else { state.outOfStock[store, default: []].insert(item) }
+        }
+    }
+}
+
+/// Live load of stores, read from the ledger's open orders and the merchant board.
+struct StoreLoads {
+    let engine: LedgerEngine
+    let board: MerchantBoard
+
+    /// Cups in orders the store has not made yet (placed or accepted), and whether it is paused.
+    func load(of store: Store) throws -> StoreLoad {
+        let backlog = try engine.read { book in
+            book.orders(atMerchant: store.id).reduce(0) { sum, order in
+                order.state == .placed || order.state == .accepted
+                    ? sum + order.draft.items.reduce(0) { $0 + $1.quantity } : sum
+            }
+        }
+        return StoreLoad(backlogCups: backlog, paused: board.isPaused(store.id), outOfStock: board.outOfStock(store.id))
+    }
+}
+
+/// Nearby search, store pages and menus for everyone; the merchant's own orders and status for merchants.
+public struct MerchantController: Sendable {
+    let engine: LedgerEngine
+    let directory: MerchantDirectory
+    let board: MerchantBoard
+    let events: OrderEvents
+    let clock: @Sendable () -> Date
+
+    /// Creates the controller.
+    public init(
+        engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard, events: OrderEvents,
+        clock: @escaping @Sendable () -> Date
+    ) {
+        self.engine = engine
+        self.directory = directory
+        self.board = board
+        self.events = events
+        self.clock = clock
+    }
+
+    /// Routes under `/v1`.
+    public func addRoutes(to group: RouterGroup<LanternRequestContext>) {
+        group.get("merchants", use: search)
+        group.get("merchants/:id", use: show)
+        group.get("merchants/:id/menu", use: menu)
+        group.get("merchant/orders", use: myOrders)
+        group.post("merchant/orders/:id/:action", use: act)
+        group.put("merchant/status", use: setStatus)
+        group.put("merchant/stock", use: setStock)
+    }
+
+    private var loads: StoreLoads { StoreLoads(engine: engine, board: board) }
+
+    @Sendable func search(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        _ = try context.require(.user, .merchant, .admin)
+        let query = request.uri.queryParameters
+        guard let lat = query["lat"].flatMap({ Double(String($0)) }), (-90...90).contains(lat),
+            let lng = query["lng"].flatMap({ Double(String($0)) }), (-180...180).contains(lng)
+        else {
+            throw APIError(.badRequest, "invalid_query", "lat and lng are required: degrees, -90…90 and -180…180")
+        }
+        let radius = try query["radius_m"].map { text -> Double in
+            guard let value = Double(String(text)), value > 0, value <= 50_000 else {
+                throw APIError(.badRequest, "invalid_query", "radius_m must be 1…50000")
+            }
+            return value
+        } ?? 3_000
+        let limit = try query["limit"].map { text -> Int in
+            guard let value = Int(String(text)), (1...100).contains(value) else {
+                throw APIError(.badRequest, "invalid_query", "limit must be 1…100")
+            }
+            return value
+        } ?? 20
+        let text = query["q"].map { String($0).lowercased() }.flatMap { $0.isEmpty ? nil : $0 }
+        let nowMs = clock().millisecondsSince1970
+        let minute = OrderDesk.localMinute(atMs: nowMs)
+        let found = directory.nearby(GeoPoint(lat: lat, lng: lng), radius: radius, limit: limit) { store in
+            store.isOpen(atMinute: minute) && !board.isPaused(store.id) && Self.matches(store, text)
+        }
+        var json = JSONWriter()
+        json.beginObject()
+        json.beginArray("merchants")
+        for (store, meters) in found {
+            let load = try loads.load(of: store)
+            json.beginObject()
+            json.field("id", store.id)
+            json.field("name", store.name)
+            json.field("brand", store.brand)
+            json.field("brand_zh", store.brandChinese)
+            json.field("lat", store.location.lat)
+            json.field("lng", store.location.lng)
+            json.field("distance_m", Int(meters.rounded()))
+            json.field("backlog_cups", load.backlogCups)
+            json.field(
+                "ready_at",
+                Date(millisecondsSince1970: OrderDesk.readyAt(store: store, backlogCups: load.backlogCups, cups: 1, nowMs: nowMs)))
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    /// `q` matches a brand or a drink on the menu, in either language.
+    static func matches(_ store: Store, _ text: String?) -> Bool {
+        guard let text else { return true }
+        if store.brand.lowercased().contains(text) || store.brandChinese.contains(text) { return true }
+        return store.drinks.contains { name in
+            name.contains(text) || (Catalog.drink(named: name)?.chinese.contains(text) ?? false)
+        }
+    }
+
+    @Sendable func show(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        _ = try context.require(.user, .merchant, .admin)
+        let store = try requireStore(context.parameters.require("id"))
+        let load = try loads.load(of: store)
+        let nowMs = clock().millisecondsSince1970
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("id", store.id)
+        json.field("name", store.name)
+        json.field("brand", store.brand)
+        json.field("brand_zh", store.brandChinese)
+        json.field("lat", store.location.lat)
+        json.field("lng", store.location.lng)
+        json.field("cups_per_hour", store.cupsPerHour)
+        json.field("prep_minutes", store.prepMinutes)
+        json.field("opens", Self.clockText(store.opensAtMinute))
+        json.field("closes", Self.clockText(store.closesAtMinute))
+        json.field("open", store.isOpen(atMinute: OrderDesk.localMinute(atMs: nowMs)))
+        json.field("paused", load.paused)
+        json.field("backlog_cups", load.backlogCups)
+        json.field(
+            "ready_at", Date(millisecondsSince1970: OrderDesk.readyAt(store: store, backlogCups: load.backlogCups, cups: 1, nowMs: nowMs)))
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    static func clockText(_ minute: Int) -> String {
+        let hours = minute / 60
+        let minutes = minute % 60
+        return (hours < 10 ? "0" : "") + "\(hours):" + (minutes < 10 ? "0" : "") + "\(minutes)"
+    }
+
+    @Sendable func menu(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        _ = try context.require(.user, .merchant, .admin)
+        let store = try requireStore(context.parameters.require("id"))
+        let outOfStock = board.outOfStock(store.id)
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("merchant_id", store.id)
+        json.beginArray("items")
+        for name in store.drinks {
+            guard let drink = Catalog.drink(named: name) else { continue }
+            let medium = store.price(try Catalog.price(OrderLine(drink: name, size: .medium)).get()).unitFen
+            let large = store.price(try Catalog.price(OrderLine(drink: name, size: .large)).get()).unitFen
+            json.beginObject()
+            json.field("drink", name)
+            json.field("name_zh", drink.chinese)
+            json.field("medium_fen", medium)
+            json.field("large_fen", large)
+            json.field("sugar", drink.sugarChoice ? sugarLevels.map(String.init) : [String(drink.defaultSugar)])
+            json.field("ice", drink.ice.map(\.rawValue))
+            json.beginArray("toppings")
+            for topping in drink.toppings where !outOfStock.contains(topping.rawValue) {
+                json.beginObject()
+                json.field("name", topping.rawValue)
+                json.field("name_zh", topping.chinese)
+                json.field("price_fen", (topping.priceFen * store.pricePermille + 5_000) / 10_000 * 10)
+                json.endObject()
+            }
+            json.endArray()
+            json.field("available", !outOfStock.contains(name))
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    private func requireStore(_ id: String) throws -> Store {
+        guard let store = directory.store(id: id) else { throw APIError(.notFound, "merchant_not_found", "no store with id '\(id)'") }
+        return store
+    }
+
+    /// The merchant's store, from their token.
+    private func ownStore(_ context: LanternRequestContext) throws -> Store {
+        let identity = try context.require(.merchant)
+        guard let id = identity.merchantID, let store = directory.store(id: id) else {
+            throw APIError.forbidden("this merchant token names no store of this city")
+        }
+        return store
+    }
+
+    @Sendable func myOrders(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let store = try ownStore(context)
+        let orders = try engine.read { $0.orders(atMerchant: store.id) }
+        var json = JSONWriter()
+        json.beginObject()
+        json.beginArray("orders")
+        for order in orders.reversed() { json.write(order) }
+        json.endArray()
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    @Sendable func act(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let store = try ownStore(context)
+        let id = try context.parameters.require("id")
+        let state: OrderState
+        switch try context.parameters.require("action") {
+        case "accept": state = .accepted
+        case "ready": state = .ready
+        case "reject": state = .rejected
+        default: throw APIError(.notFound, "not_found", "no such route")
+        }
+        switch try await engine.changeOrder(id, to: state, by: .merchant(store.id), eventLoop: context.eventLoop) {
+        case .success(let order):
+            events.publish(order)
+            var json = JSONWriter()
+            json.beginObject()
+            json.write(order, key: "order")
+            json.endObject()
+            return json.response(status: .ok)
+        case .failure(let error): throw APIError(error)
+        }
+    }
+
+    @Sendable func setStatus(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let store = try ownStore(context)
+        struct Body: Decodable { var status: String }
+        let body = try JSONBody.decode(Body.self, from: try await JSONBody.bytes(of: request))
+        guard body.status == "open" || body.status == "paused" else {
+            throw APIError(.unprocessableContent, "invalid_field", "status is 'open' or 'paused'")
+        }
+        board.setPaused(body.status == "paused", store: store.id)
+        return JSONBody.response(["merchant_id": store.id, "status": body.status])
+    }
+
+    @Sendable func setStock(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let store = try ownStore(context)
+        struct Body: Decodable { var item: String; var available: Bool }
+        let body = try JSONBody.decode(Body.self, from: try await JSONBody.bytes(of: request))
+        guard Catalog.drink(named: body.item) != nil || Topping(rawValue: body.item) != nil else {
+            throw APIError(.unprocessableContent, "invalid_field", "item is a drink or topping of the catalog, by its English name")
+        }
+        board.setAvailable(body.available, item: body.item, store: store.id)
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("merchant_id", store.id)
+        json.field("item", body.item)
+        json.field("available", body.available)
+        json.endObject()
+        return json.response(status: .ok)
+    }
+}

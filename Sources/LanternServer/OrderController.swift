@@ -1,0 +1,363 @@
+import Crypto
+import Foundation
+import Hummingbird
+import LanternCatalog
+import LanternLedger
+import LanternOrders
+import LanternStorage
+import Synchronization
+
+/// Fans order changes out to the live streams of the users they belong to.
+public final class OrderEvents: Sendable {
+    private let subscribers = Mutex<[String: [UInt64: AsyncStream<Order>.Continuation]]>([:])
+    private let nextID = Atomic<UInt64>(0)
+
+    /// A hub with no subscribers.
+    public init() {}
+
+    /// Sends `order` to every stream of its user.
+    public func publish(_ order: Order) {
+        let streams = subscribers.withLock { Array(($0[order.draft.user] ?? [:]).values) }
+        for stream in streams { stream.yield(order) }
+    }
+
+    /// A stream of `user`'s order changes, until the caller stops reading it.
+    public func subscribe(user: String) -> AsyncStream<Order> {
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
+        let (stream, continuation) = AsyncStream.makeStream(of: Order.self, bufferingPolicy: .bufferingNewest(64))
+        subscribers.withLock { $0[user, default: [:]][id] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            self?.subscribers.withLock { state in
+                state[user]?[id] = nil
+                if state[user]?.isEmpty == true { state[user] = nil }
+            }
+        }
+        return stream
+    }
+}
+
+/// Quotes, orders, their cancellation and live tracking for users; pickup and delivery for operations.
+public struct OrderController: Sendable {
+    let engine: LedgerEngine
+    let directory: MerchantDirectory
+    let board: MerchantBoard
+    let events: OrderEvents
+    let admission: AdmissionControl
+    let clock: @Sendable () -> Date
+
+    /// Creates the controller.
+    public init(
+        engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard, events: OrderEvents,
+        admission: AdmissionControl, clock: @escaping @Sendable () -> Date
+    ) {
+        self.engine = engine
+        self.directory = directory
+        self.board = board
+        self.events = events
+        self.admission = admission
+        self.clock = clock
+    }
+
+    /// Routes under `/v1`.
+    public func addRoutes(to group: RouterGroup<LanternRequestContext>) {
+        group.post("orders/quote", use: quote)
+        group.post("orders", use: place)
+        group.get("orders/:id", use: show)
+        group.post("orders/:id/cancel", use: cancel)
+        group.get("me/orders", use: myOrders)
+        group.get("me/orders/events", use: stream)
+        group.post("dispatch/orders/:id/:action", use: dispatch)
+    }
+
+    private var loads: StoreLoads { StoreLoads(engine: engine, board: board) }
+
+    /// Prices and routes a request body; the card discount comes from the ledger.
+    func price(_ body: OrderBody, user: String) throws -> (PricedOrder, discountFen: Int64) {
+        let request = try body.request()
+        let now = clock()
+        var loadError: (any Error)?
+        let routed = OrderDesk.route(request, in: directory, nowMs: now.millisecondsSince1970) { store in
+            do { return try loads.load(of: store) } catch {
+                loadError = error
+                return StoreLoad(backlogCups: 0, paused: true)
+            }
+        }
+        if let loadError { throw loadError }
+        let priced: PricedOrder
+        switch routed {
+        case .success(let value): priced = value
+        case .failure(let problem):
+            let status: HTTPResponse.Status = problem == .noStoreNearby || problem.code == "merchant_not_found" ? .notFound : .unprocessableContent
+            throw APIError(status == .notFound && problem == .noStoreNearby ? .unprocessableContent : status, problem.code, problem.message)
+        }
+        var discount: Int64 = 0
+        if let card = request.cardID {
+            let amount = priced.subtotalFen + priced.deliveryFeeFen
+            switch try engine.read({ $0.cardDiscount(cardID: card, user: user, amountFen: amount, now: now) }) {
+            case .success(let value): discount = value
+            case .failure(let error): throw APIError(error)
+            }
+        }
+        return (priced, discount)
+    }
+
+    @Sendable func quote(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let identity = try context.require(.user)
+        let body = try JSONBody.decode(OrderBody.self, from: try await JSONBody.bytes(of: request))
+        let (priced, discount) = try price(body, user: identity.userID)
+        var json = JSONWriter()
+        json.beginObject()
+        json.beginObject("quote")
+        json.field("merchant_id", priced.store.id)
+        json.field("merchant_name", priced.store.name)
+        json.field("distance_m", Int(priced.meters.rounded()))
+        json.beginArray("items")
+        for item in priced.items { json.write(item) }
+        json.endArray()
+        if let card = body.cardID { json.field("card_id", card) } else { json.null("card_id") }
+        json.field("subtotal_fen", priced.subtotalFen)
+        json.field("delivery_fee_fen", priced.deliveryFeeFen)
+        json.field("discount_fen", discount)
+        json.field("total_fen", priced.subtotalFen + priced.deliveryFeeFen - discount)
+        json.field("ready_at", Date(millisecondsSince1970: priced.readyAtMs))
+        json.field("promised_at", Date(millisecondsSince1970: priced.promisedAtMs))
+        json.endObject()
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    @Sendable func place(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let identity = try context.require(.user)
+        try admission.checkRate(user: identity.userID, address: context.clientAddress)
+        guard let key = request.headers[.idempotencyKey] else {
+            throw APIError(.badRequest, "missing_idempotency_key", "orders need an Idempotency-Key header")
+        }
+        guard (1...255).contains(key.utf8.count) else {
+            throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1-255 bytes")
+        }
+        let bytes = try await JSONBody.bytes(of: request)
+        let body = try JSONBody.decode(OrderBody.self, from: bytes)
+        let digest = Self.digest(bytes)
+        // A retry of an order already placed answers with it, whatever the stores' load is now.
+        if let existing = try engine.read({ $0.orders(of: identity.userID).first { $0.draft.idempotency.key == key } }) {
+            guard existing.draft.idempotency.digest == digest else { throw APIError(LedgerError.idempotencyKeyReused) }
+        }
+        let (priced, _) = try price(body, user: identity.userID)
+        let draft = OrderDraft(
+            id: Self.newOrderID(), user: identity.userID, merchantID: priced.store.id, items: priced.items,
+            cardID: body.cardID, deliveryFeeFen: priced.deliveryFeeFen, address: try body.address.value(),
+            promisedAtMs: priced.promisedAtMs, idempotency: ClaimKey(key: key, digest: digest))
+        let (result, replayed) = try await engine.placeOrder(draft, eventLoop: context.eventLoop)
+        switch result {
+        case .success(let order):
+            if !replayed { events.publish(order) }
+            var json = JSONWriter()
+            json.beginObject()
+            json.write(order, key: "order")
+            json.endObject()
+            var response = json.response(status: replayed ? .ok : .created)
+            if replayed { response.headers[.idempotentReplayed] = "true" }
+            return response
+        case .failure(let error):
+            throw APIError(error)
+        }
+    }
+
+    @Sendable func show(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let identity = try context.require(.user, .merchant, .admin)
+        let id = try context.parameters.require("id")
+        let order = try engine.read { $0.order(id) }
+        // Someone else's order is as absent as one that does not exist.
+        guard let order,
+            identity.role == .admin || (identity.role == .user && order.draft.user == identity.userID)
+                || (identity.role == .merchant && order.draft.merchantID == identity.merchantID)
+        else { throw APIError(LedgerError.orderNotFound(id)) }
+        var json = JSONWriter()
+        json.beginObject()
+        json.write(order, key: "order")
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    @Sendable func cancel(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let identity = try context.require(.user)
+        return try await change(context.parameters.require("id"), to: .cancelled, by: .user(identity.userID), context: context)
+    }
+
+    @Sendable func dispatch(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        _ = try context.require(.admin)
+        let state: OrderState
+        switch try context.parameters.require("action") {
+        case "pickup": state = .pickedUp
+        case "deliver": state = .delivered
+        default: throw APIError(.notFound, "not_found", "no such route")
+        }
+        return try await change(context.parameters.require("id"), to: state, by: .operations, context: context)
+    }
+
+    private func change(_ id: String, to state: OrderState, by actor: OrderActor, context: LanternRequestContext) async throws
+        -> Response
+    {
+        switch try await engine.changeOrder(id, to: state, by: actor, eventLoop: context.eventLoop) {
+        case .success(let order):
+            events.publish(order)
+            var json = JSONWriter()
+            json.beginObject()
+            json.write(order, key: "order")
+            json.endObject()
+            return json.response(status: .ok)
+        case .failure(let error): throw APIError(error)
+        }
+    }
+
+    @Sendable func myOrders(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let identity = try context.require(.user)
+        let orders = try engine.read { $0.orders(of: identity.userID) }
+        var json = JSONWriter()
+        json.beginObject()
+        json.beginArray("orders")
+        for order in orders { json.write(order) }
+        json.endArray()
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    /// Server-sent events: each of the caller's orders as it changes, `event: order`.
+    @Sendable func stream(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let identity = try context.require(.user)
+        let updates = events.subscribe(user: identity.userID)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: ": tracking orders of \(identity.userID)\n\n"))
+                for await order in updates {
+                    var json = JSONWriter()
+                    json.write(order)
+                    try await writer.write(
+                        ByteBuffer(string: "event: order\ndata: " + String(decoding: json.bytes, as: UTF8.self) + "\n\n"))
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    static func newOrderID() -> String {
+        var random = SystemRandomNumberGenerator()
+        let value = random.next() as UInt64
+        let hex = String(value, radix: 16)
+        return "o-" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    static func digest(_ bytes: [UInt8]) -> BodyDigest {
+        let hash = Array(SHA256.hash(data: bytes))
+        func word(_ offset: Int) -> UInt64 { hash[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) } }
+        return BodyDigest(high: word(0), low: word(8))
+    }
+}
+
+/// Body of `POST /v1/orders` and `/v1/orders/quote`.
+struct OrderBody: Decodable {
+    struct Item: Decodable {
+        var drink: String
+        var size: String?
+        var sugar: Int?
+        var ice: String?
+        var toppings: [String]?
+        var quantity: Int?
+    }
+
+    struct Address: Decodable {
+        var lat: Double
+        var lng: Double
+        var text: String
+
+        func value() throws -> DeliveryAddress {
+            guard (-90...90).contains(lat), (-180...180).contains(lng) else {
+                throw APIError(.unprocessableContent, "invalid_field", "address.lat and address.lng must be degrees")
+            }
+            guard (1...200).contains(text.count) else {
+                throw APIError(.unprocessableContent, "invalid_field", "address.text must be 1-200 characters")
+            }
+            return DeliveryAddress(lat: lat, lng: lng, text: text)
+        }
+    }
+
+    var merchantID: String?
+    var brand: String?
+    var items: [Item]
+    var cardID: String?
+    var address: Address
+
+    enum CodingKeys: String, CodingKey {
+        case merchantID = "merchant_id"
+        case brand, items
+        case cardID = "card_id"
+        case address
+    }
+
+    /// The request with every option checked against the catalog's vocabulary.
+    func request() throws -> OrderRequest {
+        var lines: [OrderLine] = []
+        for (index, item) in items.enumerated() {
+            func invalid(_ why: String) -> APIError { APIError(.unprocessableContent, "invalid_item", "items[\(index)]: \(why)") }
+            let size = try item.size.map { text in
+                guard let size = CupSize(rawValue: text) else { throw invalid("size is medium or large, not '\(text)'") }
+                return size
+            }
+            let ice = try item.ice.map { text in
+                guard let ice = IceLevel(rawValue: text) else {
+                    throw invalid("ice is none, less, normal, room, warm or hot, not '\(text)'")
+                }
+                return ice
+            }
+            let toppings = try (item.toppings ?? []).map { text in
+                guard let topping = Topping(rawValue: text) else { throw invalid("there is no topping '\(text)'") }
+                return topping
+            }
+            lines.append(
+                OrderLine(drink: item.drink, size: size, sugar: item.sugar, ice: ice, toppings: toppings, quantity: item.quantity ?? 1))
+        }
+        return OrderRequest(merchantID: merchantID, brand: brand, items: lines, cardID: cardID, address: try address.value())
+    }
+}
+
+extension JSONWriter {
+    /// An order line: `{"drink","size","sugar","ice","toppings","quantity","unit_price_fen"}`.
+    mutating func write(_ item: OrderItem) {
+        beginObject()
+        field("drink", item.drink)
+        field("size", item.size)
+        field("sugar", item.sugar)
+        field("ice", item.ice)
+        field("toppings", item.toppings)
+        field("quantity", item.quantity)
+        field("unit_price_fen", item.unitPriceFen)
+        endObject()
+    }
+
+    /// An order as the API shows it.
+    mutating func write(_ order: Order, key: String? = nil) {
+        beginObject(key)
+        field("id", order.id)
+        field("state", order.state.rawValue)
+        field("merchant_id", order.draft.merchantID)
+        beginArray("items")
+        for item in order.draft.items { write(item) }
+        endArray()
+        if let card = order.draft.cardID { field("card_id", card) } else { null("card_id") }
+        field("subtotal_fen", order.subtotalFen)
+        field("delivery_fee_fen", order.draft.deliveryFeeFen)
+        field("discount_fen", order.discountFen)
+        field("total_fen", order.totalFen)
+        field("placed_at", Date(millisecondsSince1970: order.placedAtMs))
+        field("promised_at", Date(millisecondsSince1970: order.draft.promisedAtMs))
+        field("updated_at", Date(millisecondsSince1970: order.updatedAtMs))
+        beginObject("address")
+        field("lat", order.draft.address.lat)
+        field("lng", order.draft.address.lng)
+        field("text", order.draft.address.text)
+        endObject()
+        if let settlement = order.settlement { field("card_settlement", settlement == .returned ? "returned" : "released") }
+        endObject()
+    }
+}

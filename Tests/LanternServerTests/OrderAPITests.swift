@@ -1,0 +1,220 @@
+import Foundation
+import HTTPTypes
+import LanternLedger
+import Testing
+
+@testable import LanternServer
+
+/// The demo city's centre, where most stores are.
+let centre = (lat: 31.2304, lng: 121.4737)
+
+extension TestApp {
+    /// The nearest open store selling pearl milk tea, from the API.
+    func nearbyStore() async throws -> String {
+        let reply = try await send(.get, "/v1/merchants?lat=\(centre.lat)&lng=\(centre.lng)&radius_m=8000&q=pearl%20milk%20tea&limit=5", as: "ann")
+        let stores = reply.json["merchants"] as? [[String: Any]] ?? []
+        return try #require(stores.first?["id"] as? String)
+    }
+
+    /// Places (or quotes) a pearl milk tea order at `merchant`.
+    func order(
+        _ user: String, merchant: String, card: String? = nil, key: String? = nil, drink: String = "pearl milk tea",
+        quote: Bool = false
+    ) async throws -> Reply {
+        let cardField = card.map { #","card_id":"\#($0)""# } ?? ""
+        let body = """
+            {"merchant_id":"\(merchant)","items":[{"drink":"\(drink)","size":"large","sugar":70,"ice":"less","toppings":[],"quantity":1}],
+             "address":{"lat":\(centre.lat + 0.01),"lng":\(centre.lng),"text":"People's Square 1"}\(cardField)}
+            """
+        return try await send(
+            .post, quote ? "/v1/orders/quote" : "/v1/orders", as: user,
+            headers: quote ? [:] : [.idempotencyKey: key ?? UUID().uuidString], body: body)
+    }
+
+    func campaignSpent() async throws -> Int64 {
+        let reply = try await send(.get, "/v1/campaigns/spring", as: "ops", role: .admin)
+        return (reply.json["spent_fen"] as? NSNumber)?.int64Value ?? -1
+    }
+}
+
+extension Reply {
+    var order: [String: Any] { json["order"] as? [String: Any] ?? [:] }
+}
+
+@Suite("Orders over HTTP", .serialized)
+struct OrderAPITests {
+    @Test("Quote and order: prices from the menu, the card pays, the ledger spends", arguments: StoreKind.available)
+    func quoteAndOrder(kind: StoreKind) async throws {
+        try await withTestApp(kind) { app in
+            #expect(try await app.createCampaign() == .created)
+            let card = try #require(try await app.claim("ann").cardID)
+            let store = try await app.nearbyStore()
+            let quote = try await app.order("ann", merchant: store, card: card, quote: true)
+            #expect(quote.status == .ok)
+            let quoted = quote.json["quote"] as? [String: Any] ?? [:]
+            let subtotal = (quoted["subtotal_fen"] as? NSNumber)?.int64Value ?? 0
+            let fee = (quoted["delivery_fee_fen"] as? NSNumber)?.int64Value ?? 0
+            #expect(subtotal > 0)
+            #expect((quoted["discount_fen"] as? NSNumber)?.int64Value == min(2_500, subtotal + fee))
+            let placed = try await app.order("ann", merchant: store, card: card)
+            #expect(placed.status == .created)
+            #expect(placed.order["state"] as? String == "placed")
+            #expect((placed.order["total_fen"] as? NSNumber)?.int64Value == subtotal + fee - min(2_500, subtotal + fee))
+            #expect(try await app.campaignSpent() == min(2_500, subtotal + fee))
+            let cards = try await app.send(.get, "/v1/me/cards", as: "ann").json["cards"] as? [[String: Any]]
+            #expect(cards?.first?["state"] as? String == "redeemed")
+        }
+    }
+
+    @Test("Twenty concurrent orders with one card: exactly one is placed", arguments: StoreKind.available)
+    func oneCardOneOrder(kind: StoreKind) async throws {
+        try await withTestApp(kind) { app in
+            #expect(try await app.createCampaign() == .created)
+            let card = try #require(try await app.claim("ann").cardID)
+            let store = try await app.nearbyStore()
+            let statuses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        let reply = try await app.order("ann", merchant: store, card: card)
+                        return (reply.status, reply.errorCode)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0.0 == .created }.count == 1)
+            #expect(statuses.filter { $0.1 == "card_not_usable" }.count == 19)
+            let orders = try await app.send(.get, "/v1/me/orders", as: "ann").json["orders"] as? [[String: Any]]
+            #expect(orders?.count == 1)
+        }
+    }
+
+    @Test("Two racing cancels return the card once; the order is gone for everyone else", arguments: StoreKind.available)
+    func cancelOnceAndIDOR(kind: StoreKind) async throws {
+        try await withTestApp(kind) { app in
+            #expect(try await app.createCampaign() == .created)
+            let card = try #require(try await app.claim("ann").cardID)
+            let store = try await app.nearbyStore()
+            let id = try #require(try await app.order("ann", merchant: store, card: card).order["id"] as? String)
+            #expect(try await app.send(.get, "/v1/orders/\(id)", as: "bob").status == .notFound)
+            #expect(try await app.send(.post, "/v1/orders/\(id)/cancel", as: "bob").status == .notFound)
+            async let first = app.send(.post, "/v1/orders/\(id)/cancel", as: "ann")
+            async let second = app.send(.post, "/v1/orders/\(id)/cancel", as: "ann")
+            let replies = try await [first, second]
+            #expect(replies.allSatisfy { $0.status == .ok && $0.order["state"] as? String == "cancelled" })
+            #expect(replies.allSatisfy { $0.order["card_settlement"] as? String == "returned" })
+            #expect(try await app.campaignSpent() == 0)
+            let campaign = try await app.send(.get, "/v1/campaigns/spring", as: "ops", role: .admin).json
+            #expect((campaign["outstanding_fen"] as? NSNumber)?.int64Value == 2_500)
+            let cards = try await app.send(.get, "/v1/me/cards", as: "ann").json["cards"] as? [[String: Any]]
+            #expect(cards?.first?["state"] as? String == "active")
+        }
+    }
+
+    @Test("The store moves its own orders along; another store and illegal moves are refused", arguments: StoreKind.available)
+    func merchantFlow(kind: StoreKind) async throws {
+        try await withTestApp(kind) { app in
+            let store = try await app.nearbyStore()
+            let id = try #require(try await app.order("ann", merchant: store).order["id"] as? String)
+            let other = "m-000299" == store ? "m-000298" : "m-000299"
+            #expect(try await app.send(.post, "/v1/merchant/orders/\(id)/accept", as: "shop2", role: .merchant, merchant: other).status == .notFound)
+            #expect(try await app.send(.post, "/v1/merchant/orders/\(id)/accept", as: "ann").status == .forbidden)
+            let ready = try await app.send(.post, "/v1/merchant/orders/\(id)/ready", as: "shop", role: .merchant, merchant: store)
+            #expect(ready.status == .conflict)
+            #expect(ready.errorCode == "illegal_transition")
+            for action in ["accept", "ready"] {
+                let reply = try await app.send(.post, "/v1/merchant/orders/\(id)/\(action)", as: "shop", role: .merchant, merchant: store)
+                #expect(reply.status == .ok)
+            }
+            let queue = try await app.send(.get, "/v1/merchant/orders", as: "shop", role: .merchant, merchant: store)
+            #expect((queue.json["orders"] as? [[String: Any]])?.first?["state"] as? String == "ready")
+            #expect(try await app.send(.post, "/v1/dispatch/orders/\(id)/pickup", as: "ops", role: .admin).status == .ok)
+            #expect(try await app.send(.post, "/v1/orders/\(id)/cancel", as: "ann").status == .conflict)
+            let delivered = try await app.send(.post, "/v1/dispatch/orders/\(id)/deliver", as: "ops", role: .admin)
+            #expect(delivered.order["state"] as? String == "delivered")
+        }
+    }
+
+    @Test("Bad orders are 4xx that name the item and write nothing", arguments: StoreKind.available)
+    func badOrders(kind: StoreKind) async throws {
+        try await withTestApp(kind) { app in
+            let store = try await app.nearbyStore()
+            let unknown = try await app.order("ann", merchant: store, drink: "unicorn latte")
+            #expect(unknown.status == .unprocessableContent)
+            #expect(unknown.errorCode == "invalid_item")
+            #expect((unknown.json["error"] as? [String: Any])?["message"] as? String == "items[0]: there is no drink 'unicorn latte'")
+            let hotGrape = try await app.send(
+                .post, "/v1/orders", as: "ann", headers: [.idempotencyKey: "k1"],
+                body: #"{"items":[{"drink":"cheese grape fruit tea","ice":"hot"}],"address":{"lat":31.24,"lng":121.47,"text":"x"}}"#)
+            #expect(hotGrape.status == .unprocessableContent)
+            #expect(hotGrape.errorCode == "invalid_item")
+            let noKey = try await app.send(.post, "/v1/orders", as: "ann", body: "{}")
+            #expect(noKey.status == .badRequest)
+            let broken = try await app.send(.post, "/v1/orders", as: "ann", headers: [.idempotencyKey: "k2"], body: "{nope")
+            #expect(broken.status == .badRequest)
+            #expect(try await app.order("ann", merchant: "m-999999").status == .notFound)
+            let notMine = try await app.order("ann", merchant: store, card: "spring:bob:0")
+            #expect(notMine.errorCode == "card_not_found")
+            #expect((try await app.send(.get, "/v1/me/orders", as: "ann").json["orders"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test("An order placed without naming a store goes to one nearby; the same key replays it", arguments: StoreKind.available)
+    func routedAndReplayed(kind: StoreKind) async throws {
+        try await withTestApp(kind) { app in
+            let body = #"{"brand":"Moon Pearl","items":[{"drink":"taro milk tea"}],"address":{"lat":31.2304,"lng":121.4737,"text":"Square"}}"#
+            let first = try await app.send(.post, "/v1/orders", as: "ann", headers: [.idempotencyKey: "same"], body: body)
+            #expect(first.status == .created)
+            let store = try #require(first.order["merchant_id"] as? String)
+            let page = try await app.send(.get, "/v1/merchants/\(store)", as: "ann").json
+            #expect(page["brand"] as? String == "Moon Pearl")
+            let again = try await app.send(.post, "/v1/orders", as: "ann", headers: [.idempotencyKey: "same"], body: body)
+            #expect(again.status == .ok)
+            #expect(again.headers[.idempotentReplayed] == "true")
+            #expect(again.order["id"] as? String == first.order["id"] as? String)
+            let changed = try await app.send(
+                .post, "/v1/orders", as: "ann", headers: [.idempotencyKey: "same"], body: body.replacingOccurrences(of: "Square", with: "Park"))
+            #expect(changed.errorCode == "idempotency_key_reused")
+        }
+    }
+
+    @Test("Orders and their cards survive a restart", arguments: StoreKind.available)
+    func survivesRestart(kind: StoreKind) async throws {
+        let store = try await TestStore.make(kind)
+        let clock = TestClock()
+        let (id, merchant) = try await withTestApp(kind, store: store, clock: clock) { app in
+            #expect(try await app.createCampaign() == .created)
+            let card = try #require(try await app.claim("ann").cardID)
+            let merchant = try await app.nearbyStore()
+            let id = try #require(try await app.order("ann", merchant: merchant, card: card).order["id"] as? String)
+            #expect(try await app.send(.post, "/v1/merchant/orders/\(id)/reject", as: "shop", role: .merchant, merchant: merchant).status == .ok)
+            return (id, merchant)
+        }
+        try await withTestApp(kind, store: store, clock: clock) { app in
+            let order = try await app.send(.get, "/v1/orders/\(id)", as: "ann").order
+            #expect(order["state"] as? String == "rejected")
+            #expect(order["merchant_id"] as? String == merchant)
+            #expect(order["card_settlement"] as? String == "returned")
+            let cards = try await app.send(.get, "/v1/me/cards", as: "ann").json["cards"] as? [[String: Any]]
+            #expect(cards?.first?["state"] as? String == "active")
+            #expect(try await app.campaignSpent() == 0)
+        }
+        try await store.remove()
+    }
+
+    @Test("Nearby search: open stores by distance, filtered by brand or drink in either language")
+    func nearbySearch() async throws {
+        try await withTestApp(.sqlite) { app in
+            let all = try await app.send(.get, "/v1/merchants?lat=31.2304&lng=121.4737&radius_m=5000&limit=30", as: "ann")
+            let stores = all.json["merchants"] as? [[String: Any]] ?? []
+            #expect(stores.count == 30)
+            let distances = stores.compactMap { ($0["distance_m"] as? NSNumber)?.intValue }
+            #expect(distances == distances.sorted())
+            let chinese = try await app.send(.get, "/v1/merchants?lat=31.2304&lng=121.4737&q=%E8%B1%86%E8%A1%97", as: "ann")
+            let brands = (chinese.json["merchants"] as? [[String: Any]] ?? []).compactMap { $0["brand"] as? String }
+            #expect(!brands.isEmpty && brands.allSatisfy { $0 == "Bean Street" })
+            let missing = try await app.send(.get, "/v1/merchants?lat=north", as: "ann")
+            #expect(missing.status == .badRequest)
+            #expect(missing.errorCode == "invalid_query")
+        }
+    }
+}

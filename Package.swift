@@ -54,6 +54,7 @@ let package = Package(
                 "LanternLedger",
                 "LanternCatalog",
                 "LanternOrders",
+                "LanternAssistant",
                 "LanternAdmission",
                 "LanternStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -61,8 +61,8 @@ public func demoCampaign(now: Date = Date()) -> Campaign {
 
 /// Builds the HTTP routes.
 public func buildRouter(
-    engine: LedgerEngine, tokens: TokenAuthority, admission: AdmissionControl, directory: MerchantDirectory,
-    clock: @escaping @Sendable () -> Date = Date.init
+    engine: LedgerEngine, store: any LedgerStore, tokens: TokenAuthority, admission: AdmissionControl,
+    directory: MerchantDirectory, clock: @escaping @Sendable () -> Date = Date.init
 ) -> Router<LanternRequestContext> {
     let router = Router(context: LanternRequestContext.self)
     router.add(middleware: ErrorMiddleware())
@@ -81,9 +81,13 @@ public func buildRouter(
     CampaignController(engine: engine, admission: admission).addRoutes(to: v1)
     let board = MerchantBoard()
     let events = OrderEvents()
-    MerchantController(engine: engine, directory: directory, board: board, events: events, clock: clock).addRoutes(to: v1)
-    OrderController(
-        engine: engine, directory: directory, board: board, events: events, admission: admission, clock: clock
+    let merchants = MerchantController(engine: engine, directory: directory, board: board, events: events, clock: clock)
+    merchants.addRoutes(to: v1)
+    let orders = OrderController(
+        engine: engine, directory: directory, board: board, events: events, admission: admission, clock: clock)
+    orders.addRoutes(to: v1)
+    AssistantController(
+        orders: orders, merchants: merchants, engine: engine, admission: admission, store: store, clock: clock
     ).addRoutes(to: v1)
     return router
 }
@@ -112,7 +116,7 @@ public func buildApplication(
         clock: clock)
     var app = Application(
         router: buildRouter(
-            engine: engine, tokens: tokens, admission: admission,
+            engine: engine, store: opened.store, tokens: tokens, admission: admission,
             directory: MerchantDirectory(stores: DemoCity.stores(count: configuration.merchants, seed: configuration.citySeed)),
             clock: clock),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),

@@ -111,9 +111,14 @@ public struct MerchantController: Sendable {
             return value
         } ?? 20
         let text = query["q"].map { String($0).lowercased() }.flatMap { $0.isEmpty ? nil : $0 }
+        return try nearby(GeoPoint(lat: lat, lng: lng), radius: radius, limit: limit, text: text).response(status: .ok)
+    }
+
+    /// `{"merchants":[…]}`: open, unpaused stores near `point` matching `text`, nearest first.
+    func nearby(_ point: GeoPoint, radius: Double, limit: Int, text: String?) throws -> JSONWriter {
         let nowMs = clock().millisecondsSince1970
         let minute = OrderDesk.localMinute(atMs: nowMs)
-        let found = directory.nearby(GeoPoint(lat: lat, lng: lng), radius: radius, limit: limit) { store in
+        let found = directory.nearby(point, radius: radius, limit: limit) { store in
             store.isOpen(atMinute: minute) && !board.isPaused(store.id) && Self.matches(store, text)
         }
         var json = JSONWriter()
@@ -137,7 +142,7 @@ public struct MerchantController: Sendable {
         }
         json.endArray()
         json.endObject()
-        return json.response(status: .ok)
+        return json
     }
 
     /// `q` matches a brand or a drink on the menu, in either language.
@@ -183,7 +188,11 @@ public struct MerchantController: Sendable {
 
     @Sendable func menu(_ request: Request, context: LanternRequestContext) async throws -> Response {
         _ = try context.require(.user, .merchant, .admin)
-        let store = try requireStore(context.parameters.require("id"))
+        return try menu(of: requireStore(context.parameters.require("id"))).response(status: .ok)
+    }
+
+    /// `{"merchant_id","items":[…]}`: the store's menu with prices and what is available.
+    func menu(of store: Store) throws -> JSONWriter {
         let outOfStock = board.outOfStock(store.id)
         var json = JSONWriter()
         json.beginObject()
@@ -214,10 +223,10 @@ public struct MerchantController: Sendable {
         }
         json.endArray()
         json.endObject()
-        return json.response(status: .ok)
+        return json
     }
 
-    private func requireStore(_ id: String) throws -> Store {
+    func requireStore(_ id: String) throws -> Store {
         guard let store = directory.store(id: id) else { throw APIError(.notFound, "merchant_not_found", "no store with id '\(id)'") }
         return store
     }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hummingbird
+import NIOCore
 import LanternCatalog
 import LanternLedger
 import LanternOrders
@@ -104,7 +105,12 @@ public struct OrderController: Sendable {
     @Sendable func quote(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
         let body = try JSONBody.decode(OrderBody.self, from: try await JSONBody.bytes(of: request))
-        let (priced, discount) = try price(body, user: identity.userID)
+        return try quote(body, user: identity.userID).response(status: .ok)
+    }
+
+    /// `{"quote":{…}}` for `body`, priced for `user` with their card.
+    func quote(_ body: OrderBody, user: String) throws -> JSONWriter {
+        let (priced, discount) = try price(body, user: user)
         var json = JSONWriter()
         json.beginObject()
         json.beginObject("quote")
@@ -123,7 +129,7 @@ public struct OrderController: Sendable {
         json.field("promised_at", Date(millisecondsSince1970: priced.promisedAtMs))
         json.endObject()
         json.endObject()
-        return json.response(status: .ok)
+        return json
     }
 
     @Sendable func place(_ request: Request, context: LanternRequestContext) async throws -> Response {
@@ -137,27 +143,35 @@ public struct OrderController: Sendable {
         }
         let bytes = try await JSONBody.bytes(of: request)
         let body = try JSONBody.decode(OrderBody.self, from: bytes)
-        let digest = Self.digest(bytes)
-        // A retry of an order already placed answers with it, whatever the stores' load is now.
-        if let existing = try engine.read({ $0.orders(of: identity.userID).first { $0.draft.idempotency.key == key } }) {
+        let (order, replayed) = try await placeOrder(
+            body, key: key, digest: Self.digest(bytes), user: identity.userID, eventLoop: context.eventLoop)
+        var json = JSONWriter()
+        json.beginObject()
+        json.write(order, key: "order")
+        json.endObject()
+        var response = json.response(status: replayed ? .ok : .created)
+        if replayed { response.headers[.idempotentReplayed] = "true" }
+        return response
+    }
+
+    /// Prices, routes and places an order for `user`; a retry with the same key and body
+    /// answers the order it placed (`replayed`), whatever the stores' load is now.
+    func placeOrder(_ body: OrderBody, key: String, digest: BodyDigest, user: String, eventLoop: (any EventLoop)?)
+        async throws -> (Order, replayed: Bool)
+    {
+        if let existing = try engine.read({ $0.orders(of: user).first { $0.draft.idempotency.key == key } }) {
             guard existing.draft.idempotency.digest == digest else { throw APIError(LedgerError.idempotencyKeyReused) }
         }
-        let (priced, _) = try price(body, user: identity.userID)
+        let (priced, _) = try price(body, user: user)
         let draft = OrderDraft(
-            id: Self.newOrderID(), user: identity.userID, merchantID: priced.store.id, items: priced.items,
+            id: Self.newOrderID(), user: user, merchantID: priced.store.id, items: priced.items,
             cardID: body.cardID, deliveryFeeFen: priced.deliveryFeeFen, address: try body.address.value(),
             promisedAtMs: priced.promisedAtMs, idempotency: ClaimKey(key: key, digest: digest))
-        let (result, replayed) = try await engine.placeOrder(draft, eventLoop: context.eventLoop)
+        let (result, replayed) = try await engine.placeOrder(draft, eventLoop: eventLoop)
         switch result {
         case .success(let order):
             if !replayed { events.publish(order) }
-            var json = JSONWriter()
-            json.beginObject()
-            json.write(order, key: "order")
-            json.endObject()
-            var response = json.response(status: replayed ? .ok : .created)
-            if replayed { response.headers[.idempotentReplayed] = "true" }
-            return response
+            return (order, replayed)
         case .failure(let error):
             throw APIError(error)
         }
@@ -198,14 +212,20 @@ public struct OrderController: Sendable {
     private func change(_ id: String, to state: OrderState, by actor: OrderActor, context: LanternRequestContext) async throws
         -> Response
     {
-        switch try await engine.changeOrder(id, to: state, by: actor, eventLoop: context.eventLoop) {
+        let order = try await change(id, to: state, by: actor, eventLoop: context.eventLoop)
+        var json = JSONWriter()
+        json.beginObject()
+        json.write(order, key: "order")
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    /// Moves an order on behalf of `actor` and tells its user's live streams.
+    func change(_ id: String, to state: OrderState, by actor: OrderActor, eventLoop: (any EventLoop)?) async throws -> Order {
+        switch try await engine.changeOrder(id, to: state, by: actor, eventLoop: eventLoop) {
         case .success(let order):
             events.publish(order)
-            var json = JSONWriter()
-            json.beginObject()
-            json.write(order, key: "order")
-            json.endObject()
-            return json.response(status: .ok)
+            return order
         case .failure(let error): throw APIError(error)
         }
     }

@@ -1,0 +1,385 @@
+import Foundation
+import LanternCatalog
+
+/// One conversation's state between turns; saved after every turn so it survives a restart.
+public struct AssistantSession: Sendable, Codable, Equatable {
+    /// What the assistant asked last, so the next turn can be read as its answer.
+    public enum Awaiting: String, Sendable, Codable {
+        /// Nothing in particular.
+        case nothing
+        /// Which of the offered drinks.
+        case choice
+        /// Where to deliver.
+        case address
+        /// Whether to place the quoted order.
+        case confirmation
+    }
+
+    /// One drink of the order being put together.
+    public struct Line: Sendable, Codable, Equatable {
+        var drink: String
+        var size: String?
+        var sugar: Int?
+        var ice: String?
+        var toppings: [String]
+        var quantity: Int
+    }
+
+    /// Session id.
+    public var id: String
+    /// The user the session belongs to.
+    public var user: String
+    /// Last turn, milliseconds since 1970.
+    public var updatedAtMs: Int64
+    /// The order being put together.
+    public var lines: [Line] = []
+    /// Store the user named, if any.
+    public var merchantID: String?
+    /// Brand the user named, if any.
+    public var brand: String?
+    /// Delivery address text.
+    public var address: String?
+    /// The user's location, latitude.
+    public var lat: Double?
+    /// The user's location, longitude.
+    public var lng: Double?
+    /// Drinks offered for a choice, in order.
+    public var offered: [String] = []
+    /// What the assistant asked last.
+    public var awaiting: Awaiting = .nothing
+    /// Arguments of the quote awaiting confirmation, as JSON text.
+    public var quotedArguments: String?
+    /// Quotes made in this session, numbering idempotency keys so a repeated "yes" places once.
+    public var quotes: Int = 0
+    /// The last order placed in this session.
+    public var lastOrderID: String?
+
+    /// A new session.
+    public init(id: String, user: String, nowMs: Int64) {
+        self.id = id
+        self.user = user
+        self.updatedAtMs = nowMs
+    }
+
+    /// Sessions idle this long start over.
+    public static let idleLimitMs: Int64 = 30 * 60 * 1_000
+}
+
+/// What one turn answers.
+public struct AssistantReply: Sendable, Equatable {
+    /// The assistant's words.
+    public var reply: String
+    /// Suggestion chips.
+    public var suggestions: [String]
+    /// The quote awaiting confirmation, if any.
+    public var pendingOrder: JSONValue?
+    /// The order placed or looked at this turn, if any.
+    public var order: JSONValue?
+    /// Which engine answered: `offline`, `llm`, or `offline-fallback`.
+    public var engine: String
+}
+
+/// The offline dialogue manager: the parser plus a small state machine, driving the same tools
+/// as every other engine. It never needs a model and never pretends it cannot order.
+public enum OfflineAssistant {
+    /// Drinks offered when someone asks for "a milk tea", most popular first.
+    public static let popular = ["pearl milk tea", "taro milk tea", "jasmine milk green tea", "coconut latte", "fresh lemon water"]
+
+    /// Answers one turn, updating `session`.
+    public static func respond(
+        to text: String, location: (lat: Double, lng: Double)?, session: inout AssistantSession, tools: any ToolRunner,
+        nowMs: Int64
+    ) async -> AssistantReply {
+        let zh = text.unicodeScalars.contains { $0.value >= 0x4E00 && $0.value <= 0x9FFF }
+        func say(_ chinese: String, _ english: String) -> String { zh ? chinese : english }
+        session.updatedAtMs = nowMs
+        if let location {
+            session.lat = location.lat
+            session.lng = location.lng
+        }
+        let words = text.lowercased().trimmingCharacters(in: .whitespacesAndNewlines.union(.punctuationCharacters))
+        let parsed = OrderParser.parse(text)
+
+        // Confirmation of a quote places the order; the key makes a repeated "yes" place it once.
+        if session.awaiting == .confirmation, Intent.confirms(words), let arguments = session.quotedArguments,
+            case .object(var members)? = try? JSONValue.parse(arguments)
+        {
+            members.append(("idempotency_key", .string("assistant-\(session.id)-\(session.quotes)")))
+            switch await tools.call("place_order", .object(members)) {
+            case .success(let result):
+                let order = result["order"] ?? result
+                session.lastOrderID = order["id"]?.string
+                session.lines = []
+                session.quotedArguments = nil
+                session.awaiting = .nothing
+                let total = Money.text(order["total_fen"]?.int ?? 0)
+                return AssistantReply(
+                    reply: say("下单成功！实付 \(total) 元，\(Clock.text(order["promised_at"]?.string, zh: true))。",
+                        "Ordered! You pay \(total) yuan; \(Clock.text(order["promised_at"]?.string, zh: false))."),
+                    suggestions: say("订单到哪了|取消订单", "where is my order|cancel my order").split(separator: "|").map(String.init),
+                    pendingOrder: nil, order: order, engine: "offline")
+            case .failure(let code, let message):
+                session.awaiting = .nothing
+                return AssistantReply(
+                    reply: say("没能下单：\(message)（\(code)）", "The order was not placed: \(message) (\(code))"),
+                    suggestions: [], pendingOrder: nil, order: nil, engine: "offline")
+            }
+        }
+        if Intent.cancelsOrder(words), let id = session.lastOrderID {
+            let result = await tools.call("cancel_order", ["order_id": .string(id)])
+            return orderAnswer(result, say("订单已取消，免单卡已退回。", "Your order is cancelled and your card is back."), zh: zh)
+        }
+        if Intent.asksStatus(words), let id = session.lastOrderID {
+            let result = await tools.call("order_status", ["order_id": .string(id)])
+            let state = result.json["order"]?["state"]?.string ?? "unknown"
+            return orderAnswer(result, say("订单状态：\(State.chinese(state))。", "Your order is \(state.replacingOccurrences(of: "_", with: " "))."), zh: zh)
+        }
+        if Intent.startsOver(words) {
+            session.lines = []
+            session.offered = []
+            session.quotedArguments = nil
+            session.awaiting = .nothing
+            return AssistantReply(
+                reply: say("好的，已清空。想喝点什么？", "OK, cleared. What would you like?"),
+                suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
+        }
+        if Intent.asksCards(words) {
+            let result = await tools.call("my_cards", [:])
+            let cards = result.json["cards"]?.array ?? []
+            let active = cards.filter { $0["state"]?.string == "active" }.count
+            return AssistantReply(
+                reply: say("你有 \(active) 张可用的免单卡。", "You have \(active) usable free-order card\(active == 1 ? "" : "s")."),
+                suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
+        }
+
+        // Fold what this turn says into the order being put together.
+        let options = parsed.items.first { $0.drink == nil }
+        if let choice = parsed.choice, session.awaiting == .choice, choice >= 1, choice <= session.offered.count {
+            var line = AssistantSession.Line(drink: session.offered[choice - 1], toppings: [], quantity: 1)
+            if let options { apply(options, to: &line) }
+            session.lines = [line]
+            session.offered = []
+        } else if parsed.items.contains(where: { $0.drink != nil }) {
+            session.lines = parsed.items.compactMap { item in
+                guard let drink = item.drink else { return nil }
+                var line = AssistantSession.Line(drink: drink, toppings: [], quantity: 1)
+                apply(item, to: &line)
+                return line
+            }
+            session.offered = []
+        } else if let options, !session.lines.isEmpty, options.hasOptions {
+            for index in session.lines.indices { apply(options, to: &session.lines[index]) }
+        } else if session.awaiting == .address, parsed.items.isEmpty, !words.isEmpty {
+            session.address = String(text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))
+        }
+        if let address = parsed.address { session.address = String(address.prefix(200)) }
+        if let store = parsed.store {
+            if let brand = DemoCity.brandNames.first(where: { store.lowercased().contains($0.english.lowercased()) || store.contains($0.chinese) }) {
+                session.brand = brand.english
+            }
+        }
+        if Intent.currentLocation(words), session.lat != nil { session.address = say("当前位置", "current location") }
+
+        guard let lat = session.lat, let lng = session.lng else {
+            session.awaiting = session.lines.isEmpty ? .nothing : .address
+            return AssistantReply(
+                reply: say("请先开启定位，我才能找到附近的店。", "Please share your location so I can find stores near you."),
+                suggestions: [], pendingOrder: nil, order: nil, engine: "offline")
+        }
+        if session.lines.isEmpty {
+            guard parsed.isVague || session.awaiting == .choice else {
+                session.awaiting = .nothing
+                return AssistantReply(
+                    reply: say("想喝点什么？比如“两杯大杯珍珠奶茶，少糖去冰”。我只能在规则内帮你点单和查卡。",
+                        "What would you like? For example \"a large taro milk tea, less ice\". I can order and check your cards, within the campaign's rules."),
+                    suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
+            }
+            return await offerPopular(session: &session, lat: lat, lng: lng, zh: zh, tools: tools)
+        }
+        guard let address = session.address else {
+            session.awaiting = .address
+            return AssistantReply(
+                reply: say("送到哪里？", "Where should I deliver it?"),
+                suggestions: [say("送到当前位置", "deliver to my current location")], pendingOrder: nil, order: nil,
+                engine: "offline")
+        }
+        return await quote(session: &session, lat: lat, lng: lng, address: address, zh: zh, tools: tools)
+    }
+
+    private static func apply(_ item: ParsedItem, to line: inout AssistantSession.Line) {
+        if let size = item.size { line.size = size.rawValue }
+        if let sugar = item.sugar { line.sugar = sugar }
+        if let ice = item.ice { line.ice = ice.rawValue }
+        for topping in item.toppings where !line.toppings.contains(topping.rawValue) { line.toppings.append(topping.rawValue) }
+        if let quantity = item.quantity { line.quantity = quantity }
+    }
+
+    private static func examples(_ zh: Bool) -> [String] {
+        zh ? ["帮我点杯奶茶", "两杯大杯珍珠奶茶，少糖去冰", "我的免单卡"] : ["get me a milk tea", "a large taro milk tea, less ice", "my cards"]
+    }
+
+    private static func orderAnswer(_ result: ToolResult, _ success: String, zh: Bool) -> AssistantReply {
+        switch result {
+        case .success(let value):
+            return AssistantReply(reply: success, suggestions: [], pendingOrder: nil, order: value["order"], engine: "offline")
+        case .failure(let code, let message):
+            return AssistantReply(
+                reply: zh ? "没办成：\(message)（\(code)）" : "That did not work: \(message) (\(code))", suggestions: [],
+                pendingOrder: nil, order: nil, engine: "offline")
+        }
+    }
+
+    /// The user's best card: the first active one.
+    private static func activeCard(_ tools: any ToolRunner) async -> JSONValue? {
+        guard case .success(let result) = await tools.call("my_cards", [:]) else { return nil }
+        return result["cards"]?.array?.first { $0["state"]?.string == "active" }
+    }
+
+    private static func offerPopular(
+        session: inout AssistantSession, lat: Double, lng: Double, zh: Bool, tools: any ToolRunner
+    ) async -> AssistantReply {
+        guard case .success(let found) = await tools.call("find_stores", ["lat": .double(lat), "lng": .double(lng), "limit": 1]),
+            let store = found["stores"]?.array?.first, let storeID = store["id"]?.string,
+            case .success(let menu) = await tools.call("get_menu", ["merchant_id": .string(storeID)])
+        else {
+            session.awaiting = .nothing
+            return AssistantReply(
+                reply: zh ? "附近暂时没有营业的店。" : "No store near you is open right now.", suggestions: [], pendingOrder: nil,
+                order: nil, engine: "offline")
+        }
+        let items = menu["items"]?.array ?? []
+        let cardValue = await activeCard(tools)?["value_fen"]?.int ?? 0
+        let offered = popular.compactMap { name in items.first { $0["drink"]?.string == name && $0["available"] != .bool(false) } }.prefix(3)
+        session.offered = offered.compactMap { $0["drink"]?.string }
+        session.awaiting = .choice
+        var lines: [String] = []
+        for (index, item) in offered.enumerated() {
+            let price = item["medium_fen"]?.int ?? 0
+            let after = max(0, price - cardValue)
+            let name = zh ? item["name_zh"]?.string ?? "" : item["drink"]?.string ?? ""
+            lines.append(
+                zh ? "\(index + 1). \(name) \(Money.text(price)) 元，用卡后 \(Money.text(after)) 元"
+                    : "\(index + 1). \(name), \(Money.text(price)) yuan, \(Money.text(after)) with your card")
+        }
+        let head = zh ? "附近的\(store["name"]?.string ?? "店")人气饮品：" : "Popular at \(store["name"]?.string ?? "a store") near you:"
+        return AssistantReply(
+            reply: ([head] + lines).joined(separator: "\n"),
+            suggestions: zh ? ["第一个", "第二个，少糖", "第三个"] : ["the first one", "the second one, less sugar", "the third one"],
+            pendingOrder: nil, order: nil, engine: "offline")
+    }
+
+    private static func quote(
+        session: inout AssistantSession, lat: Double, lng: Double, address: String, zh: Bool, tools: any ToolRunner
+    ) async -> AssistantReply {
+        var members: [(String, JSONValue)] = []
+        if let merchant = session.merchantID { members.append(("merchant_id", .string(merchant))) }
+        if let brand = session.brand { members.append(("brand", .string(brand))) }
+        members.append(
+            (
+                "items",
+                .array(
+                    session.lines.map { line in
+                        var item: [(String, JSONValue)] = [("drink", .string(line.drink))]
+                        if let size = line.size { item.append(("size", .string(size))) }
+                        if let sugar = line.sugar { item.append(("sugar", .int(Int64(sugar)))) }
+                        if let ice = line.ice { item.append(("ice", .string(ice))) }
+                        item.append(("toppings", .array(line.toppings.map { .string($0) })))
+                        item.append(("quantity", .int(Int64(line.quantity))))
+                        return .object(item)
+                    })
+            ))
+        if let card = await activeCard(tools)?["id"]?.string { members.append(("card_id", .string(card))) }
+        members.append(("address", ["lat": .double(lat), "lng": .double(lng), "text": .string(address)]))
+        switch await tools.call("quote_order", .object(members)) {
+        case .success(let result):
+            let quote = result["quote"] ?? result
+            session.quotes += 1
+            session.quotedArguments = JSONValue.object(members).text
+            session.awaiting = .confirmation
+            let names = session.lines.map { line -> String in
+                let drink = Catalog.drink(named: line.drink)
+                return zh ? "\(line.quantity)杯\(drink?.chinese ?? line.drink)" : "\(line.quantity) × \(line.drink)"
+            }.joined(separator: zh ? "、" : ", ")
+            let total = Money.text(quote["total_fen"]?.int ?? 0)
+            let discount = Money.text(quote["discount_fen"]?.int ?? 0)
+            let store = quote["merchant_name"]?.string ?? ""
+            let when = Clock.text(quote["promised_at"]?.string, zh: zh)
+            return AssistantReply(
+                reply: zh ? "\(store)：\(names)，免单卡抵 \(discount) 元，实付 \(total) 元，\(when)。确认下单吗？"
+                    : "\(store): \(names); your card takes off \(discount) yuan, you pay \(total) yuan; \(when). Shall I place it?",
+                suggestions: zh ? ["确认下单", "少糖", "换大杯", "算了"] : ["yes, place it", "less sugar", "make it large", "never mind"],
+                pendingOrder: quote, order: nil, engine: "offline")
+        case .failure(let code, let message):
+            session.awaiting = .nothing
+            return AssistantReply(
+                reply: zh ? "这单下不了：\(message)（\(code)）" : "I cannot order that: \(message) (\(code))",
+                suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
+        }
+    }
+}
+
+/// Words that carry a turn's intent beyond the order itself.
+enum Intent {
+    static func confirms(_ words: String) -> Bool {
+        ["确认", "确定", "下单", "好的", "好", "是", "是的", "对", "可以", "yes", "ok", "okay", "sure", "confirm", "yep", "go ahead"]
+            .contains(words) || words.contains("确认") || words.hasPrefix("yes") || words.contains("place it")
+    }
+
+    static func cancelsOrder(_ words: String) -> Bool {
+        words.contains("取消订单") || words.contains("cancel my order") || words.contains("cancel the order")
+    }
+
+    static func asksStatus(_ words: String) -> Bool {
+        words.contains("到哪") || words.contains("订单状态") || words.contains("where is my order") || words.contains("order status")
+    }
+
+    static func startsOver(_ words: String) -> Bool {
+        ["算了", "不要了", "取消", "重来", "never mind", "cancel", "start over"].contains(words)
+    }
+
+    static func asksCards(_ words: String) -> Bool {
+        words.contains("免单卡") || words.contains("我的卡") || words == "my cards" || words.contains("wallet")
+    }
+
+    static func currentLocation(_ words: String) -> Bool {
+        words.contains("当前位置") || words.contains("current location") || words.contains("my location") || words == "here"
+    }
+}
+
+/// Yuan with two decimals from fen.
+enum Money {
+    static func text(_ fen: Int64) -> String {
+        let sign = fen < 0 ? "-" : ""
+        let value = abs(fen)
+        let cents = value % 100
+        return "\(sign)\(value / 100).\(cents < 10 ? "0" : "")\(cents)"
+    }
+}
+
+/// "预计 14:05 送达" from an RFC 3339 UTC timestamp, in China time.
+enum Clock {
+    static func text(_ timestamp: String?, zh: Bool) -> String {
+        guard let timestamp, let date = ISO8601DateFormatter().date(from: timestamp) else {
+            return zh ? "送达时间待定" : "delivery time to be confirmed"
+        }
+        let minute = Int((Int64(date.timeIntervalSince1970) / 60 + 8 * 60) % 1_440)
+        let clock = "\(minute / 60 < 10 ? "0" : "")\(minute / 60):\(minute % 60 < 10 ? "0" : "")\(minute % 60)"
+        return zh ? "预计 \(clock) 送达" : "arriving around \(clock)"
+    }
+}
+
+/// Order states in Chinese.
+enum State {
+    static func chinese(_ state: String) -> String {
+        switch state {
+        case "placed": "已下单，等待商家接单"
+        case "accepted": "商家制作中"
+        case "ready": "已做好，等待骑手取餐"
+        case "picked_up": "骑手配送中"
+        case "delivered": "已送达"
+        case "rejected": "商家已拒单，免单卡已退回"
+        case "cancelled": "已取消"
+        default: state
+        }
+    }
+}

@@ -1,0 +1,246 @@
+import Foundation
+import Hummingbird
+import LanternAssistant
+import LanternCatalog
+import LanternLedger
+import LanternStorage
+import NIOCore
+
+/// The assistant's tools, run as one signed-in user: every rule (prices, caps, ownership) is
+/// enforced here and in the ledger, whatever the text, a model or an agent asks for.
+struct ToolBox: ToolRunner {
+    let user: String
+    let orders: OrderController
+    let merchants: MerchantController
+    let engine: LedgerEngine
+    let admission: AdmissionControl
+    let eventLoop: (any EventLoop)?
+    let clock: @Sendable () -> Date
+
+    func call(_ name: String, _ arguments: JSONValue) async -> ToolResult {
+        do {
+            return .success(try await run(name, arguments))
+        } catch let error as APIError {
+            return .failure(code: error.code, message: error.message)
+        } catch let error as LedgerUnavailable {
+            return .failure(code: "store_unavailable", message: error.description)
+        } catch {
+            return .failure(code: "tool_failed", message: "\(error)")
+        }
+    }
+
+    private func run(_ name: String, _ arguments: JSONValue) async throws -> JSONValue {
+        switch name {
+        case "find_stores":
+            guard let lat = arguments["lat"]?.double, (-90...90).contains(lat), let lng = arguments["lng"]?.double,
+                (-180...180).contains(lng)
+            else { throw APIError(.unprocessableContent, "invalid_field", "lat and lng are required degrees") }
+            let limit = Int(max(1, min(arguments["limit"]?.int ?? 5, 20)))
+            let query = arguments["query"]?.string?.lowercased()
+            return try parse(merchants.nearby(GeoPoint(lat: lat, lng: lng), radius: 5_000, limit: limit, text: query)).renamed("merchants", to: "stores")
+        case "get_menu":
+            guard let id = arguments["merchant_id"]?.string else {
+                throw APIError(.unprocessableContent, "missing_field", "merchant_id is required")
+            }
+            return try parse(merchants.menu(of: merchants.requireStore(id)))
+        case "my_cards":
+            let cards = try engine.read { $0.cards(of: user) }
+            var json = JSONWriter()
+            json.beginObject()
+            json.beginArray("cards")
+            for card in cards { json.write(card) }
+            json.endArray()
+            json.endObject()
+            return try parse(json)
+        case "claim_card":
+            return try await claim(arguments)
+        case "quote_order":
+            return try parse(orders.quote(try orderBody(arguments), user: user))
+        case "place_order":
+            try admission.checkRate(user: user, address: nil)
+            let key = arguments["idempotency_key"]?.string ?? UUID().uuidString
+            let body = try orderBody(arguments)
+            let (order, _) = try await orders.placeOrder(
+                body, key: key, digest: OrderController.digest(Array(withoutKey(arguments).text.utf8)), user: user,
+                eventLoop: eventLoop)
+            var json = JSONWriter()
+            json.beginObject()
+            json.write(order, key: "order")
+            json.endObject()
+            return try parse(json)
+        case "order_status", "cancel_order":
+            guard let id = arguments["order_id"]?.string else {
+                throw APIError(.unprocessableContent, "missing_field", "order_id is required")
+            }
+            let order: Order
+            if name == "cancel_order" {
+                order = try await orders.change(id, to: .cancelled, by: .user(user), eventLoop: eventLoop)
+            } else {
+                guard let found = try engine.read({ $0.order(id) }), found.draft.user == user else {
+                    throw APIError(LedgerError.orderNotFound(id))
+                }
+                order = found
+            }
+            var json = JSONWriter()
+            json.beginObject()
+            json.write(order, key: "order")
+            json.endObject()
+            return try parse(json)
+        default:
+            throw APIError(.notFound, "unknown_tool", "there is no tool '\(name)'")
+        }
+    }
+
+    /// Claims the user's welcome card through the same admission and ledger as `POST …/claims`.
+    private func claim(_ arguments: JSONValue) async throws -> JSONValue {
+        try admission.checkRate(user: user, address: nil)
+        let now = clock()
+        let campaign: Campaign? = try engine.read { book in
+            if let id = arguments["campaign"]?.string { return book.account(id)?.campaign }
+            return book.allAccounts.first { $0.campaign.startsAt <= now && now < $0.campaign.endsAt && $0.cardsExpiredAt == nil }?.campaign
+        }
+        guard let campaign else { throw APIError(.notFound, "campaign_not_found", "no campaign is running") }
+        let referral = arguments["referral_code"]?.string
+        if let referral, !Identifier.isValid(referral) {
+            throw APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id")
+        }
+        if case .queued(let ticket, let status) = try admission.admit(campaign: campaign, user: user, ticketText: nil) {
+            var json = JSONWriter()
+            json.beginObject()
+            json.field("status", "queued")
+            json.field("ticket", ticket)
+            status.write(into: &json)
+            json.endObject()
+            return try parse(json)
+        }
+        let started = ContinuousClock.now
+        defer { admission.finished(latency: (ContinuousClock.now - started).secondsValue) }
+        let body = ClaimBody(referralCode: referral)
+        let request = ClaimRequest(
+            campaign: campaign.id, user: user, referralCode: referral,
+            claimKey: ClaimKey(key: "assistant-claim", digest: CampaignController.digest(campaign: campaign.id, body: body)))
+        switch try await engine.claim(request, eventLoop: eventLoop).outcome {
+        case .issued(let card, _):
+            var json = JSONWriter()
+            json.beginObject()
+            json.write(card, key: "card")
+            json.endObject()
+            return try parse(json)
+        case .refused(let error):
+            throw APIError(error)
+        }
+    }
+
+    private func orderBody(_ arguments: JSONValue) throws -> OrderBody {
+        try JSONBody.decode(OrderBody.self, from: Array(withoutKey(arguments).text.utf8))
+    }
+
+    private func withoutKey(_ arguments: JSONValue) -> JSONValue {
+        guard let members = arguments.members else { return arguments }
+        return .object(members.filter { $0.0 != "idempotency_key" })
+    }
+
+    private func parse(_ json: JSONWriter) throws -> JSONValue {
+        try JSONValue.parse(String(decoding: json.bytes, as: UTF8.self))
+    }
+}
+
+extension JSONValue {
+    fileprivate func renamed(_ key: String, to newKey: String) -> JSONValue {
+        guard let members else { return self }
+        return .object(members.map { $0.0 == key ? (newKey, $0.1) : $0 })
+    }
+}
+
+/// `POST /v1/assistant/messages`: one turn of the conversation, on the offline engine.
+public struct AssistantController: Sendable {
+    let orders: OrderController
+    let merchants: MerchantController
+    let engine: LedgerEngine
+    let admission: AdmissionControl
+    let store: any LedgerStore
+    let clock: @Sendable () -> Date
+
+    /// Creates the controller; sessions are saved in `store`.
+    init(
+        orders: OrderController, merchants: MerchantController, engine: LedgerEngine, admission: AdmissionControl,
+        store: any LedgerStore, clock: @escaping @Sendable () -> Date
+    ) {
+        self.orders = orders
+        self.merchants = merchants
+        self.engine = engine
+        self.admission = admission
+        self.store = store
+        self.clock = clock
+    }
+
+    /// Routes under `/v1`.
+    public func addRoutes(to group: RouterGroup<LanternRequestContext>) {
+        group.post("assistant/messages", use: message)
+    }
+
+    struct MessageBody: Decodable {
+        struct Location: Decodable {
+            var lat: Double
+            var lng: Double
+        }
+        var sessionID: String?
+        var text: String
+        var location: Location?
+        enum CodingKeys: String, CodingKey {
+            case sessionID = "session_id"
+            case text, location
+        }
+    }
+
+    @Sendable func message(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let identity = try context.require(.user)
+        try admission.checkRate(user: identity.userID, address: context.clientAddress)
+        let body = try JSONBody.decode(MessageBody.self, from: try await JSONBody.bytes(of: request))
+        guard (1...500).contains(body.text.count) else {
+            throw APIError(.unprocessableContent, "invalid_field", "text must be 1-500 characters")
+        }
+        if let location = body.location, !(-90...90).contains(location.lat) || !(-180...180).contains(location.lng) {
+            throw APIError(.unprocessableContent, "invalid_field", "location.lat and location.lng must be degrees")
+        }
+        let nowMs = clock().millisecondsSince1970
+        var session = try await loadSession(body.sessionID, user: identity.userID, nowMs: nowMs)
+        let tools = ToolBox(
+            user: identity.userID, orders: orders, merchants: merchants, engine: engine, admission: admission,
+            eventLoop: context.eventLoop, clock: clock)
+        let reply = await OfflineAssistant.respond(
+            to: body.text, location: body.location.map { ($0.lat, $0.lng) }, session: &session, tools: tools, nowMs: nowMs)
+        try await store.saveState(Array(try JSONEncoder().encode(session)), key: "assistant:" + session.id)
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("session_id", session.id)
+        json.field("reply", reply.reply)
+        json.field("suggestions", reply.suggestions)
+        json.endObject()
+        var text = String(decoding: json.bytes.dropLast(), as: UTF8.self)
+        if let pending = reply.pendingOrder { text += ",\"pending_order\":" + pending.text }
+        if let order = reply.order { text += ",\"order\":" + order.text }
+        text += ",\"engine\":\"\(reply.engine)\"}"
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// The caller's session, a fresh one if none was named or it went idle; someone else's is 404.
+    private func loadSession(_ id: String?, user: String, nowMs: Int64) async throws -> AssistantSession {
+        guard let id else { return AssistantSession(id: Self.newID(), user: user, nowMs: nowMs) }
+        guard Identifier.isValid(id), let bytes = try await store.loadState(key: "assistant:" + id),
+            let session = try? JSONDecoder().decode(AssistantSession.self, from: Data(bytes)), session.user == user
+        else { throw APIError(.notFound, "session_not_found", "no conversation with id '\(id)'; start a new one without session_id") }
+        if nowMs - session.updatedAtMs > AssistantSession.idleLimitMs {
+            return AssistantSession(id: Self.newID(), user: user, nowMs: nowMs)
+        }
+        return session
+    }
+
+    static func newID() -> String {
+        var random = SystemRandomNumberGenerator()
+        let hex = String(random.next() as UInt64, radix: 16)
+        return "s-" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -57,6 +57,7 @@ let package = Package(
                 "LanternAssistant",
                 "LanternAdmission",
                 "LanternStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

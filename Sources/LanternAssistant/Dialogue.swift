@@ -53,6 +53,23 @@ public struct AssistantSession: Sendable, Codable, Equatable {
     public var quotes: Int = 0
     /// The last order placed in this session.
     public var lastOrderID: String?
+    /// Recent messages, for the LLM engine: role (`user` or `assistant`) and text.
+    public var history: [Message] = []
+
+    /// One remembered message.
+    public struct Message: Sendable, Codable, Equatable {
+        /// `user` or `assistant`.
+        public var role: String
+        /// What was said.
+        public var content: String
+    }
+
+    /// Remembers a turn, keeping the last eight messages.
+    public mutating func remember(user: String, assistant: String) {
+        history.append(Message(role: "user", content: user))
+        history.append(Message(role: "assistant", content: assistant))
+        if history.count > 8 { history.removeFirst(history.count - 8) }
+    }
 
     /// A new session.
     public init(id: String, user: String, nowMs: Int64) {
@@ -77,6 +94,15 @@ public struct AssistantReply: Sendable, Equatable {
     public var order: JSONValue?
     /// Which engine answered: `offline`, `llm`, or `offline-fallback`.
     public var engine: String
+
+    /// Creates a reply.
+    public init(reply: String, suggestions: [String], pendingOrder: JSONValue?, order: JSONValue?, engine: String) {
+        self.reply = reply
+        self.suggestions = suggestions
+        self.pendingOrder = pendingOrder
+        self.order = order
+        self.engine = engine
+    }
 }
 
 /// The offline dialogue manager: the parser plus a small state machine, driving the same tools

@@ -29,13 +29,17 @@ public struct ServerConfiguration: Sendable {
     public var merchants: Int
     /// Seed the demo city is generated from: the same seed gives the same city.
     public var citySeed: UInt64
+    /// The optional LLM engine for the assistant; `nil` runs the offline engine only.
+    public var llm: LLMConfiguration?
 
     /// Creates a configuration; the defaults are what `lantern serve` uses with no arguments.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, jwtSecret: String, database: StoreLocation = .default,
         seedDemo: Bool = true, logLevel: Logger.Level = .info, admissionEnabled: Bool = true,
-        answerDeadline: Duration = .seconds(2), merchants: Int = 300, citySeed: UInt64 = 2026
+        answerDeadline: Duration = .seconds(2), merchants: Int = 300, citySeed: UInt64 = 2026,
+        llm: LLMConfiguration? = nil
     ) {
+        self.llm = llm
         self.merchants = merchants
         self.citySeed = citySeed
         self.host = host
@@ -62,7 +66,7 @@ public func demoCampaign(now: Date = Date()) -> Campaign {
 /// Builds the HTTP routes.
 public func buildRouter(
     engine: LedgerEngine, store: any LedgerStore, tokens: TokenAuthority, admission: AdmissionControl,
-    directory: MerchantDirectory, clock: @escaping @Sendable () -> Date = Date.init
+    directory: MerchantDirectory, llm: LLMConfiguration? = nil, clock: @escaping @Sendable () -> Date = Date.init
 ) -> Router<LanternRequestContext> {
     let router = Router(context: LanternRequestContext.self)
     router.add(middleware: ErrorMiddleware())
@@ -87,7 +91,8 @@ public func buildRouter(
         engine: engine, directory: directory, board: board, events: events, admission: admission, clock: clock)
     orders.addRoutes(to: v1)
     AssistantController(
-        orders: orders, merchants: merchants, engine: engine, admission: admission, store: store, clock: clock
+        orders: orders, merchants: merchants, engine: engine, admission: admission, store: store,
+        llm: llm.map { LLMAssistant($0) }, clock: clock
     ).addRoutes(to: v1)
     return router
 }
@@ -118,7 +123,7 @@ public func buildApplication(
         router: buildRouter(
             engine: engine, store: opened.store, tokens: tokens, admission: admission,
             directory: MerchantDirectory(stores: DemoCity.stores(count: configuration.merchants, seed: configuration.citySeed)),
-            clock: clock),
+            llm: configuration.llm, clock: clock),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
         services: opened.services + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger),

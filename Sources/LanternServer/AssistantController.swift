@@ -152,20 +152,23 @@ extension JSONValue {
     }
 }
 
-/// `POST /v1/assistant/messages`: one turn of the conversation, on the offline engine.
+/// `POST /v1/assistant/messages`: one turn of the conversation, on the LLM engine when one is
+/// configured, else (and whenever the model fails) on the offline engine.
 public struct AssistantController: Sendable {
     let orders: OrderController
     let merchants: MerchantController
     let engine: LedgerEngine
     let admission: AdmissionControl
     let store: any LedgerStore
+    let llm: LLMAssistant?
     let clock: @Sendable () -> Date
 
-    /// Creates the controller; sessions are saved in `store`.
+    /// Creates the controller; sessions are saved in `store`; with `llm`, turns go to the model first.
     init(
         orders: OrderController, merchants: MerchantController, engine: LedgerEngine, admission: AdmissionControl,
-        store: any LedgerStore, clock: @escaping @Sendable () -> Date
+        store: any LedgerStore, llm: LLMAssistant?, clock: @escaping @Sendable () -> Date
     ) {
+        self.llm = llm
         self.orders = orders
         self.merchants = merchants
         self.engine = engine
@@ -208,8 +211,13 @@ public struct AssistantController: Sendable {
         let tools = ToolBox(
             user: identity.userID, orders: orders, merchants: merchants, engine: engine, admission: admission,
             eventLoop: context.eventLoop, clock: clock)
-        let reply = await OfflineAssistant.respond(
-            to: body.text, location: body.location.map { ($0.lat, $0.lng) }, session: &session, tools: tools, nowMs: nowMs)
+        let location = body.location.map { (lat: $0.lat, lng: $0.lng) }
+        let reply: AssistantReply
+        if let llm {
+            reply = await llm.respond(to: body.text, location: location, session: &session, tools: tools, nowMs: nowMs)
+        } else {
+            reply = await OfflineAssistant.respond(to: body.text, location: location, session: &session, tools: tools, nowMs: nowMs)
+        }
         try await store.saveState(Array(try JSONEncoder().encode(session)), key: "assistant:" + session.id)
         var json = JSONWriter()
         json.beginObject()

@@ -74,6 +74,12 @@ struct Serve: AsyncParsableCommand {
     var deadline: Double = 2
     @Option(name: .long, help: "Stores in the demo city (generated in memory from --city-seed).") var merchants = 300
     @Option(name: .long, help: "Seed of the demo city: the same seed gives the same stores.") var citySeed: UInt64 = 2026
+    @Option(name: .long, help: "OpenAI-compatible base URL (…/v1) for the optional LLM engine; unset: offline engine only.")
+    var llmBaseUrl: String?
+    @Option(name: .long, help: "Model name for the LLM engine.") var llmModel = "qwen-plus"
+    @Option(name: .long, help: "Seconds one model call may take before the turn falls back to the offline engine.")
+    var llmTimeout: Double = 8
+    @Option(name: .long, help: "Model calls in flight at once; beyond it turns fall back at once.") var llmMaxConcurrent = 32
 
     func run() async throws {
         guard admission == "on" || admission == "off" else { throw ValidationError("--admission takes on or off") }
@@ -81,7 +87,12 @@ struct Serve: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: host, port: port, jwtSecret: try secret.resolve(), database: try database.location(),
             seedDemo: !noSeed, logLevel: Logger.Level(rawValue: logLevel) ?? .info, admissionEnabled: admission == "on",
-            answerDeadline: .milliseconds(Int64(max(0.05, deadline) * 1_000)), merchants: merchants, citySeed: citySeed)
+            answerDeadline: .milliseconds(Int64(max(0.05, deadline) * 1_000)), merchants: merchants, citySeed: citySeed,
+            llm: llmBaseUrl.map {
+                LLMConfiguration(
+                    baseURL: $0, model: llmModel, apiKey: ProcessInfo.processInfo.environment["LANTERN_LLM_API_KEY"],
+                    timeout: .milliseconds(Int64(max(0.1, llmTimeout) * 1_000)), maxConcurrentCalls: max(1, llmMaxConcurrent))
+            })
         let app = try await buildApplication(configuration)
         try await app.runService()
     }

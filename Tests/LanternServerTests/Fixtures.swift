@@ -132,7 +132,7 @@ struct Reply: Sendable {
 @discardableResult
 func withTestApp<T: Sendable>(
     _ kind: StoreKind, store given: TestStore? = nil, clock: TestClock = TestClock(), admission: Bool = false,
-    _ body: @Sendable (TestApp) async throws -> T
+    llm: LLMConfiguration? = nil, _ body: @Sendable (TestApp) async throws -> T
 ) async throws -> T {
     let store: TestStore
     if let given { store = given } else { store = try await TestStore.make(kind) }
@@ -142,7 +142,7 @@ func withTestApp<T: Sendable>(
         let engine = LedgerEngine(
             store: opened.store, logger: quietLogger, expiryInterval: .seconds(3_600), clock: { clock.date })
         let configuration = ServerConfiguration(
-            jwtSecret: testSecret, database: store.location, seedDemo: false, admissionEnabled: admission)
+            jwtSecret: testSecret, database: store.location, seedDemo: false, admissionEnabled: admission, llm: llm)
         let app = try await buildApplication(
             configuration, store: opened, engine: engine, logger: quietLogger, clock: { clock.date })
         let tokens = try await TokenAuthority(secret: testSecret)

@@ -107,6 +107,8 @@ let package = Package(
                 "LanternStorage",
                 "LanternLedger",
                 "LanternAdmission",
+                "LanternAssistant",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -94,6 +94,9 @@ public func buildRouter(
         orders: orders, merchants: merchants, engine: engine, admission: admission, store: store,
         llm: llm.map { LLMAssistant($0) }, clock: clock
     ).addRoutes(to: v1)
+    let mcp = router.group("mcp").add(middleware: EventLoopAffinityMiddleware())
+        .add(middleware: BearerAuthMiddleware(tokens: tokens))
+    MCPController(orders: orders, merchants: merchants, engine: engine, admission: admission, clock: clock).addRoutes(to: mcp)
     return router
 }
 

@@ -8,7 +8,7 @@ import Logging
 struct Lantern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Lantern: assistant-led flash promotions for food and drink delivery.",
-        subcommands: [Serve.self, Token.self, Audit.self, Bench.self, Rush.self, Parse.self],
+        subcommands: [Serve.self, Token.self, Audit.self, Bench.self, Rush.self, Parse.self, MCP.self],
         defaultSubcommand: Serve.self)
 
     /// Parses the command line and runs the chosen subcommand.

@@ -1,0 +1,75 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LanternAssistant
+import LanternStorage
+import Testing
+
+@testable import LanternServer
+
+@Suite("MCP", .serialized)
+struct MCPTests {
+    func rpc(_ app: TestApp, _ body: String, as user: String = "ann") async throws -> JSONValue {
+        let reply = try await app.send(.post, "/mcp", as: user, body: body)
+        return try JSONValue.parse(String(decoding: reply.body, as: UTF8.self))
+    }
+
+    @Test("initialize, tools/list and tools/call act as the token's user")
+    func overHTTP() async throws {
+        try await withTestApp(.sqlite) { app in
+            #expect(try await app.createCampaign() == .created)
+            let hello = try await rpc(app, #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
+            #expect(hello["result"]?["protocolVersion"]?.string == "2025-03-26")
+            #expect(hello["result"]?["capabilities"]?["tools"] != nil)
+            let notified = try await app.send(.post, "/mcp", as: "ann", body: #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            #expect(notified.status == .accepted)
+            let list = try await rpc(app, #"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+            let names = Set(list["result"]?["tools"]?.array?.compactMap { $0["name"]?.string } ?? [])
+            #expect(names == ["find_stores", "get_menu", "my_cards", "claim_card", "quote_order", "place_order", "order_status", "cancel_order"])
+            let claimed = try await rpc(app, #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"claim_card","arguments":{}}}"#)
+            #expect(claimed["result"]?["isError"] == .bool(false))
+            let card = try #require(claimed["result"]?["structuredContent"]?["card"]?["id"]?.string)
+            #expect(card == "spring:ann:0")
+            let again = try await rpc(app, #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"claim_card","arguments":{}}}"#)
+            #expect(again["result"]?["structuredContent"]?["card"]?["id"]?.string == card)
+            let cards = try await rpc(app, #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"my_cards","arguments":{}}}"#, as: "bob")
+            #expect(cards["result"]?["structuredContent"]?["cards"]?.array?.isEmpty == true)
+            let unknown = try await rpc(app, #"{"jsonrpc":"2.0","id":6,"method":"resources/list"}"#)
+            #expect(unknown["error"]?["code"]?.int == -32601)
+            let broken = try await rpc(app, "{nope")
+            #expect(broken["error"]?["code"]?.int == -32700)
+            #expect(try await app.send(.post, "/mcp", body: #"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).status == .unauthorized)
+        }
+    }
+
+    @Test("lantern mcp's stdio bridge carries lines to a live server and back")
+    func stdioBridge() async throws {
+        let store = try await TestStore.make(.sqlite)
+        let opened = try openStore(store.location, logger: quietLogger)
+        let engine = LedgerEngine(store: opened.store, logger: quietLogger)
+        let app = try await buildApplication(
+            ServerConfiguration(host: "127.0.0.1", port: 0, jwtSecret: testSecret, database: store.location, seedDemo: true, admissionEnabled: false),
+            store: opened, engine: engine, logger: quietLogger)
+        let token = try await TokenAuthority(secret: testSecret).mint(Identity(userID: "ann", role: .user))
+        // Its own HTTP client, shut down before the server, so no idle connection holds the server's drain.
+        let http = HTTPClient(
+            eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .milliseconds(500))))
+        try await app.test(.live) { client in
+            defer { _ = http.shutdown() }
+            let bridge = MCPStdioBridge(serverURL: "http://127.0.0.1:\(client.port!)", token: token, client: http)
+            let list = try JSONValue.parse(try #require(await bridge.forward(#"{"jsonrpc":"2.0","id":"a","method":"tools/list"}"#)))
+            #expect(list["id"]?.string == "a")
+            #expect(list["result"]?["tools"]?.array?.count == AssistantTools.definitions.count)
+            #expect(await bridge.forward(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#) == nil)
+            let call = #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"find_stores","arguments":{"lat":31.2304,"lng":121.4737,"limit":3}}}"#
+            let stores = try JSONValue.parse(try #require(await bridge.forward(call)))
+            #expect(stores["result"]?["structuredContent"]?["stores"]?.array?.count == 3)
+            let down = MCPStdioBridge(serverURL: "http://127.0.0.1:1", token: token, client: http)
+            let failed = try JSONValue.parse(try #require(await down.forward(#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#)))
+            #expect(failed["error"]?["code"]?.int == -32603)
+        }
+        try await store.remove()
+    }
+}

@@ -14,7 +14,7 @@ struct MCPController: Sendable {
     let clock: @Sendable () -> Date
 
     /// MCP protocol revisions this server speaks, newest first.
-    static let protocolVersions = ["2025-06-18", "2025-03-26", "2024-11-05"]
+    static let protocolVersions = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
 
     func addRoutes(to group: RouterGroup<LanternRequestContext>) {
         group.post(use: post)

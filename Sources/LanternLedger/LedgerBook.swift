@@ -173,6 +173,7 @@ public struct LedgerBook: Sendable {
     private var orderKeys: [IdempotencyIndex: String] = [:]
     private var ordersByUser: [String: [String]] = [:]
     private var ordersByMerchant: [String: [String]] = [:]
+    private var unmadeCups: [String: Int] = [:]
 
     /// An empty ledger.
     public init() {}
@@ -432,6 +433,9 @@ extension LedgerBook {
         (ordersByMerchant[merchantID] ?? []).compactMap { orders[$0] }
     }
 
+    /// Cups in the store's orders that are placed or accepted: its backlog.
+    public func unmadeCups(atMerchant merchantID: String) -> Int { unmadeCups[merchantID] ?? 0 }
+
     /// Every order, in no particular order.
     public var allOrders: some Collection<Order> { orders.values }
 
@@ -590,6 +594,7 @@ extension LedgerBook {
         orderKeys[IdempotencyIndex(user: order.draft.user, key: order.draft.idempotency.key)] = order.id
         ordersByUser[order.draft.user, default: []].append(order.id)
         ordersByMerchant[order.draft.merchantID, default: []].append(order.id)
+        unmadeCups[order.draft.merchantID, default: 0] += order.cups
         guard let cardID = order.draft.cardID, let place = locate(card: cardID) else { return }
         let value = entry(place).valueFen
         setState(.redeemed, of: place)
@@ -600,6 +605,8 @@ extension LedgerBook {
 
     /// Records a state change and settles the card of a rejected or cancelled order.
     private mutating func recordChange(_ change: OrderChange) {
+        let before = orders[change.orderID]!
+        if before.state.isUnmade && !change.state.isUnmade { unmadeCups[before.draft.merchantID, default: 0] -= before.cups }
         orders[change.orderID]!.state = change.state
         orders[change.orderID]!.updatedAtMs = change.atMs
         orders[change.orderID]!.settlement = change.settlement

@@ -17,6 +17,9 @@ public enum OrderState: String, Sendable, Codable, CaseIterable {
     /// The customer cancelled it before pickup.
     case cancelled
 
+    /// Whether the store still has to make it (placed or accepted).
+    public var isUnmade: Bool { self == .placed || self == .accepted }
+
     /// Whether nothing can happen to the order any more.
     public var isFinal: Bool { self == .delivered || self == .rejected || self == .cancelled }
 
@@ -164,6 +167,8 @@ public struct Order: Sendable, Equatable {
     public var id: String { draft.id }
     /// Sum of the lines, in fen.
     public var subtotalFen: Int64 { draft.subtotalFen }
+    /// Cups in the order.
+    public var cups: Int { draft.items.reduce(0) { $0 + $1.quantity } }
     /// What the customer pays: subtotal + delivery fee − discount.
     public var totalFen: Int64 { draft.subtotalFen + draft.deliveryFeeFen - discountFen }
 }

@@ -65,7 +65,7 @@ public func demoCampaign(now: Date = Date()) -> Campaign {
 
 /// Builds the HTTP routes.
 public func buildRouter(
-    engine: LedgerEngine, store: any LedgerStore, tokens: TokenAuthority, admission: AdmissionControl,
+    engine: LedgerEngine, sessions: AssistantSessions, tokens: TokenAuthority, admission: AdmissionControl,
     directory: MerchantDirectory, llm: LLMConfiguration? = nil, clock: @escaping @Sendable () -> Date = Date.init
 ) -> Router<LanternRequestContext> {
     let router = Router(context: LanternRequestContext.self)
@@ -91,7 +91,7 @@ public func buildRouter(
         engine: engine, directory: directory, board: board, events: events, admission: admission, clock: clock)
     orders.addRoutes(to: v1)
     AssistantController(
-        orders: orders, merchants: merchants, engine: engine, admission: admission, store: store,
+        orders: orders, merchants: merchants, engine: engine, admission: admission, sessions: sessions,
         llm: llm.map { LLMAssistant($0) }, clock: clock
     ).addRoutes(to: v1)
     let mcp = router.group("mcp").add(middleware: EventLoopAffinityMiddleware())
@@ -122,14 +122,15 @@ public func buildApplication(
     let admission = AdmissionControl(
         AdmissionConfiguration(enabled: configuration.admissionEnabled, ticketSecret: configuration.jwtSecret),
         clock: clock)
+    let sessions = AssistantSessions(store: opened.store, logger: logger)
     var app = Application(
         router: buildRouter(
-            engine: engine, store: opened.store, tokens: tokens, admission: admission,
+            engine: engine, sessions: sessions, tokens: tokens, admission: admission,
             directory: MerchantDirectory(stores: DemoCity.stores(count: configuration.merchants, seed: configuration.citySeed)),
             llm: configuration.llm, clock: clock),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
         services: opened.services + [
-            engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger),
+            engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger), sessions,
         ],
         logger: logger)
     let seedDemo = configuration.seedDemo

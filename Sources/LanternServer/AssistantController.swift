@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import LanternAssistant
 import LanternCatalog
@@ -145,6 +146,11 @@ struct ToolBox: ToolRunner {
     }
 }
 
+extension HTTPField.Name {
+    /// `Server-Timing`: time spent in the server, in milliseconds.
+    static let serverTiming = Self("Server-Timing")!
+}
+
 extension JSONValue {
     fileprivate func renamed(_ key: String, to newKey: String) -> JSONValue {
         guard let members else { return self }
@@ -159,21 +165,21 @@ public struct AssistantController: Sendable {
     let merchants: MerchantController
     let engine: LedgerEngine
     let admission: AdmissionControl
-    let store: any LedgerStore
+    let sessions: AssistantSessions
     let llm: LLMAssistant?
     let clock: @Sendable () -> Date
 
-    /// Creates the controller; sessions are saved in `store`; with `llm`, turns go to the model first.
+    /// Creates the controller; with `llm`, turns go to the model first.
     init(
         orders: OrderController, merchants: MerchantController, engine: LedgerEngine, admission: AdmissionControl,
-        store: any LedgerStore, llm: LLMAssistant?, clock: @escaping @Sendable () -> Date
+        sessions: AssistantSessions, llm: LLMAssistant?, clock: @escaping @Sendable () -> Date
     ) {
+        self.sessions = sessions
         self.llm = llm
         self.orders = orders
         self.merchants = merchants
         self.engine = engine
         self.admission = admission
-        self.store = store
         self.clock = clock
     }
 
@@ -197,6 +203,7 @@ public struct AssistantController: Sendable {
     }
 
     @Sendable func message(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
         let identity = try context.require(.user)
         try admission.checkRate(user: identity.userID, address: context.clientAddress)
         let body = try JSONBody.decode(MessageBody.self, from: try await JSONBody.bytes(of: request))
@@ -218,7 +225,7 @@ public struct AssistantController: Sendable {
         } else {
             reply = await OfflineAssistant.respond(to: body.text, location: location, session: &session, tools: tools, nowMs: nowMs)
         }
-        try await store.saveState(Array(try JSONEncoder().encode(session)), key: "assistant:" + session.id)
+        sessions.save(session)
         var json = JSONWriter()
         json.beginObject()
         json.field("session_id", session.id)
@@ -229,17 +236,21 @@ public struct AssistantController: Sendable {
         if let pending = reply.pendingOrder { text += ",\"pending_order\":" + pending.text }
         if let order = reply.order { text += ",\"order\":" + order.text }
         text += ",\"engine\":\"\(reply.engine)\"}"
+        // Server-Timing tells clients (and `lantern bench`) how long the turn took inside the server.
+        let milliseconds = (ContinuousClock.now - started).secondsValue * 1_000
         return Response(
-            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            status: .ok,
+            headers: [
+                .contentType: "application/json; charset=utf-8",
+                .serverTiming: "assistant;dur=" + String(format: "%.3f", milliseconds),
+            ],
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// The caller's session, a fresh one if none was named or it went idle; someone else's is 404.
     private func loadSession(_ id: String?, user: String, nowMs: Int64) async throws -> AssistantSession {
         guard let id else { return AssistantSession(id: Self.newID(), user: user, nowMs: nowMs) }
-        guard Identifier.isValid(id), let bytes = try await store.loadState(key: "assistant:" + id),
-            let session = try? JSONDecoder().decode(AssistantSession.self, from: Data(bytes)), session.user == user
-        else { throw APIError(.notFound, "session_not_found", "no conversation with id '\(id)'; start a new one without session_id") }
+        guard Identifier.isValid(id), let session = try await sessions.load(id), session.user == user else { throw APIError(.notFound, "session_not_found", "no conversation with id '\(id)'; start a new one without session_id") }
         if nowMs - session.updatedAtMs > AssistantSession.idleLimitMs {
             return AssistantSession(id: Self.newID(), user: user, nowMs: nowMs)
         }

@@ -47,12 +47,7 @@ struct StoreLoads {
 
     /// Cups in orders the store has not made yet (placed or accepted), and whether it is paused.
     func load(of store: Store) throws -> StoreLoad {
-        let backlog = try engine.read { book in
-            book.orders(atMerchant: store.id).reduce(0) { sum, order in
-                order.state == .placed || order.state == .accepted
-                    ? sum + order.draft.items.reduce(0) { $0 + $1.quantity } : sum
-            }
-        }
+        let backlog = try engine.read { $0.unmadeCups(atMerchant: store.id) }
         return StoreLoad(backlogCups: backlog, paused: board.isPaused(store.id), outOfStock: board.outOfStock(store.id))
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import LanternLedger
 import LanternServer
@@ -7,6 +8,7 @@ import Histogram
 import LanternCatalog
 import LanternAssistant
 import Logging
+import NIOCore
 import PostgresNIO
 import Synchronization
 
@@ -25,8 +27,11 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Sentences the offline parser benchmark parses.") var sentences = 500_000
     @Option(
         name: .long, parsing: .upToNextOption,
-        help: "Run only these parts: sqlite, waiting-room, geo, parser, postgres (default: all).")
+        help: "Run only these parts: sqlite, waiting-room, geo, parser, assistant, postgres (default: all).")
     var only: [String] = []
+
+    @Option(name: .long, help: "Assistant turns the assistant benchmark sends, one at a time.") var turns = 3_000
+    @Option(name: .long, help: "Loopback port for the assistant benchmark's server.") var assistantPort = 18_181
 
     private func wants(_ part: String) -> Bool { only.isEmpty || only.contains(part) }
 
@@ -58,6 +63,12 @@ struct Bench: AsyncParsableCommand {
         if wants("parser") {
             let rate = measureParser(sentences: sentences)
             print(row("offline parser: sentences parsed and written as JSON", rate, "sentences/s"))
+        }
+        if wants("assistant") {
+            let turns = try await measureAssistant(turns: turns, port: assistantPort)
+            print(row("assistant turns, offline engine, one at a time: server p50", turns.serverP50, "ms", decimals: 2))
+            print(row("  server p99 (Server-Timing)", turns.serverP99, "ms", decimals: 2))
+            print(row("  client p99 over loopback HTTP", turns.clientP99, "ms", decimals: 2))
         }
         print(row("peak resident memory of this process so far", peakResidentBytes() / 1_048_576, "MiB"))
 
@@ -194,6 +205,65 @@ struct Bench: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
         precondition(bytes > 0)
         return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// Runs a server on a scratch SQLite store and holds conversations with it, one turn at a
+    /// time: a full order sentence (quote), "帮我点杯奶茶" (three choices), "第二个，少糖", an
+    /// address (quote), and "确认" (places the order). Returns server p50/p99 from each
+    /// response's Server-Timing and the client's p99, in milliseconds.
+    private func measureAssistant(turns: Int, port: Int) async throws -> (serverP50: Double, serverP99: Double, clientP99: Double) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lantern-bench-assistant-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = "bench-secret-0123456789abcdef0123456789"
+        let configuration = ServerConfiguration(
+            port: port, jwtSecret: secret, database: .sqlite(path: directory.appendingPathComponent("a.sqlite").path),
+            logLevel: .error, admissionEnabled: false)
+        let app = try await buildApplication(configuration)
+        let running = Task { try await app.runService() }
+        defer { running.cancel() }
+        let tokens = try await TokenAuthority(secret: secret)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { _ = client.shutdown() }
+        let base = "http://127.0.0.1:\(port)"
+        for _ in 0..<100 {
+            if (try? await client.execute(HTTPClientRequest(url: base + "/readyz"), timeout: .seconds(1)))?.status == .ok { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let script = [
+            "get me a large taro milk tea, less ice, deliver to 5 Park Road", "帮我点杯奶茶", "第二个，少糖", "送到人民广场1号", "确认",
+        ]
+        var serverSide = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+        var clientSide = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+        var session: String?
+        var token = ""
+        for turn in 0..<turns {
+            let step = turn % script.count
+            if step == 0 {
+                session = nil
+                token = try await tokens.mint(Identity(userID: "bench\(turn / script.count)", role: .user))
+            }
+            var body = #"{"text":"\#(script[step])","location":{"lat":31.2304,"lng":121.4737}"#
+            if let session { body += #","session_id":"\#(session)""# }
+            var request = HTTPClientRequest(url: base + "/v1/assistant/messages")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body + "}"))
+            let sent = ContinuousClock.now
+            let response = try await client.execute(request, timeout: .seconds(10))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            _ = clientSide.record(UInt64((ContinuousClock.now - sent).secondsValue * 1e6))
+            guard response.status == .ok, let timing = response.headers.first(name: "Server-Timing"),
+                let milliseconds = Double(timing.split(separator: "=").last ?? "")
+            else { throw ValidationError("assistant turn failed: \(response.status) \(String(buffer: bytes))") }
+            _ = serverSide.record(UInt64(milliseconds * 1_000))
+            session = (try? JSONValue.parse(String(buffer: bytes)))?["session_id"]?.string
+        }
+        return (
+            Double(serverSide.valueAtPercentile(50)) / 1_000, Double(serverSide.valueAtPercentile(99)) / 1_000,
+            Double(clientSide.valueAtPercentile(99)) / 1_000
+        )
     }
 
     private func peakResidentBytes() -> Double {

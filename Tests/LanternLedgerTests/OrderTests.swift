@@ -116,6 +116,23 @@ extension LedgerBook {
         #expect(book.changeOrder("o1", to: .cancelled, by: .user("ann"), now: now, appendingTo: &journal) == .failure(.illegalTransition(from: "delivered", to: "cancelled")))
     }
 
+    @Test func aStoresBacklogCountsCupsPlacedOrAcceptedUntilTheyAreMadeOrDropped() throws {
+        var (book, journal) = bookWithCards([])
+        var big = draft("o1", user: "ann", card: nil)
+        big.items[0].quantity = 3
+        _ = try book.place(big, journal: &journal).get()
+        _ = try book.place(draft("o2", user: "bob", card: nil), journal: &journal).get()
+        _ = try book.place(draft("o3", user: "cat", card: nil, merchant: "m2"), journal: &journal).get()
+        #expect(book.unmadeCups(atMerchant: "m1") == 4)
+        _ = try book.changeOrder("o1", to: .accepted, by: .merchant("m1"), now: duringCampaign, appendingTo: &journal).get()
+        #expect(book.unmadeCups(atMerchant: "m1") == 4)
+        _ = try book.changeOrder("o1", to: .ready, by: .merchant("m1"), now: duringCampaign, appendingTo: &journal).get()
+        _ = try book.changeOrder("o2", to: .cancelled, by: .user("bob"), now: duringCampaign, appendingTo: &journal).get()
+        #expect(book.unmadeCups(atMerchant: "m1") == 0)
+        #expect(book.unmadeCups(atMerchant: "m2") == 1)
+        #expect(try LedgerBook.replaying([(batch: UInt64(1), events: journal)]).unmadeCups(atMerchant: "m2") == 1)
+    }
+
     @Test func anotherUsersOrAnotherStoresOrderIsNotFound() throws {
         var (book, journal) = bookWithCards([])
         _ = try book.place(draft("o1", user: "ann", card: nil), journal: &journal).get()

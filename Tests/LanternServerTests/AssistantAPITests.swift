@@ -80,6 +80,20 @@ struct AssistantAPITests {
         try await store.remove()
     }
 
+    @Test("A session idle for over 30 minutes starts over")
+    func sessionsExpire() async throws {
+        try await withTestApp(.sqlite) { app in
+            let first = try await app.say("a large taro milk tea")
+            let session = try #require(first.session)
+            #expect(try await app.say("less ice", session: session).session == session)
+            app.clock.advance(by: 31 * 60)
+            let later = try await app.say("deliver to 5 Park Road", session: session)
+            #expect(later.status == .ok)
+            #expect(later.session != session)
+            #expect(later.json["pending_order"] == nil, "an expired session's order must not come back: \(later.text)")
+        }
+    }
+
     @Test("Injection and social engineering change nothing")
     func injection() async throws {
         try await withTestApp(.sqlite) { app in

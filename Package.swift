@@ -75,6 +75,7 @@ let package = Package(
                 "LanternAdmission",
                 "LanternCatalog",
                 "LanternAssistant",
+                "LanternOrders",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 "LanternStorage",

@@ -7,6 +7,7 @@ import LanternStorage
 import Histogram
 import LanternCatalog
 import LanternAssistant
+import LanternOrders
 import Logging
 import NIOCore
 import PostgresNIO
@@ -27,10 +28,12 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Sentences the offline parser benchmark parses.") var sentences = 500_000
     @Option(
         name: .long, parsing: .upToNextOption,
-        help: "Run only these parts: sqlite, waiting-room, geo, parser, assistant, postgres (default: all).")
+        help: "Run only these parts: sqlite, waiting-room, geo, parser, assistant, dispatch, postgres (default: all).")
     var only: [String] = []
 
     @Option(name: .long, help: "Assistant turns the assistant benchmark sends, one at a time.") var turns = 3_000
+    @Option(name: .long, help: "Orders in the simulated dispatch day.") var dayOrders = 1_200
+    @Option(name: .long, help: "Riders in the simulated dispatch day.") var dayRiders = 250
     @Option(name: .long, help: "Loopback port for the assistant benchmark's server.") var assistantPort = 18_181
 
     private func wants(_ part: String) -> Bool { only.isEmpty || only.contains(part) }
@@ -70,6 +73,7 @@ struct Bench: AsyncParsableCommand {
             print(row("  server p99 (Server-Timing)", turns.serverP99, "ms", decimals: 2))
             print(row("  client p99 over loopback HTTP", turns.clientP99, "ms", decimals: 2))
         }
+        if wants("dispatch") { measureDispatch() }
         print(row("peak resident memory of this process so far", peakResidentBytes() / 1_048_576, "MiB"))
 
         guard wants("postgres") else { return }
@@ -264,6 +268,43 @@ struct Bench: AsyncParsableCommand {
             Double(serverSide.valueAtPercentile(50)) / 1_000, Double(serverSide.valueAtPercentile(99)) / 1_000,
             Double(clientSide.valueAtPercentile(99)) / 1_000
         )
+    }
+
+    /// Times one dispatch round over 10,000 open orders and 5,000 riders, then runs the same
+    /// simulated rush under Lantern's dispatch and the nearest-idle-rider baseline.
+    private func measureDispatch() {
+        let stores = DemoCity.stores(count: 3_000, seed: 5)
+        let big = DispatchSimulation.syntheticDay(stores: stores, orderCount: 10_000, riderCount: 5_000, hours: 0.1, seed: 9)
+        for policy in DispatchPolicy.allCases {
+            var orders = big.orders
+            var riders = big.riders
+            var open = Array(orders.indices)
+            let now = (big.placedAtMs.last ?? 0) + 15 * 60_000
+            let started = ContinuousClock.now
+            let assigned = Dispatch.round(policy, orders: &orders, open: &open, riders: &riders, nowMs: now)
+            let elapsed = (ContinuousClock.now - started).secondsValue
+            print(row("dispatch round, \(policy.rawValue), 10k orders, 5k riders: \(assigned) assigned", elapsed * 1_000, "ms"))
+        }
+        let day = DispatchSimulation.syntheticDay(
+            stores: DemoCity.stores(count: 300, seed: 2026), orderCount: dayOrders, riderCount: dayRiders, hours: 3, seed: 42)
+        print("simulated rush: \(dayOrders) orders over 3 hours, \(dayRiders) riders, rounds every 20 s")
+        var outcomes: [DispatchPolicy: DispatchSimulation.Outcome] = [:]
+        for policy in DispatchPolicy.allCases {
+            let outcome = day.run(policy)
+            outcomes[policy] = outcome
+            print(
+                "  \(policy.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) delivered \(outcome.delivered), lateness mean "
+                    + String(format: "%.2f min, p95 %.2f min; %.2f km/order; counter wait %.2f min", outcome.meanLatenessMinutes,
+                        outcome.p95LatenessMinutes, outcome.kilometresPerOrder, outcome.meanCounterWaitMinutes))
+        }
+        if let planned = outcomes[.planned], let baseline = outcomes[.nearestIdle] {
+            print(
+                String(
+                    format: "  planned / nearest-idle: mean lateness %.2f, p95 lateness %.2f, km per order %.2f",
+                    planned.meanLatenessMinutes / max(baseline.meanLatenessMinutes, 1e-9),
+                    planned.p95LatenessMinutes / max(baseline.p95LatenessMinutes, 1e-9),
+                    planned.kilometresPerOrder / max(baseline.kilometresPerOrder, 1e-9)))
+        }
     }
 
     private func peakResidentBytes() -> Double {

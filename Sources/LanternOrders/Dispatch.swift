@@ -83,7 +83,7 @@ public enum Dispatch {
 
     /// Distance in metres, equirectangular: accurate to well under 1 % within a city.
     @inline(__always)
-    static func meters(_ a: GeoPoint, _ b: GeoPoint, cosLat: Double) -> Double {
+    public static func meters(_ a: GeoPoint, _ b: GeoPoint, cosLat: Double) -> Double {
         let dy = (a.lat - b.lat) * 111_195.0
         let dx = (a.lng - b.lng) * 111_195.0 * cosLat
         return (dx * dx + dy * dy).squareRoot()
@@ -114,6 +114,20 @@ public enum Dispatch {
             position = stop.point
         }
         return (lateness, total)
+    }
+
+    /// When the rider would drop each order of their route: order id → milliseconds.
+    public static func dropTimes(_ rider: Rider, nowMs: Int64, orders: [DispatchOrder]) -> [Int: Int64] {
+        let cosLat = cos(rider.position.lat * .pi / 180)
+        var time = Double(nowMs)
+        var position = rider.position
+        var drops: [Int: Int64] = [:]
+        for stop in rider.route {
+            time += meters(position, stop.point, cosLat: cosLat) / rider.metersPerSecond * 1_000
+            if stop.isPickup { time = max(time, Double(orders[stop.order].readyAtMs)) } else { drops[stop.order] = Int64(time) }
+            position = stop.point
+        }
+        return drops
     }
 
     /// Runs one round at `nowMs`; returns how many orders were assigned.

@@ -31,15 +31,18 @@ public struct ServerConfiguration: Sendable {
     public var citySeed: UInt64
     /// The optional LLM engine for the assistant; `nil` runs the offline engine only.
     public var llm: LLMConfiguration?
+    /// Riders, simulation speed and the demo stores' autopilot.
+    public var dispatch: DispatchConfiguration
 
     /// Creates a configuration; the defaults are what `lantern serve` uses with no arguments.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, jwtSecret: String, database: StoreLocation = .default,
         seedDemo: Bool = true, logLevel: Logger.Level = .info, admissionEnabled: Bool = true,
         answerDeadline: Duration = .seconds(2), merchants: Int = 300, citySeed: UInt64 = 2026,
-        llm: LLMConfiguration? = nil
+        llm: LLMConfiguration? = nil, dispatch: DispatchConfiguration = DispatchConfiguration()
     ) {
         self.llm = llm
+        self.dispatch = dispatch
         self.merchants = merchants
         self.citySeed = citySeed
         self.host = host
@@ -66,7 +69,8 @@ public func demoCampaign(now: Date = Date()) -> Campaign {
 /// Builds the HTTP routes.
 public func buildRouter(
     engine: LedgerEngine, sessions: AssistantSessions, tokens: TokenAuthority, admission: AdmissionControl,
-    directory: MerchantDirectory, llm: LLMConfiguration? = nil, clock: @escaping @Sendable () -> Date = Date.init
+    directory: MerchantDirectory, events: OrderEvents = OrderEvents(), dispatch: DispatchService? = nil,
+    llm: LLMConfiguration? = nil, clock: @escaping @Sendable () -> Date = Date.init
 ) -> Router<LanternRequestContext> {
     let router = Router(context: LanternRequestContext.self)
     router.add(middleware: ErrorMiddleware())
@@ -84,11 +88,11 @@ public func buildRouter(
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
     CampaignController(engine: engine, admission: admission).addRoutes(to: v1)
     let board = MerchantBoard()
-    let events = OrderEvents()
     let merchants = MerchantController(engine: engine, directory: directory, board: board, events: events, clock: clock)
     merchants.addRoutes(to: v1)
     let orders = OrderController(
-        engine: engine, directory: directory, board: board, events: events, admission: admission, clock: clock)
+        engine: engine, directory: directory, board: board, events: events, admission: admission, dispatch: dispatch,
+        clock: clock)
     orders.addRoutes(to: v1)
     AssistantController(
         orders: orders, merchants: merchants, engine: engine, admission: admission, sessions: sessions,
@@ -123,14 +127,18 @@ public func buildApplication(
         AdmissionConfiguration(enabled: configuration.admissionEnabled, ticketSecret: configuration.jwtSecret),
         clock: clock)
     let sessions = AssistantSessions(store: opened.store, logger: logger)
+    let directory = MerchantDirectory(stores: DemoCity.stores(count: configuration.merchants, seed: configuration.citySeed))
+    let events = OrderEvents()
+    let dispatch = DispatchService(
+        configuration.dispatch, engine: engine, directory: directory, events: events, seed: configuration.citySeed,
+        logger: logger, clock: clock)
     var app = Application(
         router: buildRouter(
-            engine: engine, sessions: sessions, tokens: tokens, admission: admission,
-            directory: MerchantDirectory(stores: DemoCity.stores(count: configuration.merchants, seed: configuration.citySeed)),
-            llm: configuration.llm, clock: clock),
+            engine: engine, sessions: sessions, tokens: tokens, admission: admission, directory: directory,
+            events: events, dispatch: dispatch, llm: configuration.llm, clock: clock),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
         services: opened.services + [
-            engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger), sessions,
+            engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger), sessions, dispatch,
         ],
         logger: logger)
     let seedDemo = configuration.seedDemo

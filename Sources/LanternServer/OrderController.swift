@@ -44,13 +44,15 @@ public struct OrderController: Sendable {
     let board: MerchantBoard
     let events: OrderEvents
     let admission: AdmissionControl
+    let dispatch: DispatchService?
     let clock: @Sendable () -> Date
 
-    /// Creates the controller.
+    /// Creates the controller; with `dispatch`, orders show their rider's estimated delivery.
     public init(
         engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard, events: OrderEvents,
-        admission: AdmissionControl, clock: @escaping @Sendable () -> Date
+        admission: AdmissionControl, dispatch: DispatchService? = nil, clock: @escaping @Sendable () -> Date
     ) {
+        self.dispatch = dispatch
         self.engine = engine
         self.directory = directory
         self.board = board
@@ -188,7 +190,7 @@ public struct OrderController: Sendable {
         else { throw APIError(LedgerError.orderNotFound(id)) }
         var json = JSONWriter()
         json.beginObject()
-        json.write(order, key: "order")
+        json.write(order, key: "order", estimatedDelivery: dispatch?.estimatedDelivery(of: order.id))
         json.endObject()
         return json.response(status: .ok)
     }
@@ -236,7 +238,7 @@ public struct OrderController: Sendable {
         var json = JSONWriter()
         json.beginObject()
         json.beginArray("orders")
-        for order in orders { json.write(order) }
+        for order in orders { json.write(order, estimatedDelivery: dispatch?.estimatedDelivery(of: order.id)) }
         json.endArray()
         json.endObject()
         return json.response(status: .ok)
@@ -253,7 +255,7 @@ public struct OrderController: Sendable {
                 try await writer.write(ByteBuffer(string: ": tracking orders of \(identity.userID)\n\n"))
                 for await order in updates {
                     var json = JSONWriter()
-                    json.write(order)
+                    json.write(order, estimatedDelivery: self.dispatch?.estimatedDelivery(of: order.id))
                     try await writer.write(
                         ByteBuffer(string: "event: order\ndata: " + String(decoding: json.bytes, as: UTF8.self) + "\n\n"))
                 }
@@ -355,8 +357,8 @@ extension JSONWriter {
         endObject()
     }
 
-    /// An order as the API shows it.
-    mutating func write(_ order: Order, key: String? = nil) {
+    /// An order as the API shows it; `estimated_delivery_at` when a rider has it on their route.
+    mutating func write(_ order: Order, key: String? = nil, estimatedDelivery: Date? = nil) {
         beginObject(key)
         field("id", order.id)
         field("state", order.state.rawValue)
@@ -378,6 +380,7 @@ extension JSONWriter {
         field("text", order.draft.address.text)
         endObject()
         if let settlement = order.settlement { field("card_settlement", settlement == .returned ? "returned" : "released") }
+        if let estimatedDelivery, !order.state.isFinal { field("estimated_delivery_at", estimatedDelivery) }
         endObject()
     }
 }

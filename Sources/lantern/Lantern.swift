@@ -80,6 +80,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds one model call may take before the turn falls back to the offline engine.")
     var llmTimeout: Double = 8
     @Option(name: .long, help: "Model calls in flight at once; beyond it turns fall back at once.") var llmMaxConcurrent = 32
+    @Option(name: .long, help: "Simulated riders dispatched over live orders (0: none).") var riders = 200
+    @Option(name: .long, help: "Simulation speed for riders and autopilot stores (1: real time).") var timeScale: Double = 1
+    @Flag(name: .long, help: "Demo stores accept every order at once and mark it ready when predicted.") var autopilot = false
 
     func run() async throws {
         guard admission == "on" || admission == "off" else { throw ValidationError("--admission takes on or off") }
@@ -92,7 +95,8 @@ struct Serve: AsyncParsableCommand {
                 LLMConfiguration(
                     baseURL: $0, model: llmModel, apiKey: ProcessInfo.processInfo.environment["LANTERN_LLM_API_KEY"],
                     timeout: .milliseconds(Int64(max(0.1, llmTimeout) * 1_000)), maxConcurrentCalls: max(1, llmMaxConcurrent))
-            })
+            },
+            dispatch: DispatchConfiguration(riders: max(0, riders), timeScale: max(0.01, timeScale), autopilot: autopilot))
         let app = try await buildApplication(configuration)
         try await app.runService()
     }

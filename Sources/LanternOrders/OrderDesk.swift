@@ -91,8 +91,12 @@ public enum OrderProblem: Error, Sendable, Equatable {
     case unknownStore(String)
     /// The store is closed now.
     case storeClosed(String)
-    /// The store is paused by its merchant.
+    /// The store is paused by its merchant, or by itself past its backlog limit.
     case storePaused(String)
+    /// The store would pass its backlog limit with this order; it frees up in about `waitMinutes`.
+    case storeBusy(String, waitMinutes: Int)
+    /// Every store in reach is at capacity; the soonest frees up in about `waitMinutes`.
+    case allBusy(waitMinutes: Int)
     /// The address is farther from the store than riders go.
     case outOfRange(store: String, meters: Int)
     /// No open store within range sells everything asked for.
@@ -108,6 +112,8 @@ public enum OrderProblem: Error, Sendable, Equatable {
         case .unknownStore: "merchant_not_found"
         case .storeClosed: "store_closed"
         case .storePaused: "store_paused"
+        case .storeBusy: "store_busy"
+        case .allBusy: "stores_at_capacity"
         case .outOfRange: "out_of_delivery_range"
         case .noStoreNearby: "no_store_nearby"
         }
@@ -132,6 +138,10 @@ public enum OrderProblem: Error, Sendable, Equatable {
         case .unknownStore(let id): return "no store with id '\(id)'"
         case .storeClosed(let id): return "store '\(id)' is closed now"
         case .storePaused(let id): return "store '\(id)' has paused taking orders"
+        case .storeBusy(let id, let wait):
+            return "store '\(id)' has as many drinks waiting as it takes; it can take this order in about \(wait) minutes"
+        case .allBusy(let wait):
+            return "every store in reach is at capacity; the soonest can take this order in about \(wait) minutes"
         case .outOfRange(let id, let meters): return "the address is \(meters) m from store '\(id)'; riders go \(Int(OrderDesk.maxDeliveryMeters)) m"
         case .noStoreNearby: return "no open store within \(Int(OrderDesk.maxDeliveryMeters)) m sells everything in this order"
         }
@@ -152,6 +162,34 @@ public struct StoreLoad: Sendable, Equatable {
         self.backlogCups = backlogCups
         self.paused = paused
         self.outOfStock = outOfStock
+    }
+}
+
+/// When a store stops taking orders on its own: above `limitMinutes` of work waiting, until it
+/// is back under `resumeMinutes` (hysteresis, so it does not flap open and shut).
+public struct AutoPause: Sendable, Equatable {
+    /// Minutes of backlog at which the store pauses.
+    public var limitMinutes: Double
+    /// Minutes of backlog under which a paused store resumes.
+    public var resumeMinutes: Double
+
+    /// The default: pause past 30 minutes of work, resume under 20.
+    public static let standard = AutoPause(limitMinutes: 30, resumeMinutes: 20)
+
+    /// Creates a rule.
+    public init(limitMinutes: Double, resumeMinutes: Double) {
+        self.limitMinutes = limitMinutes
+        self.resumeMinutes = resumeMinutes
+    }
+
+    /// Minutes the store needs for `backlogCups` at its rate.
+    public static func backlogMinutes(_ backlogCups: Int, store: Store) -> Double {
+        Double(backlogCups) * 60 / Double(max(store.cupsPerHour, 1))
+    }
+
+    /// Whether the store is auto-paused now, given whether it was and its backlog.
+    public func paused(wasPaused: Bool, backlogMinutes: Double) -> Bool {
+        wasPaused ? backlogMinutes >= resumeMinutes : backlogMinutes >= limitMinutes
     }
 }
 
@@ -189,10 +227,18 @@ public enum OrderDesk {
 
     /// Prices `request` at `store`, checking every line against the catalog and the store's menu.
     public static func price(
-        _ request: OrderRequest, at store: Store, load: StoreLoad, nowMs: Int64
+        _ request: OrderRequest, at store: Store, load: StoreLoad, nowMs: Int64, autoPause: AutoPause = .standard
     ) -> Result<PricedOrder, OrderProblem> {
         guard (1...maxItems).contains(request.items.count) else { return .failure(.badItemCount) }
         guard !load.paused else { return .failure(.storePaused(store.id)) }
+        // A store never takes an order that would put it past the auto-pause limit.
+        let cupsAsked = request.items.reduce(0) { $0 + max($1.quantity, 0) }
+        let backlogAfter = AutoPause.backlogMinutes(load.backlogCups + cupsAsked, store: store)
+        guard backlogAfter <= autoPause.limitMinutes || load.backlogCups == 0 else {
+            // It can take the order once enough of its backlog is made: the excess over the limit.
+            let wait = backlogAfter - autoPause.limitMinutes
+            return .failure(.storeBusy(store.id, waitMinutes: Int(wait.rounded(.up))))
+        }
         guard store.isOpen(atMinute: localMinute(atMs: nowMs)) else { return .failure(.storeClosed(store.id)) }
         let meters = store.location.distance(to: GeoPoint(lat: request.address.lat, lng: request.address.lng))
         guard meters <= maxDeliveryMeters else { return .failure(.outOfRange(store: store.id, meters: Int(meters))) }
@@ -249,10 +295,20 @@ public enum OrderDesk {
                 && request.items.allSatisfy { store.drinks.contains($0.drink) }
         }
         var best: PricedOrder?
+        var soonestFree: Int?
         for (store, _) in candidates {
-            guard case .success(let priced) = price(request, at: store, load: load(store), nowMs: nowMs) else { continue }
-            if best == nil || priced.promisedAtMs < best!.promisedAtMs { best = priced }
+            switch price(request, at: store, load: load(store), nowMs: nowMs) {
+            case .success(let priced):
+                if best == nil || priced.promisedAtMs < best!.promisedAtMs { best = priced }
+            case .failure(.storeBusy(_, let wait)):
+                soonestFree = min(soonestFree ?? wait, wait)
+            case .failure:
+                continue
+            }
         }
-        return best.map { .success($0) } ?? .failure(.noStoreNearby)
+        if let best { return .success(best) }
+        // Saturated, not absent: say how long, rather than queue the order behind the backlog.
+        if let soonestFree { return .failure(.allBusy(waitMinutes: soonestFree)) }
+        return .failure(.noStoreNearby)
     }
 }

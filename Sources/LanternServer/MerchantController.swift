@@ -11,6 +11,7 @@ import Synchronization
 public final class MerchantBoard: Sendable {
     private struct Status {
         var paused: Set<String> = []
+        var autoPaused: Set<String> = []
         var outOfStock: [String: Set<String>] = [:]
     }
 
@@ -26,6 +27,15 @@ public final class MerchantBoard: Sendable {
     public func setPaused(_ paused: Bool, store: String) {
         status.withLock { state in
             if paused { state.paused.insert(store) } else { state.paused.remove(store) }
+        }
+    }
+
+    /// Applies the auto-pause rule to a store's backlog; returns whether it is auto-paused now.
+    public func updateAutoPause(_ store: String, backlogMinutes: Double, rule: AutoPause = .standard) -> Bool {
+        status.withLock { state in
+            let paused = rule.paused(wasPaused: state.autoPaused.contains(store), backlogMinutes: backlogMinutes)
+            if paused { state.autoPaused.insert(store) } else { state.autoPaused.remove(store) }
+            return paused
         }
     }
 
@@ -48,7 +58,8 @@ struct StoreLoads {
     /// Cups in orders the store has not made yet (placed or accepted), and whether it is paused.
     func load(of store: Store) throws -> StoreLoad {
         let backlog = try engine.read { $0.unmadeCups(atMerchant: store.id) }
-        return StoreLoad(backlogCups: backlog, paused: board.isPaused(store.id), outOfStock: board.outOfStock(store.id))
+        let auto = board.updateAutoPause(store.id, backlogMinutes: AutoPause.backlogMinutes(backlog, store: store))
+        return StoreLoad(backlogCups: backlog, paused: board.isPaused(store.id) || auto, outOfStock: board.outOfStock(store.id))
     }
 }
 
@@ -114,7 +125,7 @@ public struct MerchantController: Sendable {
         let nowMs = clock().millisecondsSince1970
         let minute = OrderDesk.localMinute(atMs: nowMs)
         let found = directory.nearby(point, radius: radius, limit: limit) { store in
-            store.isOpen(atMinute: minute) && !board.isPaused(store.id) && Self.matches(store, text)
+            store.isOpen(atMinute: minute) && !((try? loads.load(of: store).paused) ?? true) && Self.matches(store, text)
         }
         var json = JSONWriter()
         json.beginObject()

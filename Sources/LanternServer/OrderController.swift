@@ -90,8 +90,7 @@ public struct OrderController: Sendable {
         switch routed {
         case .success(let value): priced = value
         case .failure(let problem):
-            let status: HTTPResponse.Status = problem == .noStoreNearby || problem.code == "merchant_not_found" ? .notFound : .unprocessableContent
-            throw APIError(status == .notFound && problem == .noStoreNearby ? .unprocessableContent : status, problem.code, problem.message)
+            throw APIError(problem.code == "merchant_not_found" ? .notFound : .unprocessableContent, problem.code, problem.message)
         }
         var discount: Int64 = 0
         if let card = request.cardID {

@@ -105,3 +105,33 @@ func request(_ lines: [OrderLine], at point: GeoPoint, merchant: String? = nil) 
         }
     }
 }
+
+@Suite struct CapacityTests {
+    let here = GeoPoint(lat: 31.23, lng: 121.47)
+
+    @Test func autoPauseHasHysteresis() {
+        let rule = AutoPause.standard
+        #expect(!rule.paused(wasPaused: false, backlogMinutes: 29))
+        #expect(rule.paused(wasPaused: false, backlogMinutes: 30))
+        // Paused, it stays paused between the marks and resumes only under the lower one.
+        #expect(rule.paused(wasPaused: true, backlogMinutes: 25))
+        #expect(rule.paused(wasPaused: true, backlogMinutes: 20))
+        #expect(!rule.paused(wasPaused: true, backlogMinutes: 19.9))
+        #expect(!rule.paused(wasPaused: false, backlogMinutes: 25))
+    }
+
+    @Test func aStoreNeverTakesAnOrderPastItsLimitAndSaysWhenItCan() {
+        let shop = store("a", at: here, cupsPerHour: 60)
+        let two = request([OrderLine(drink: "pearl milk tea", quantity: 2)], at: here)
+        #expect((try? OrderDesk.price(two, at: shop, load: StoreLoad(backlogCups: 28, paused: false), nowMs: noonMs).get()) != nil)
+        #expect(OrderDesk.price(two, at: shop, load: StoreLoad(backlogCups: 29, paused: false), nowMs: noonMs) == .failure(.storeBusy("a", waitMinutes: 1)))
+    }
+
+    @Test func whenEveryStoreInReachIsFullTheUserIsToldTheWait() {
+        let directory = MerchantDirectory(stores: [store("a", at: here, cupsPerHour: 60), store("b", at: GeoPoint(lat: 31.235, lng: 121.47), cupsPerHour: 60)])
+        let result = OrderDesk.route(request([OrderLine(drink: "pearl milk tea")], at: here), in: directory, nowMs: noonMs) { store in
+            StoreLoad(backlogCups: store.id == "a" ? 40 : 35, paused: false)
+        }
+        #expect(result == .failure(.allBusy(waitMinutes: 6)))
+    }
+}

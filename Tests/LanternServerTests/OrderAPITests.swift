@@ -218,3 +218,60 @@ struct OrderAPITests {
         }
     }
 }
+
+@Suite("Store capacity over HTTP", .serialized)
+struct CapacityAPITests {
+    @Test("A store fills up to its 30 minutes of work, pauses itself, and resumes once it has made enough")
+    func autoPause() async throws {
+        try await withTestApp(.sqlite) { app in
+            let store = try await app.nearbyStore()
+            let body = { (quantity: Int) in
+                """
+                {"merchant_id":"\(store)","items":[{"drink":"pearl milk tea","quantity":\(quantity)}],"address":{"lat":\(centre.lat),"lng":\(centre.lng),"text":"x"}}
+                """
+            }
+            var placed: [String] = []
+            var refusal: Reply?
+            for _ in 0..<20 {
+                let reply = try await app.send(.post, "/v1/orders", as: "ann", headers: [.idempotencyKey: UUID().uuidString], body: body(20))
+                if reply.status != .created {
+                    refusal = reply
+                    break
+                }
+                placed.append(try #require(reply.order["id"] as? String))
+            }
+            #expect(refusal?.errorCode == "store_busy", "\(String(describing: refusal?.json))")
+            let page = try await app.send(.get, "/v1/merchants/\(store)", as: "ann").json
+            let perHour = try #require(page["cups_per_hour"] as? Int)
+            let backlog = try #require(page["backlog_cups"] as? Int)
+            #expect(backlog * 60 <= 30 * perHour, "never past 30 minutes of work")
+            for id in placed {
+                for action in ["accept", "ready"] {
+                    #expect(try await app.send(.post, "/v1/merchant/orders/\(id)/\(action)", as: "shop", role: .merchant, merchant: store).status == .ok)
+                }
+            }
+            let after = try await app.send(.get, "/v1/merchants/\(store)", as: "ann").json
+            #expect(after["backlog_cups"] as? Int == 0)
+            #expect(after["paused"] as? Bool == false)
+            #expect(try await app.send(.post, "/v1/orders", as: "ann", headers: [.idempotencyKey: UUID().uuidString], body: body(1)).status == .created)
+        }
+    }
+
+    @Test("What a store has run out of is refused by name, and comes back when restocked")
+    func outOfStock() async throws {
+        try await withTestApp(.sqlite) { app in
+            let store = try await app.nearbyStore()
+            let order = """
+                {"merchant_id":"\(store)","items":[{"drink":"pearl milk tea","toppings":["pudding"]}],"address":{"lat":\(centre.lat),"lng":\(centre.lng),"text":"x"}}
+                """
+            let out = try await app.send(.put, "/v1/merchant/stock", as: "shop", role: .merchant, merchant: store, body: #"{"item":"pudding","available":false}"#)
+            #expect(out.status == .ok)
+            let refused = try await app.send(.post, "/v1/orders/quote", as: "ann", body: order)
+            #expect(refused.errorCode == "out_of_stock")
+            #expect((refused.json["error"] as? [String: Any])?["message"] as? String == "items[0]: \(try #require(try await app.send(.get, "/v1/merchants/\(store)", as: "ann").json["name"] as? String)) has run out of pudding")
+            #expect(try await app.send(.put, "/v1/merchant/stock", as: "shop", role: .merchant, merchant: store, body: #"{"item":"pudding","available":true}"#).status == .ok)
+            #expect(try await app.send(.post, "/v1/orders/quote", as: "ann", body: order).status == .ok)
+            #expect(try await app.send(.put, "/v1/merchant/stock", as: "shop", role: .merchant, merchant: store, body: #"{"item":"gold leaf","available":false}"#).status == .unprocessableContent)
+        }
+    }
+}

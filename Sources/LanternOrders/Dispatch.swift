@@ -80,6 +80,8 @@ public enum Dispatch {
     public static let candidateRiders = 6
     /// Metres of riding one minute of lateness is worth when comparing routes.
     public static let metersPerLateMinute = 2_000.0
+    /// Seconds a rider spends at each stop: collecting at the counter, handing over at the door.
+    public static let stopSeconds: Int64 = 60
 
     /// Distance in metres, equirectangular: accurate to well under 1 % within a city.
     @inline(__always)
@@ -111,6 +113,7 @@ public enum Dispatch {
                 load -= 1
                 lateness += max(0, time - Double(order.promisedAtMs))
             }
+            time += Double(stopSeconds * 1_000)
             position = stop.point
         }
         return (lateness, total)
@@ -125,6 +128,7 @@ public enum Dispatch {
         for stop in rider.route {
             time += meters(position, stop.point, cosLat: cosLat) / rider.metersPerSecond * 1_000
             if stop.isPickup { time = max(time, Double(orders[stop.order].readyAtMs)) } else { drops[stop.order] = Int64(time) }
+            time += Double(stopSeconds * 1_000)
             position = stop.point
         }
         return drops
@@ -209,6 +213,8 @@ public struct DispatchSimulation: Sendable {
         public var kilometresPerOrder: Double
         /// Mean minutes a rider waited at a counter for a drink.
         public var meanCounterWaitMinutes: Double
+        /// When each order was delivered, milliseconds (`nil`: not within the simulation).
+        public var deliveredAtMs: [Int64?]
     }
 
     /// Orders placed, in placement order, with when each was placed.
@@ -217,6 +223,13 @@ public struct DispatchSimulation: Sendable {
     public var placedAtMs: [Int64]
     /// Riders at the start.
     public var riders: [Rider]
+
+    /// A simulation of these orders (ids 0…n-1 in placement order) and riders.
+    public init(orders: [DispatchOrder], placedAtMs: [Int64], riders: [Rider]) {
+        self.orders = orders
+        self.placedAtMs = placedAtMs
+        self.riders = riders
+    }
 
     /// A deterministic synthetic rush: `orderCount` orders over `hours` from the city's stores
     /// (busier in the middle), drops within 3 km, ready 4–15 minutes after placement, promised
@@ -267,10 +280,12 @@ public struct DispatchSimulation: Sendable {
         var meters = 0.0
         var counterWait = 0.0
         var pickups = 0
+        var delivered = [Int64?](repeating: nil, count: orders.count)
+        var resting = [Int64](repeating: 0, count: riders.count)
         let cosLat = cos(DemoCity.centre.lat * .pi / 180)
         let end = (placedAtMs.last ?? 0) + 4 * 3_600_000
-        var now: Int64 = 0
-        var nextRound: Int64 = 0
+        var now: Int64 = placedAtMs.first ?? 0
+        var nextRound: Int64 = now
         let step = stepSeconds * 1_000
         while now <= end, lateness.count < orders.count {
             while released < orders.count, placedAtMs[released] <= now {
@@ -281,7 +296,7 @@ public struct DispatchSimulation: Sendable {
                 Dispatch.round(policy, orders: &orders, open: &open, riders: &riders, nowMs: now)
                 nextRound = now + roundSeconds * 1_000
             }
-            for index in riders.indices {
+            for index in riders.indices where resting[index] <= now {
                 var budget = riders[index].metersPerSecond * Double(stepSeconds)
                 while budget > 0, let stop = riders[index].route.first {
                     let rider = riders[index]
@@ -316,8 +331,11 @@ public struct DispatchSimulation: Sendable {
                     } else {
                         riders[index].carrying -= 1
                         lateness.append(Double(max(0, arrivedAt - order.promisedAtMs)) / 60_000)
+                        delivered[stop.order] = arrivedAt
                     }
                     riders[index].route.removeFirst()
+                    resting[index] = arrivedAt + Dispatch.stopSeconds * 1_000
+                    break
                 }
             }
             now += step
@@ -328,6 +346,6 @@ public struct DispatchSimulation: Sendable {
             meanLatenessMinutes: lateness.isEmpty ? 0 : lateness.reduce(0, +) / Double(lateness.count),
             p95LatenessMinutes: sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.95))],
             kilometresPerOrder: lateness.isEmpty ? 0 : meters / 1_000 / Double(lateness.count),
-            meanCounterWaitMinutes: pickups == 0 ? 0 : counterWait / Double(pickups) / 60_000)
+            meanCounterWaitMinutes: pickups == 0 ? 0 : counterWait / Double(pickups) / 60_000, deliveredAtMs: delivered)
     }
 }

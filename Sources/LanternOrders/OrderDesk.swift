@@ -205,8 +205,8 @@ public enum OrderDesk {
     public static let perKilometreFeeFen: Int64 = 100
     /// Rider speed used for promises, metres per second (15 km/h through a city).
     public static let riderMetersPerSecond = 4.2
-    /// Minutes allowed for a rider to reach the store and hand over.
-    public static let handoverMinutes: Int64 = 5
+    /// Minutes a promise allows between the drink being ready and the rider riding off with it.
+    public static let handoverMinutes: Int64 = 3
 
     /// The delivery fee for a trip of `meters`.
     public static func deliveryFee(meters: Double) -> Int64 {

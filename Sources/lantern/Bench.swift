@@ -28,12 +28,13 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Sentences the offline parser benchmark parses.") var sentences = 500_000
     @Option(
         name: .long, parsing: .upToNextOption,
-        help: "Run only these parts: sqlite, waiting-room, geo, parser, assistant, dispatch, postgres (default: all).")
+        help: "Run only these parts: sqlite, waiting-room, geo, parser, assistant, dispatch, spike, postgres (default: all).")
     var only: [String] = []
 
     @Option(name: .long, help: "Assistant turns the assistant benchmark sends, one at a time.") var turns = 3_000
     @Option(name: .long, help: "Orders in the simulated dispatch day.") var dayOrders = 1_200
     @Option(name: .long, help: "Riders in the simulated dispatch day.") var dayRiders = 250
+    @Option(name: .long, help: "Riders around the district in the spike simulation.") var spikeRiders = 1_000
     @Option(name: .long, help: "Loopback port for the assistant benchmark's server.") var assistantPort = 18_181
 
     private func wants(_ part: String) -> Bool { only.isEmpty || only.contains(part) }
@@ -74,6 +75,7 @@ struct Bench: AsyncParsableCommand {
             print(row("  client p99 over loopback HTTP", turns.clientP99, "ms", decimals: 2))
         }
         if wants("dispatch") { measureDispatch() }
+        if wants("spike") { measureSpike() }
         print(row("peak resident memory of this process so far", peakResidentBytes() / 1_048_576, "MiB"))
 
         guard wants("postgres") else { return }
@@ -305,6 +307,24 @@ struct Bench: AsyncParsableCommand {
                     planned.p95LatenessMinutes / max(baseline.p95LatenessMinutes, 1e-9),
                     planned.kilometresPerOrder / max(baseline.kilometresPerOrder, 1e-9)))
         }
+    }
+
+    /// A campaign-sized spike on one district of the default 300-store demo city.
+    private func measureSpike() {
+        let stores = DemoCity.stores(count: 300, seed: 2026)
+        let district = GeoPoint(lat: DemoCity.centre.lat + 0.01, lng: DemoCity.centre.lng + 0.01)
+        let spike = DistrictSpike(
+            stores: stores, district: district, radiusMeters: 1_000, peakPerMinute: 80, minutes: 30, riders: spikeRiders, seed: 7)
+        let started = ContinuousClock.now
+        let outcome = spike.run()
+        let stores1km = stores.filter { $0.location.distance(to: district) <= 1_000 }.count
+        print("district spike: 1 km around (\(district.lat), \(district.lng)), \(stores1km) stores inside, 8 orders/min for 10 min then 80/min for 30 min, \(spikeRiders) riders")
+        print("  \(outcome.arrived) orders arrived, \(outcome.placed) placed, \(outcome.toldToWait) told every store in reach was full (with the wait)")
+        print(String(format: "  most work any store had waiting: %.1f min (limit 30)", outcome.maxBacklogMinutes))
+        print("  stores that took orders: \(outcome.storesInDistrict) inside the district, \(outcome.storesOutside) outside it")
+        print(String(format: "  delivered %d; promised wait vs delivered: %.1f %% within 20 %%, mean error %.1f %%", outcome.delivered,
+            outcome.withinTwentyPercent * 100, outcome.meanPromiseError * 100))
+        print(row("  simulation time", (ContinuousClock.now - started).secondsValue * 1_000, "ms"))
     }
 
     private func peakResidentBytes() -> Double {

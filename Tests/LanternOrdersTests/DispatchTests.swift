@@ -66,3 +66,19 @@ import Testing
         #expect(planned.kilometresPerOrder <= baseline.kilometresPerOrder, "\(planned) vs \(baseline)")
     }
 }
+
+@Suite struct DistrictSpikeTests {
+    @Test func aSpikeOnOneDistrictStaysUnderEveryStoresLimitSpillsToNeighboursAndKeepsItsPromises() {
+        let spike = DistrictSpike(
+            stores: DemoCity.stores(count: 300, seed: 2026),
+            district: GeoPoint(lat: DemoCity.centre.lat + 0.01, lng: DemoCity.centre.lng + 0.01), radiusMeters: 1_000,
+            peakPerMinute: 80, minutes: 20, riders: 800, seed: 3)
+        let outcome = spike.run()
+        #expect(outcome.placed + outcome.toldToWait == outcome.arrived)
+        #expect(outcome.maxBacklogMinutes <= 30)
+        #expect(outcome.maxBacklogMinutes > 20, "the spike must load the district's stores: \(outcome.maxBacklogMinutes)")
+        #expect(outcome.storesOutside > outcome.storesInDistrict, "overflow spreads to neighbours")
+        #expect(outcome.delivered == outcome.placed)
+        #expect(outcome.withinTwentyPercent >= 0.9, "promised waits within 20 %: \(outcome.withinTwentyPercent)")
+    }
+}

@@ -142,6 +142,8 @@ public func buildApplication(
         ],
         logger: logger)
     let seedDemo = configuration.seedDemo
+    let city = CityDefinition(
+        name: "Shanghai (demo)", merchants: configuration.merchants, riders: configuration.dispatch.riders, seed: configuration.citySeed)
     app.beforeServerStarts {
         try await opened.prepare()
         try await engine.load()
@@ -149,6 +151,10 @@ public func buildApplication(
         if seedDemo, try engine.read({ $0.allAccounts.isEmpty }) {
             _ = try await engine.createCampaign(demoCampaign())
             logger.info("seeded the demo campaign 'spring-festival'")
+        }
+        if try await CityDefinition.load(from: opened.store) == nil {
+            try await city.save(to: opened.store)
+            logger.info("seeded the demo city", metadata: ["stores": "\(city.merchants)", "riders": "\(city.riders)"])
         }
     }
     return app

@@ -8,7 +8,7 @@ import Logging
 struct Lantern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Lantern: assistant-led flash promotions for food and drink delivery.",
-        subcommands: [Serve.self, Token.self, Audit.self, Bench.self, Rush.self, Parse.self, MCP.self],
+        subcommands: [Serve.self, Seed.self, Token.self, Audit.self, Bench.self, Rush.self, Parse.self, MCP.self],
         defaultSubcommand: Serve.self)
 
     /// Parses the command line and runs the chosen subcommand.
@@ -72,31 +72,38 @@ struct Serve: AsyncParsableCommand {
     var admission = "on"
     @Option(name: .long, help: "Seconds a claim may wait for its commit before it is answered 503 + Retry-After.")
     var deadline: Double = 2
-    @Option(name: .long, help: "Stores in the demo city (generated in memory from --city-seed).") var merchants = 300
-    @Option(name: .long, help: "Seed of the demo city: the same seed gives the same stores.") var citySeed: UInt64 = 2026
+    @Option(name: .long, help: "Stores of the demo city seeded into an empty store (a seeded city is kept).") var merchants = 300
+    @Option(name: .long, help: "Seed of the demo city seeded into an empty store.") var citySeed: UInt64 = 2026
     @Option(name: .long, help: "OpenAI-compatible base URL (…/v1) for the optional LLM engine; unset: offline engine only.")
     var llmBaseUrl: String?
     @Option(name: .long, help: "Model name for the LLM engine.") var llmModel = "qwen-plus"
     @Option(name: .long, help: "Seconds one model call may take before the turn falls back to the offline engine.")
     var llmTimeout: Double = 8
     @Option(name: .long, help: "Model calls in flight at once; beyond it turns fall back at once.") var llmMaxConcurrent = 32
-    @Option(name: .long, help: "Simulated riders dispatched over live orders (0: none).") var riders = 200
+    @Option(name: .long, help: "Riders of the demo city seeded into an empty store (0: no dispatch).") var riders = 200
     @Option(name: .long, help: "Simulation speed for riders and autopilot stores (1: real time).") var timeScale: Double = 1
     @Flag(name: .long, help: "Demo stores accept every order at once and mark it ready when predicted.") var autopilot = false
 
     func run() async throws {
         guard admission == "on" || admission == "off" else { throw ValidationError("--admission takes on or off") }
         guard (1...3_000_000).contains(merchants) else { throw ValidationError("--merchants takes 1…3000000") }
+        // A city seeded into the store (lantern seed) wins over the flags, which seed an empty store.
+        var logger = Logger(label: "lantern")
+        logger.logLevel = .warning
+        let location = try database.location()
+        let opened = try openStore(location, logger: logger)
+        let stored = try await opened.whileRunning(logger: logger) { try await CityDefinition.load(from: opened.store) }
+        let city = stored ?? CityDefinition(name: "Shanghai (demo)", merchants: merchants, riders: max(0, riders), seed: citySeed)
         let configuration = ServerConfiguration(
-            host: host, port: port, jwtSecret: try secret.resolve(), database: try database.location(),
+            host: host, port: port, jwtSecret: try secret.resolve(), database: location,
             seedDemo: !noSeed, logLevel: Logger.Level(rawValue: logLevel) ?? .info, admissionEnabled: admission == "on",
-            answerDeadline: .milliseconds(Int64(max(0.05, deadline) * 1_000)), merchants: merchants, citySeed: citySeed,
+            answerDeadline: .milliseconds(Int64(max(0.05, deadline) * 1_000)), merchants: city.merchants, citySeed: city.seed,
             llm: llmBaseUrl.map {
                 LLMConfiguration(
                     baseURL: $0, model: llmModel, apiKey: ProcessInfo.processInfo.environment["LANTERN_LLM_API_KEY"],
                     timeout: .milliseconds(Int64(max(0.1, llmTimeout) * 1_000)), maxConcurrentCalls: max(1, llmMaxConcurrent))
             },
-            dispatch: DispatchConfiguration(riders: max(0, riders), timeScale: max(0.01, timeScale), autopilot: autopilot))
+            dispatch: DispatchConfiguration(riders: city.riders, timeScale: max(0.01, timeScale), autopilot: autopilot))
         let app = try await buildApplication(configuration)
         try await app.runService()
     }

@@ -1,0 +1,59 @@
+import Foundation
+import LanternCatalog
+import LanternStorage
+
+/// The demo city a store holds: everything needed to regenerate its stores and riders exactly,
+/// since the generator is deterministic.
+public struct CityDefinition: Sendable, Codable, Equatable {
+    /// The city's name.
+    public var name: String
+    /// Stores.
+    public var merchants: Int
+    /// Riders.
+    public var riders: Int
+    /// Generator seed.
+    public var seed: UInt64
+
+    /// Creates a definition.
+    public init(name: String, merchants: Int, riders: Int, seed: UInt64) {
+        self.name = name
+        self.merchants = merchants
+        self.riders = riders
+        self.seed = seed
+    }
+
+    /// The node-state key it is saved under.
+    static let key = "city"
+
+    /// The definition saved in `store`, if any.
+    public static func load(from store: any LedgerStore) async throws -> CityDefinition? {
+        guard let bytes = try await store.loadState(key: key) else { return nil }
+        return try JSONDecoder().decode(CityDefinition.self, from: Data(bytes))
+    }
+
+    /// Saves this definition in `store`.
+    public func save(to store: any LedgerStore) async throws {
+        try await store.saveState(Array(try JSONEncoder().encode(self)), key: Self.key)
+    }
+
+    /// The city's stores.
+    public var stores: [Store] { DemoCity.stores(count: merchants, seed: seed) }
+
+    /// One store as a JSON line: `id`, `name`, `brand`, `lat`, `lng`, capacity and hours.
+    public static func jsonLine(_ store: Store) -> String {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("id", store.id)
+        json.field("name", store.name)
+        json.field("brand", store.brand)
+        json.field("brand_zh", store.brandChinese)
+        json.field("lat", store.location.lat)
+        json.field("lng", store.location.lng)
+        json.field("cups_per_hour", store.cupsPerHour)
+        json.field("prep_minutes", store.prepMinutes)
+        json.field("opens", MerchantController.clockText(store.opensAtMinute))
+        json.field("closes", MerchantController.clockText(store.closesAtMinute))
+        json.endObject()
+        return String(decoding: json.bytes, as: UTF8.self)
+    }
+}

@@ -25,13 +25,18 @@ public struct Rider: Sendable, Equatable {
     public var route: [RouteStop] = []
     /// Orders picked up and not yet delivered.
     public var carrying: Int = 0
+    /// When the rider's shift ends, milliseconds: no route is planned to finish after it.
+    public var shiftEndsAtMs: Int64
 
     /// Creates a rider with an empty route.
-    public init(id: Int, position: GeoPoint, metersPerSecond: Double = 4.2, capacity: Int = 4) {
+    public init(
+        id: Int, position: GeoPoint, metersPerSecond: Double = 4.2, capacity: Int = 4, shiftEndsAtMs: Int64 = .max
+    ) {
         self.id = id
         self.position = position
         self.metersPerSecond = metersPerSecond
         self.capacity = capacity
+        self.shiftEndsAtMs = shiftEndsAtMs
     }
 }
 
@@ -91,7 +96,8 @@ public enum Dispatch {
         return (dx * dx + dy * dy).squareRoot()
     }
 
-    /// Lateness (ms, summed over drops) and metres of a route, or `nil` if it overloads the rider.
+    /// Lateness (ms, summed over drops) and metres of a route, or `nil` if it overloads the rider
+    /// or runs past the end of their shift.
     static func evaluate(
         _ route: [RouteStop], rider: Rider, nowMs: Int64, orders: [DispatchOrder], cosLat: Double
     ) -> (latenessMs: Double, meters: Double)? {
@@ -116,6 +122,7 @@ public enum Dispatch {
             time += Double(stopSeconds * 1_000)
             position = stop.point
         }
+        if time > Double(rider.shiftEndsAtMs) { return nil }
         return (lateness, total)
     }
 
@@ -174,7 +181,8 @@ public enum Dispatch {
             }
         case .nearestIdle:
             let ready = open.filter { orders[$0].readyAtMs <= nowMs }.sorted { orders[$0].readyAtMs < orders[$1].readyAtMs }
-            var busy = Set(riders.indices.filter { !riders[$0].route.isEmpty })
+            // Riders with no route are idle; those off shift are never chosen.
+            var busy = Set(riders.indices.filter { !riders[$0].route.isEmpty || riders[$0].shiftEndsAtMs <= nowMs })
             for id in ready {
                 let order = orders[id]
                 var k = 8

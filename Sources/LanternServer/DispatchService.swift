@@ -125,9 +125,19 @@ public final class DispatchService: Service, Sendable {
                         readyAtMs: readyAt(order), promisedAtMs: order.draft.promisedAtMs))
                 state.open.append(id)
             }
+            // Riders work daily shifts in China time; off shift, nothing new is planned for them.
+            let minute = OrderDesk.localMinute(atMs: nowMs)
+            for index in state.riders.indices {
+                let shift = Self.shifts[index % Self.shifts.count]
+                state.riders[index].shiftEndsAtMs =
+                    minute >= shift.start && minute < shift.end ? nowMs + Int64(shift.end - minute) * 60_000 : nowMs
+            }
             Dispatch.round(.planned, orders: &state.orders, open: &state.open, riders: &state.riders, nowMs: nowMs)
         }
     }
+
+    /// Daily shifts, minutes after midnight in China: early, middle and late, covering 07:00–24:00.
+    static let shifts: [(start: Int, end: Int)] = [(7 * 60, 15 * 60), (11 * 60, 19 * 60), (15 * 60, 24 * 60)]
 
     /// When the store should have the order ready: its promise less handover and the ride.
     private func readyAt(_ order: Order) -> Int64 {

@@ -37,6 +37,18 @@ import Testing
         #expect(Dispatch.evaluate(Array(threeAboard.prefix(2)), rider: riders[0], nowMs: 0, orders: orders, cosLat: 0.85) != nil)
     }
 
+    @Test func noRouteIsPlannedPastTheEndOfARidersShift() {
+        var orders = [DispatchOrder(id: 0, store: store, drop: offset(store, north: 3_000), readyAtMs: 0, promisedAtMs: 30 * 60_000)]
+        // 3 km at 4.2 m/s plus two stops is about 14 minutes: the first rider's shift ends in 10.
+        var riders = [
+            Rider(id: 0, position: store, shiftEndsAtMs: 10 * 60_000),
+            Rider(id: 1, position: offset(store, north: -800), shiftEndsAtMs: 60 * 60_000),
+        ]
+        var open = [0]
+        #expect(Dispatch.round(.planned, orders: &orders, open: &open, riders: &riders, nowMs: 0) == 1)
+        #expect(orders[0].rider == 1)
+    }
+
     @Test func ordersBeyondTheHorizonWait() {
         var orders = [DispatchOrder(id: 0, store: store, drop: offset(store, north: 1_000), readyAtMs: 30 * 60_000, promisedAtMs: 45 * 60_000)]
         var riders = [Rider(id: 0, position: store)]

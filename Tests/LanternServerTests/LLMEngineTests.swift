@@ -19,8 +19,18 @@ final class ScriptedModel: Sendable {
 
     private let steps: [Step]
     private let received = Mutex<[JSONValue]>([])
+    private let arrivals: AsyncStream<Int>
+    private let arrival: AsyncStream<Int>.Continuation
 
-    init(_ steps: [Step]) { self.steps = steps }
+    init(_ steps: [Step]) {
+        self.steps = steps
+        (arrivals, arrival) = AsyncStream.makeStream(of: Int.self)
+    }
+
+    /// Returns once the model has received `count` requests.
+    func waitForRequests(_ count: Int) async {
+        for await seen in arrivals where seen >= count { return }
+    }
 
     var requests: [JSONValue] { received.withLock { $0 } }
 
@@ -33,6 +43,7 @@ final class ScriptedModel: Sendable {
                 state.append((try? JSONValue.parse(String(buffer: bytes))) ?? .null)
                 return state.count - 1
             }
+            self.arrival.yield(index + 1)
             let step = index < self.steps.count ? self.steps[index] : Step(status: .internalServerError, body: "{}")
             if step.delay > .zero { try await Task.sleep(for: step.delay) }
             return Response(
@@ -106,6 +117,24 @@ struct LLMEngineTests {
         }
         let toolResult = model.requests.last?["messages"]?.array?.last?["content"]?.string ?? ""
         #expect(toolResult.contains("card_not_found"))
+    }
+
+    @Test("Beyond the cap on concurrent model calls, turns go to the offline engine at once")
+    func saturated() async throws {
+        let model = ScriptedModel([.init(body: ScriptedModel.text("Hello from the model"), delay: .milliseconds(1_500))])
+        try await model.serve { url in
+            try await withTestApp(.sqlite, llm: LLMConfiguration(baseURL: url, model: "scripted", maxConcurrentCalls: 1)) { app in
+                async let slow = app.say("hello")
+                await model.waitForRequests(1)  // the first turn holds the only model slot
+                let started = ContinuousClock.now
+                let second = try await app.say("get me a large taro milk tea, less ice, deliver to 5 Park Road", as: "bob")
+                #expect(ContinuousClock.now - started < .milliseconds(1_000))
+                #expect(second.json["engine"] as? String == "offline-fallback")
+                #expect(second.json["pending_order"] != nil)
+                #expect(try await slow.json["engine"] as? String == "llm")
+            }
+        }
+        #expect(model.requests.count == 1)
     }
 
     @Test("A slow model times out and the offline engine answers, saying so", arguments: [false, true])

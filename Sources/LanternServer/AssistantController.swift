@@ -64,10 +64,7 @@ struct ToolBox: ToolRunner {
             let (order, _) = try await orders.placeOrder(
                 body, key: key, digest: OrderController.digest(Array(withoutKey(arguments).text.utf8)), user: user,
                 eventLoop: eventLoop)
-            var json = JSONWriter()
-            json.beginObject()
-            json.write(order, key: "order")
-            json.endObject()
+            let json = JSONWriter.envelope(order)
             return try parse(json)
         case "order_status", "cancel_order":
             guard let id = arguments["order_id"]?.string else {
@@ -82,10 +79,7 @@ struct ToolBox: ToolRunner {
                 }
                 order = found
             }
-            var json = JSONWriter()
-            json.beginObject()
-            json.write(order, key: "order")
-            json.endObject()
+            let json = JSONWriter.envelope(order)
             return try parse(json)
         default:
             throw APIError(.notFound, "unknown_tool", "there is no tool '\(name)'")

@@ -43,16 +43,7 @@ public struct CityDefinition: Sendable, Codable, Equatable {
     public static func jsonLine(_ store: Store) -> String {
         var json = JSONWriter()
         json.beginObject()
-        json.field("id", store.id)
-        json.field("name", store.name)
-        json.field("brand", store.brand)
-        json.field("brand_zh", store.brandChinese)
-        json.field("lat", store.location.lat)
-        json.field("lng", store.location.lng)
-        json.field("cups_per_hour", store.cupsPerHour)
-        json.field("prep_minutes", store.prepMinutes)
-        json.field("opens", MerchantController.clockText(store.opensAtMinute))
-        json.field("closes", MerchantController.clockText(store.closesAtMinute))
+        json.storeFields(store, withCapacity: true)
         json.endObject()
         return String(decoding: json.bytes, as: UTF8.self)
     }

@@ -133,12 +133,7 @@ public struct MerchantController: Sendable {
         for (store, meters) in found {
             let load = try loads.load(of: store)
             json.beginObject()
-            json.field("id", store.id)
-            json.field("name", store.name)
-            json.field("brand", store.brand)
-            json.field("brand_zh", store.brandChinese)
-            json.field("lat", store.location.lat)
-            json.field("lng", store.location.lng)
+            json.storeFields(store)
             json.field("distance_m", Int(meters.rounded()))
             json.field("backlog_cups", load.backlogCups)
             json.field(
@@ -167,16 +162,7 @@ public struct MerchantController: Sendable {
         let nowMs = clock().millisecondsSince1970
         var json = JSONWriter()
         json.beginObject()
-        json.field("id", store.id)
-        json.field("name", store.name)
-        json.field("brand", store.brand)
-        json.field("brand_zh", store.brandChinese)
-        json.field("lat", store.location.lat)
-        json.field("lng", store.location.lng)
-        json.field("cups_per_hour", store.cupsPerHour)
-        json.field("prep_minutes", store.prepMinutes)
-        json.field("opens", Self.clockText(store.opensAtMinute))
-        json.field("closes", Self.clockText(store.closesAtMinute))
+        json.storeFields(store, withCapacity: true)
         json.field("open", store.isOpen(atMinute: OrderDesk.localMinute(atMs: nowMs)))
         json.field("paused", load.paused)
         json.field("backlog_cups", load.backlogCups)
@@ -186,6 +172,7 @@ public struct MerchantController: Sendable {
         return json.response(status: .ok)
     }
 
+    /// `HH:MM` for minutes after midnight.
     static func clockText(_ minute: Int) -> String {
         let hours = minute / 60
         let minutes = minute % 60
@@ -271,10 +258,7 @@ public struct MerchantController: Sendable {
         switch try await engine.changeOrder(id, to: state, by: .merchant(store.id), eventLoop: context.eventLoop) {
         case .success(let order):
             events.publish(order)
-            var json = JSONWriter()
-            json.beginObject()
-            json.write(order, key: "order")
-            json.endObject()
+            let json = JSONWriter.envelope(order)
             return json.response(status: .ok)
         case .failure(let error): throw APIError(error)
         }
@@ -306,5 +290,22 @@ public struct MerchantController: Sendable {
         json.field("available", body.available)
         json.endObject()
         return json.response(status: .ok)
+    }
+}
+
+extension JSONWriter {
+    /// A store's identity and place; with `withCapacity`, also its cups per hour, preparation time and hours.
+    mutating func storeFields(_ store: Store, withCapacity: Bool = false) {
+        field("id", store.id)
+        field("name", store.name)
+        field("brand", store.brand)
+        field("brand_zh", store.brandChinese)
+        field("lat", store.location.lat)
+        field("lng", store.location.lng)
+        guard withCapacity else { return }
+        field("cups_per_hour", store.cupsPerHour)
+        field("prep_minutes", store.prepMinutes)
+        field("opens", MerchantController.clockText(store.opensAtMinute))
+        field("closes", MerchantController.clockText(store.closesAtMinute))
     }
 }

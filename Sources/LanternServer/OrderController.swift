@@ -146,10 +146,7 @@ public struct OrderController: Sendable {
         let body = try JSONBody.decode(OrderBody.self, from: bytes)
         let (order, replayed) = try await placeOrder(
             body, key: key, digest: Self.digest(bytes), user: identity.userID, eventLoop: context.eventLoop)
-        var json = JSONWriter()
-        json.beginObject()
-        json.write(order, key: "order")
-        json.endObject()
+        let json = JSONWriter.envelope(order)
         var response = json.response(status: replayed ? .ok : .created)
         if replayed { response.headers[.idempotentReplayed] = "true" }
         return response
@@ -187,10 +184,7 @@ public struct OrderController: Sendable {
             identity.role == .admin || (identity.role == .user && order.draft.user == identity.userID)
                 || (identity.role == .merchant && order.draft.merchantID == identity.merchantID)
         else { throw APIError(LedgerError.orderNotFound(id)) }
-        var json = JSONWriter()
-        json.beginObject()
-        json.write(order, key: "order", estimatedDelivery: dispatch?.estimatedDelivery(of: order.id))
-        json.endObject()
+        let json = JSONWriter.envelope(order, estimatedDelivery: dispatch?.estimatedDelivery(of: order.id))
         return json.response(status: .ok)
     }
 
@@ -214,10 +208,7 @@ public struct OrderController: Sendable {
         -> Response
     {
         let order = try await change(id, to: state, by: actor, eventLoop: context.eventLoop)
-        var json = JSONWriter()
-        json.beginObject()
-        json.write(order, key: "order")
-        json.endObject()
+        let json = JSONWriter.envelope(order)
         return json.response(status: .ok)
     }
 
@@ -354,6 +345,15 @@ extension JSONWriter {
         field("quantity", item.quantity)
         field("unit_price_fen", item.unitPriceFen)
         endObject()
+    }
+
+    /// `{"order":{…}}`.
+    static func envelope(_ order: Order, estimatedDelivery: Date? = nil) -> JSONWriter {
+        var json = JSONWriter()
+        json.beginObject()
+        json.write(order, key: "order", estimatedDelivery: estimatedDelivery)
+        json.endObject()
+        return json
     }
 
     /// An order as the API shows it; `estimated_delivery_at` when a rider has it on their route.

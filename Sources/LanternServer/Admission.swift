@@ -60,6 +60,9 @@ public final class AdmissionControl: Sendable {
     /// The configuration in force.
     public let configuration: AdmissionConfiguration
     private let state: Mutex<State>
+    private let admittedCount = Atomic<Int>(0)
+    private let queuedCount = Atomic<Int>(0)
+    private let limitedCount = Atomic<Int>(0)
     private let signer: QueueTicketSigner
     private let clock: @Sendable () -> Date
 
@@ -89,6 +92,7 @@ public final class AdmissionControl: Sendable {
             return state.addresses.allow(address, now: now)
         }
         if case .limited(let wait) = decision {
+            limitedCount.wrappingAdd(1, ordering: .relaxed)
             throw APIError(
                 .tooManyRequests, "rate_limited", "too many requests; try again in \(Int(wait.rounded(.up))) s",
                 headers: [.retryAfter: "\(max(1, Int(wait.rounded(.up))))"])
@@ -166,6 +170,7 @@ public final class AdmissionControl: Sendable {
     }
 
     private func enqueue(_ room: inout WaitingRoom, campaign: String, user: String, now: Date) -> AdmissionVerdict {
+        queuedCount.wrappingAdd(1, ordering: .relaxed)
         let place = room.enqueue()
         let ticket = QueueTicket(
             campaign: campaign, user: user, sequence: place.sequence, issuedAtMs: now.millisecondsSince1970,
@@ -176,6 +181,7 @@ public final class AdmissionControl: Sendable {
 
     /// Gives back the concurrency slot a `.proceed` took, with the latency the claim saw.
     func finished(latency: Double) {
+        admittedCount.wrappingAdd(1, ordering: .relaxed)
         guard configuration.enabled else { return }
         state.withLock { $0.limiter.release(latency: latency) }
     }
@@ -198,6 +204,33 @@ public final class AdmissionControl: Sendable {
         else { return nil }
         let fields = String(decoding: bytes, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
         return fields.count == 6 ? String(fields[1]) : nil
+    }
+
+    /// What admission has done so far, for operators.
+    public struct Activity: Sendable {
+        /// Claims that went through to the ledger.
+        public var admitted: Int
+        /// Claims sent to a waiting room.
+        public var queued: Int
+        /// Requests answered 429.
+        public var rateLimited: Int
+        /// The adaptive concurrency limit now.
+        public var limit: Double
+        /// Claims in flight now.
+        public var inFlight: Int
+        /// Tickets issued and not yet admitted, by campaign.
+        public var waiting: [String: Int]
+    }
+
+    /// Counters, the limiter and waiting-room depths now.
+    public func activity() -> Activity {
+        state.withLock { state in
+            Activity(
+                admitted: admittedCount.load(ordering: .relaxed), queued: queuedCount.load(ordering: .relaxed),
+                rateLimited: limitedCount.load(ordering: .relaxed), limit: state.limiter.limit,
+                inFlight: state.limiter.inFlight,
+                waiting: state.rooms.mapValues { room in max(0, Int(Double(room.counters.issued) - room.counters.admitted)) })
+        }
     }
 
     /// Sets (or, with nil, clears) an operator's fixed admission rate for a campaign.

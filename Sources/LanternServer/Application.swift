@@ -98,6 +98,10 @@ public func buildRouter(
         orders: orders, merchants: merchants, engine: engine, admission: admission, sessions: sessions,
         llm: llm.map { LLMAssistant($0) }, clock: clock
     ).addRoutes(to: v1)
+    OperatorController(
+        engine: engine, admission: admission, directory: directory, board: board, dispatch: dispatch, tokens: tokens,
+        clock: clock
+    ).addRoutes(root: router, v1: v1)
     let mcp = router.group("mcp").add(middleware: EventLoopAffinityMiddleware())
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
     MCPController(orders: orders, merchants: merchants, engine: engine, admission: admission, clock: clock).addRoutes(to: mcp)

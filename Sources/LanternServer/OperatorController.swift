@@ -1,0 +1,120 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LanternLedger
+import LanternOrders
+import LanternStorage
+import NIOCore
+
+/// What operators see: a snapshot of the whole system as JSON, the same once a second as
+/// server-sent events, and the dashboard page that draws them.
+struct OperatorController: Sendable {
+    let engine: LedgerEngine
+    let admission: AdmissionControl
+    let directory: MerchantDirectory
+    let board: MerchantBoard
+    let dispatch: DispatchService?
+    let tokens: TokenAuthority
+    let clock: @Sendable () -> Date
+
+    /// `GET /` (the page) and `GET /admin/stream` on the root router; `GET /v1/admin/stats` under `/v1`.
+    func addRoutes(root: Router<LanternRequestContext>, v1: RouterGroup<LanternRequestContext>) {
+        root.get { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html)))
+        }
+        root.get("admin/stream", use: stream)
+        v1.get("admin/stats") { _, context -> Response in
+            _ = try context.require(.admin)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: try snapshot())))
+        }
+    }
+
+    /// Server-sent events, `event: stats` once a second. Browsers' EventSource cannot send an
+    /// Authorization header, so the admin token comes as `?access_token=`.
+    @Sendable func stream(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        guard let token = request.uri.queryParameters["access_token"] else { throw APIError.unauthorized() }
+        let identity = try await tokens.verify(String(token))
+        guard identity.role == .admin else { throw APIError.forbidden("the dashboard needs an admin token") }
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                while !Task.isCancelled {
+                    try await writer.write(ByteBuffer(string: "event: stats\ndata: " + (try snapshot()) + "\n\n"))
+                    try await Task.sleep(for: .seconds(1))
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    /// Everything the dashboard draws, as one JSON object.
+    func snapshot() throws -> String {
+        let activity = admission.activity()
+        let nowMs = clock().millisecondsSince1970
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("at", Date(millisecondsSince1970: nowMs))
+        try engine.read { book in
+            json.beginArray("campaigns")
+            for account in book.allAccounts {
+                json.beginObject()
+                json.field("id", account.campaign.id)
+                json.field("budget_fen", account.campaign.budgetFen)
+                json.field("remaining_fen", account.remainingFen)
+                json.field("outstanding_fen", account.outstandingFen)
+                json.field("spent_fen", account.spentFen)
+                json.field("cards_issued", account.cardsIssued)
+                json.field("waiting", activity.waiting[account.campaign.id] ?? 0)
+                json.endObject()
+            }
+            json.endArray()
+            var byState: [String: Int] = [:]
+            var drinks: [String: Int] = [:]
+            for order in book.allOrders {
+                byState[order.state.rawValue, default: 0] += 1
+                for item in order.draft.items { drinks[item.drink, default: 0] += item.quantity }
+            }
+            json.beginObject("orders")
+            for state in OrderState.allCases { json.field(state.rawValue, byState[state.rawValue] ?? 0) }
+            json.endObject()
+            json.beginArray("top_drinks")
+            for (drink, cups) in drinks.sorted(by: { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }).prefix(5) {
+                json.beginObject()
+                json.field("drink", drink)
+                json.field("cups", cups)
+                json.endObject()
+            }
+            json.endArray()
+            json.beginArray("stores")
+            for store in directory.stores.prefix(2_000) {
+                let backlog = book.unmadeCups(atMerchant: store.id)
+                json.beginObject()
+                json.field("id", store.id)
+                json.field("lat", store.location.lat)
+                json.field("lng", store.location.lng)
+                json.field("backlog_minutes", Int(AutoPause.backlogMinutes(backlog, store: store).rounded()))
+                json.field("paused", board.isPaused(store.id))
+                json.endObject()
+            }
+            json.endArray()
+        }
+        json.beginObject("admission")
+        json.field("admitted", activity.admitted)
+        json.field("queued", activity.queued)
+        json.field("rate_limited", activity.rateLimited)
+        json.field("limit", activity.limit)
+        json.field("in_flight", activity.inFlight)
+        json.endObject()
+        let riders = dispatch?.snapshot ?? (riders: 0, busy: 0, waiting: 0)
+        json.beginObject("riders")
+        json.field("total", riders.riders)
+        json.field("busy", riders.busy)
+        json.field("orders_waiting", riders.waiting)
+        json.endObject()
+        json.endObject()
+        return String(decoding: json.bytes, as: UTF8.self)
+    }
+}

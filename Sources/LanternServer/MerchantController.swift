@@ -30,6 +30,9 @@ public final class MerchantBoard: Sendable {
         }
     }
 
+    /// Whether the store paused itself (past its backlog limit) when its load was last read.
+    public func isAutoPaused(_ store: String) -> Bool { status.withLock { $0.autoPaused.contains(store) } }
+
     /// Applies the auto-pause rule to a store's backlog; returns whether it is auto-paused now.
     public func updateAutoPause(_ store: String, backlogMinutes: Double, rule: AutoPause = .standard) -> Bool {
         status.withLock { state in

@@ -17,12 +17,18 @@ struct OperatorController: Sendable {
     let tokens: TokenAuthority
     let clock: @Sendable () -> Date
 
-    /// `GET /` (the page) and `GET /admin/stream` on the root router; `GET /v1/admin/stats` under `/v1`.
+    /// `GET /` (the dashboard), `GET /chat` (the customer page) and `GET /admin/stream` on the
+    /// root router; `GET /v1/admin/stats` under `/v1`.
     func addRoutes(root: Router<LanternRequestContext>, v1: RouterGroup<LanternRequestContext>) {
         root.get { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html)))
+        }
+        root.get("chat") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: ChatPage.html)))
         }
         root.get("admin/stream", use: stream)
         v1.get("admin/stats") { _, context -> Response in
@@ -96,7 +102,7 @@ struct OperatorController: Sendable {
                 json.field("lat", store.location.lat)
                 json.field("lng", store.location.lng)
                 json.field("backlog_minutes", Int(AutoPause.backlogMinutes(backlog, store: store).rounded()))
-                json.field("paused", board.isPaused(store.id))
+                json.field("paused", board.isPaused(store.id) || board.isAutoPaused(store.id))
                 json.endObject()
             }
             json.endArray()

@@ -81,7 +81,12 @@ public final class DispatchService: Service, Sendable {
 
     /// Ticks every second and runs a round every `roundSeconds`, until graceful shutdown.
     public func run() async throws {
-        guard configuration.riders > 0 else { return }
+        guard configuration.riders > 0 else {
+            // With no riders there is nothing to run, but returning early would end the service
+            // group (and so the server): wait for shutdown instead.
+            try? await gracefulShutdown()
+            return
+        }
         var lastRound = ContinuousClock.now - .seconds(configuration.roundSeconds)
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {

@@ -5,6 +5,7 @@ import LanternLedger
 import LanternOrders
 import LanternStorage
 import NIOCore
+import ServiceLifecycle
 
 /// What operators see: a snapshot of the whole system as JSON, the same once a second as
 /// server-sent events, and the dashboard page that draws them.
@@ -48,9 +49,10 @@ struct OperatorController: Sendable {
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                while !Task.isCancelled {
+                // Once a second until the client goes or the server shuts down gracefully.
+                while !Task.isCancelled, !Task.isShuttingDownGracefully {
                     try await writer.write(ByteBuffer(string: "event: stats\ndata: " + (try snapshot()) + "\n\n"))
-                    try await Task.sleep(for: .seconds(1))
+                    _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
                 }
                 try await writer.finish(nil)
             })

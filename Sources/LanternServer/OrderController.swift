@@ -6,6 +6,7 @@ import LanternCatalog
 import LanternLedger
 import LanternOrders
 import LanternStorage
+import ServiceLifecycle
 import Synchronization
 
 /// Fans order changes out to the live streams of the users they belong to.
@@ -243,7 +244,8 @@ public struct OrderController: Sendable {
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
                 try await writer.write(ByteBuffer(string: ": tracking orders of \(identity.userID)\n\n"))
-                for await order in updates {
+                // The stream ends at graceful shutdown; a client that left is noticed at its next event.
+                for await order in updates.cancelOnGracefulShutdown() {
                     var json = JSONWriter()
                     json.write(order, estimatedDelivery: self.dispatch?.estimatedDelivery(of: order.id))
                     try await writer.write(

@@ -1,0 +1,64 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LanternStorage
+import NIOCore
+import Testing
+
+@testable import LanternServer
+
+@Suite("Live order tracking")
+struct OrderStreamTests {
+    @Test(
+        "GET /v1/me/orders/events streams the caller's order changes, only theirs, and ends at shutdown (with no riders configured)",
+        .timeLimit(.minutes(1)))
+    func stream() async throws {
+        let store = try await TestStore.make(.sqlite)
+        let opened = try openStore(store.location, logger: quietLogger)
+        let engine = LedgerEngine(store: opened.store, logger: quietLogger)
+        let app = try await buildApplication(
+            ServerConfiguration(
+                host: "127.0.0.1", port: 0, jwtSecret: testSecret, database: store.location, seedDemo: false,
+                admissionEnabled: false, dispatch: DispatchConfiguration(riders: 0)),
+            store: opened, engine: engine, logger: quietLogger)
+        let tokens = try await TokenAuthority(secret: testSecret)
+        let ann = try await tokens.mint(Identity(userID: "ann", role: .user))
+        let bob = try await tokens.mint(Identity(userID: "bob", role: .user))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        // The stream is still open when the server shuts down: shutdown must end it.
+        try await app.test(.live) { client in
+            let base = "http://127.0.0.1:\(client.port!)"
+            func post(_ path: String, token: String, body: String) async throws -> String {
+                var request = HTTPClientRequest(url: base + path)
+                request.method = .POST
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                request.headers.add(name: "Idempotency-Key", value: UUID().uuidString)
+                request.body = .bytes(ByteBuffer(string: body))
+                let response = try await http.execute(request, timeout: .seconds(10))
+                return String(buffer: try await response.body.collect(upTo: 1 << 20))
+            }
+            var listen = HTTPClientRequest(url: base + "/v1/me/orders/events")
+            listen.headers.add(name: "Authorization", value: "Bearer \(ann)")
+            let response = try await http.execute(listen, timeout: .seconds(30))
+            #expect(response.headers.first(name: "Content-Type") == "text/event-stream")
+            var chunks = response.body.makeAsyncIterator()
+            let hello = String(buffer: try #require(try await chunks.next()))
+            #expect(hello.hasPrefix(": tracking orders of ann"))
+            let order = #"{"items":[{"drink":"americano"}],"address":{"lat":31.2304,"lng":121.4737,"text":"Square"}}"#
+            _ = try await post("/v1/orders", token: bob, body: order)
+            let placed = try JSONSerialization.jsonObject(with: Data(try await post("/v1/orders", token: ann, body: order).utf8)) as? [String: Any]
+            let id = try #require((placed?["order"] as? [String: Any])?["id"] as? String)
+            var text = ""
+            while !text.contains("\n\n"), let chunk = try await chunks.next() { text += String(buffer: chunk) }
+            #expect(text.hasPrefix("event: order\ndata: {\"id\":\"\(id)\",\"state\":\"placed\""), "\(text)")
+            _ = try await post("/v1/orders/\(id)/cancel", token: ann, body: "")
+            text = ""
+            while !text.contains("\n\n"), let chunk = try await chunks.next() { text += String(buffer: chunk) }
+            #expect(text.contains(#""state":"cancelled""#), "\(text)")
+        }
+        try await http.shutdown()
+        try await store.remove()
+    }
+}

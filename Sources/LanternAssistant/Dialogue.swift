@@ -116,7 +116,7 @@ public enum OfflineAssistant {
         to text: String, location: (lat: Double, lng: Double)?, session: inout AssistantSession, tools: any ToolRunner,
         nowMs: Int64
     ) async -> AssistantReply {
-        let zh = text.unicodeScalars.contains { $0.value >= 0x4E00 && $0.value <= 0x9FFF }
+        let zh = isChinese(text)
         func say(_ chinese: String, _ english: String) -> String { zh ? chinese : english }
         session.updatedAtMs = nowMs
         if let location {
@@ -342,6 +342,11 @@ public enum OfflineAssistant {
                 suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
         }
     }
+}
+
+/// Whether `text` has Chinese characters in it: replies follow the language of the message.
+public func isChinese(_ text: String) -> Bool {
+    text.unicodeScalars.contains { $0.value >= 0x4E00 && $0.value <= 0x9FFF }
 }
 
 /// Words that carry a turn's intent beyond the order itself.

@@ -203,8 +203,12 @@ public final class DispatchService: Service, Sendable {
         }
     }
 
+    /// An order the customer or store ended meanwhile is refused by the ledger; that is not an error here.
     private func move(_ id: String, to state: OrderState, by actor: OrderActor) async throws {
-        if case .success(let order) = try await engine.changeOrder(id, to: state, by: actor) { events.publish(order) }
+        do {
+            _ = try await events.change(id, to: state, by: actor, on: engine)
+        } catch is APIError {
+        }
     }
 
     /// Riders, busy riders and orders waiting for one, for operators.

@@ -62,7 +62,7 @@ public final class LLMAssistant: Sendable {
         to text: String, location: (lat: Double, lng: Double)?, session: inout AssistantSession, tools: any ToolRunner,
         nowMs: Int64
     ) async -> AssistantReply {
-        let zh = text.unicodeScalars.contains { $0.value >= 0x4E00 && $0.value <= 0x9FFF }
+        let zh = isChinese(text)
         guard inFlight.wrappingAdd(1, ordering: .relaxed).newValue <= configuration.maxConcurrentCalls else {
             inFlight.wrappingSubtract(1, ordering: .relaxed)
             return await fallback(text, location: location, session: &session, tools: tools, nowMs: nowMs, zh: zh, why: "busy")

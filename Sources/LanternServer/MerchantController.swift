@@ -258,13 +258,8 @@ public struct MerchantController: Sendable {
         case "reject": state = .rejected
         default: throw APIError(.notFound, "not_found", "no such route")
         }
-        switch try await engine.changeOrder(id, to: state, by: .merchant(store.id), eventLoop: context.eventLoop) {
-        case .success(let order):
-            events.publish(order)
-            let json = JSONWriter.envelope(order)
-            return json.response(status: .ok)
-        case .failure(let error): throw APIError(error)
-        }
+        let order = try await events.change(id, to: state, by: .merchant(store.id), on: engine, eventLoop: context.eventLoop)
+        return JSONWriter.envelope(order).response(status: .ok)
     }
 
     @Sendable func setStatus(_ request: Request, context: LanternRequestContext) async throws -> Response {

@@ -23,6 +23,18 @@ public final class OrderEvents: Sendable {
         for stream in streams { stream.yield(order) }
     }
 
+    /// Moves an order through the ledger and tells its user's streams; a refusal is thrown as an API error.
+    func change(
+        _ id: String, to state: OrderState, by actor: OrderActor, on engine: LedgerEngine, eventLoop: (any EventLoop)? = nil
+    ) async throws -> Order {
+        switch try await engine.changeOrder(id, to: state, by: actor, eventLoop: eventLoop) {
+        case .success(let order):
+            publish(order)
+            return order
+        case .failure(let error): throw APIError(error)
+        }
+    }
+
     /// A stream of `user`'s order changes, until the caller stops reading it.
     public func subscribe(user: String) -> AsyncStream<Order> {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
@@ -215,12 +227,7 @@ public struct OrderController: Sendable {
 
     /// Moves an order on behalf of `actor` and tells its user's live streams.
     func change(_ id: String, to state: OrderState, by actor: OrderActor, eventLoop: (any EventLoop)?) async throws -> Order {
-        switch try await engine.changeOrder(id, to: state, by: actor, eventLoop: eventLoop) {
-        case .success(let order):
-            events.publish(order)
-            return order
-        case .failure(let error): throw APIError(error)
-        }
+        try await events.change(id, to: state, by: actor, on: engine, eventLoop: eventLoop)
     }
 
     @Sendable func myOrders(_ request: Request, context: LanternRequestContext) async throws -> Response {

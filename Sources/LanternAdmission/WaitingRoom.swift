@@ -45,6 +45,8 @@ public struct WaitingRoom: Sendable {
     public var adaptiveRate: Double
     /// How long an admission stays usable.
     public let admissionValidity: Double
+    /// While true the frontier stands still: nobody is admitted and nobody loses their place.
+    public var paused = false
     private var lastAdvance: Double
     private var checkpoints: [(time: Double, admitted: Double)] = []
     private static let checkpointInterval = 1.0
@@ -88,7 +90,7 @@ public struct WaitingRoom: Sendable {
             counters.preQueueSize = counters.issued
             lastAdvance = max(lastAdvance, startsAt)
         }
-        let elapsed = max(0, now - lastAdvance)
+        let elapsed = paused ? 0 : max(0, now - lastAdvance)
         lastAdvance = max(lastAdvance, now)
         // The frontier may run ahead of arrivals by one second of admissions, so that while
         // nobody waits, newcomers go straight in at up to the admission rate.

@@ -53,6 +53,8 @@ public final class AdmissionControl: Sendable {
         var addresses: HotKeyLimiter
         var rooms: [String: WaitingRoom] = [:]
         var fixedRates: [String: Double] = [:]
+        /// Campaigns an operator paused: no claims, and their waiting rooms stand still.
+        var paused: Set<String> = []
         /// Counters restored at start, for rooms not opened since.
         var restored: [String: WaitingRoomCounters] = [:]
     }
@@ -63,6 +65,8 @@ public final class AdmissionControl: Sendable {
     private let admittedCount = Atomic<Int>(0)
     private let queuedCount = Atomic<Int>(0)
     private let limitedCount = Atomic<Int>(0)
+    /// How many campaigns are paused, so the claim path skips the lock while none is.
+    private let pausedCount = Atomic<Int>(0)
     private let signer: QueueTicketSigner
     private let clock: @Sendable () -> Date
 
@@ -149,6 +153,7 @@ public final class AdmissionControl: Sendable {
                 startsAt: campaign.startsAt.timeIntervalSince1970, now: now,
                 admissionValidity: configuration.admissionValiditySeconds)
         room.fixedRate = state.fixedRates[campaign.id]
+        room.paused = state.paused.contains(campaign.id)
         if let rate = state.limiter.sustainableRate { room.adaptiveRate = max(10, rate * 0.9) }
         room.advance(to: now)
         return room
@@ -231,6 +236,33 @@ public final class AdmissionControl: Sendable {
                 inFlight: state.limiter.inFlight,
                 waiting: state.rooms.mapValues { room in max(0, Int(Double(room.counters.issued) - room.counters.admitted)) })
         }
+    }
+
+    /// True while an operator has the campaign paused.
+    public func isPaused(_ campaign: String) -> Bool {
+        guard pausedCount.load(ordering: .relaxed) > 0 else { return false }
+        return state.withLock { $0.paused.contains(campaign) }
+    }
+
+    /// Pauses or resumes a campaign. Its waiting room stands still while paused: nobody is
+    /// admitted, and nobody loses their place.
+    public func setPaused(_ paused: Bool, campaign: String) {
+        let now = clock().timeIntervalSince1970
+        state.withLock { state in
+            // Bring the room up to now under the old setting, so the pause starts (or ends) now.
+            if var room = state.rooms[campaign] {
+                room.advance(to: now)
+                room.paused = paused
+                state.rooms[campaign] = room
+            }
+            if paused { state.paused.insert(campaign) } else { state.paused.remove(campaign) }
+            pausedCount.store(state.paused.count, ordering: .relaxed)
+        }
+    }
+
+    /// The paused campaigns, sorted.
+    public func pausedCampaigns() -> [String] {
+        state.withLock { $0.paused.sorted() }
     }
 
     /// Sets (or, with nil, clears) an operator's fixed admission rate for a campaign.

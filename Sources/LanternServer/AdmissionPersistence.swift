@@ -15,10 +15,29 @@ public struct AdmissionPersistence: Service {
     let store: any LedgerStore
     let logger: Logger
 
+    /// Key of the paused campaigns in the store.
+    public static let pausedKey = "paused-campaigns"
+
     /// Loads the saved state into `admission`, if there is any.
     public static func restore(_ admission: AdmissionControl, from store: any LedgerStore) async throws {
+        if let bytes = try await store.loadState(key: pausedKey) {
+            for campaign in try JSONDecoder().decode([String].self, from: Data(bytes)) {
+                admission.setPaused(true, campaign: campaign)
+            }
+        }
         guard let bytes = try await store.loadState(key: stateKey) else { return }
         admission.restore(try JSONDecoder().decode(AdmissionControl.Snapshot.self, from: Data(bytes)))
+    }
+
+    /// Pauses or resumes a campaign, durably: the new set of paused campaigns is saved before
+    /// it takes effect, so an acknowledged pause survives a crash.
+    public static func setPaused(
+        _ paused: Bool, campaign: String, admission: AdmissionControl, store: any LedgerStore
+    ) async throws {
+        var campaigns = Set(admission.pausedCampaigns())
+        if paused { campaigns.insert(campaign) } else { campaigns.remove(campaign) }
+        try await store.saveState(Array(try JSONEncoder().encode(campaigns.sorted())), key: pausedKey)
+        admission.setPaused(paused, campaign: campaign)
     }
 
     /// Saves every second until shutdown, then once more.

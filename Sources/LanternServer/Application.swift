@@ -5,6 +5,7 @@ import LanternLedger
 import LanternOrders
 import LanternStorage
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// How `lantern serve` runs.
@@ -68,11 +69,13 @@ public func demoCampaign(now: Date = Date()) -> Campaign {
 
 /// Builds the HTTP routes.
 public func buildRouter(
-    engine: LedgerEngine, sessions: AssistantSessions, tokens: TokenAuthority, admission: AdmissionControl,
+    engine: LedgerEngine, store: any LedgerStore, sessions: AssistantSessions, tokens: TokenAuthority, admission: AdmissionControl,
     directory: MerchantDirectory, events: OrderEvents = OrderEvents(), dispatch: DispatchService? = nil,
-    llm: LLMConfiguration? = nil, clock: @escaping @Sendable () -> Date = Date.init
+    llm: LLMConfiguration? = nil, metrics: LanternMetrics = LanternMetrics(),
+    clock: @escaping @Sendable () -> Date = Date.init
 ) -> Router<LanternRequestContext> {
     let router = Router(context: LanternRequestContext.self)
+    router.add(middleware: RequestObservationMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware())
     router.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
     router.get("readyz") { _, _ in
@@ -86,8 +89,15 @@ public func buildRouter(
     }
     let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware())
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
-    CampaignController(engine: engine, admission: admission).addRoutes(to: v1)
+    CampaignController(engine: engine, admission: admission, audit: AuditTrail(store: store, clock: clock)).addRoutes(to: v1)
     let board = MerchantBoard()
+    router.group("metrics").add(middleware: BearerAuthMiddleware(tokens: tokens)).get { _, context -> Response in
+        _ = try context.require(.admin)
+        let text = try metrics.render(engine: engine, admission: admission, directory: directory, board: board, dispatch: dispatch)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: text)))
+    }
     let merchants = MerchantController(engine: engine, directory: directory, board: board, events: events, clock: clock)
     merchants.addRoutes(to: v1)
     let orders = OrderController(
@@ -96,7 +106,7 @@ public func buildRouter(
     orders.addRoutes(to: v1)
     AssistantController(
         orders: orders, merchants: merchants, engine: engine, admission: admission, sessions: sessions,
-        llm: llm.map { LLMAssistant($0) }, clock: clock
+        llm: llm.map { LLMAssistant($0) }, metrics: metrics, clock: clock
     ).addRoutes(to: v1)
     OperatorController(
         engine: engine, admission: admission, directory: directory, board: board, dispatch: dispatch, tokens: tokens,
@@ -116,15 +126,17 @@ public func buildApplication(_ configuration: ServerConfiguration) async throws 
     var logger = Logger(label: "lantern")
     logger.logLevel = configuration.logLevel
     let opened = try openStore(configuration.database, logger: logger)
-    let engine = LedgerEngine(store: opened.store, logger: logger, answerDeadline: configuration.answerDeadline)
-    return try await buildApplication(configuration, store: opened, engine: engine, logger: logger)
+    let metrics = LanternMetrics()
+    let engine = LedgerEngine(
+        store: opened.store, logger: logger, answerDeadline: configuration.answerDeadline, metrics: metrics.factory)
+    return try await buildApplication(configuration, store: opened, engine: engine, logger: logger, metrics: metrics)
 }
 
 /// Builds the application over a store that is already open and an engine over it (tests
 /// pass an engine with their own clock).
 public func buildApplication(
     _ configuration: ServerConfiguration, store opened: OpenedStore, engine: LedgerEngine, logger: Logger,
-    clock: @escaping @Sendable () -> Date = Date.init
+    metrics: LanternMetrics = LanternMetrics(), clock: @escaping @Sendable () -> Date = Date.init
 ) async throws -> some ApplicationProtocol {
     let tokens = try await TokenAuthority(secret: configuration.jwtSecret)
     let admission = AdmissionControl(
@@ -135,11 +147,11 @@ public func buildApplication(
     let events = OrderEvents()
     let dispatch = DispatchService(
         configuration.dispatch, engine: engine, directory: directory, events: events, seed: configuration.citySeed,
-        logger: logger, clock: clock)
+        logger: logger, metrics: metrics.factory, clock: clock)
     var app = Application(
         router: buildRouter(
-            engine: engine, sessions: sessions, tokens: tokens, admission: admission, directory: directory,
-            events: events, dispatch: dispatch, llm: configuration.llm, clock: clock),
+            engine: engine, store: opened.store, sessions: sessions, tokens: tokens, admission: admission, directory: directory,
+            events: events, dispatch: dispatch, llm: configuration.llm, metrics: metrics, clock: clock),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
         services: opened.services + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger), sessions, dispatch,

@@ -161,13 +161,16 @@ public struct AssistantController: Sendable {
     let admission: AdmissionControl
     let sessions: AssistantSessions
     let llm: LLMAssistant?
+    let metrics: LanternMetrics?
     let clock: @Sendable () -> Date
 
-    /// Creates the controller; with `llm`, turns go to the model first.
+    /// Creates the controller; with `llm`, turns go to the model first. Turns are counted by
+    /// engine in `metrics`.
     init(
         orders: OrderController, merchants: MerchantController, engine: LedgerEngine, admission: AdmissionControl,
-        sessions: AssistantSessions, llm: LLMAssistant?, clock: @escaping @Sendable () -> Date
+        sessions: AssistantSessions, llm: LLMAssistant?, metrics: LanternMetrics?, clock: @escaping @Sendable () -> Date
     ) {
+        self.metrics = metrics
         self.sessions = sessions
         self.llm = llm
         self.orders = orders
@@ -220,6 +223,7 @@ public struct AssistantController: Sendable {
             reply = await OfflineAssistant.respond(to: body.text, location: location, session: &session, tools: tools, nowMs: nowMs)
         }
         sessions.save(session)
+        metrics?.recordAssistantTurn(engine: reply.engine)
         var json = JSONWriter()
         json.beginObject()
         json.field("session_id", session.id)

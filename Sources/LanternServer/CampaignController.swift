@@ -5,19 +5,14 @@ import Hummingbird
 import LanternLedger
 import LanternStorage
 
-/// Campaign administration, card claims and the caller's wallet.
-public struct CampaignController: Sendable {
+/// Campaign administration (audited), card claims and the caller's wallet.
+struct CampaignController: Sendable {
     let engine: LedgerEngine
     let admission: AdmissionControl
-
-    /// Creates the controller over the ledger engine, behind admission control.
-    public init(engine: LedgerEngine, admission: AdmissionControl) {
-        self.engine = engine
-        self.admission = admission
-    }
+    let audit: AuditTrail
 
     /// Routes under `/v1` (bearer auth is applied by the caller).
-    public func addRoutes(to group: RouterGroup<LanternRequestContext>) {
+    func addRoutes(to group: RouterGroup<LanternRequestContext>) {
         group.post("campaigns", use: create)
         group.get("campaigns/:id", use: show)
         group.patch("campaigns/:id", use: extend)
@@ -25,15 +20,30 @@ public struct CampaignController: Sendable {
         group.get("me/cards", use: myCards)
         group.get("queue/:ticket", use: queueStatus)
         group.put("campaigns/:id/admission", use: setAdmission)
+        group.post("campaigns/:id/pause") { request, context in try await setPaused(true, request, context) }
+        group.post("campaigns/:id/resume") { request, context in try await setPaused(false, request, context) }
+        group.get("admin/audit", use: auditLog)
+    }
+
+    /// The campaign with its live accounting and whether it is paused.
+    private func view(_ id: String) throws -> CampaignView? {
+        try engine.read { $0.account(id) }.map { CampaignView($0, paused: admission.isPaused(id)) }
     }
 
     @Sendable func create(_ request: Request, context: LanternRequestContext) async throws -> Response {
-        _ = try context.require(.admin)
+        let admin = try context.require(.admin)
         let campaign = try JSONBody.decode(Campaign.self, from: try await JSONBody.bytes(of: request))
         switch try await engine.createCampaign(campaign) {
         case .success(let created):
-            let view = try engine.read { $0.account(created.id).map(CampaignView.init) }
-            return JSONBody.response(view, status: .created)
+            try await audit.record("campaign.create", by: admin, target: created.id) { json in
+                json.field("budget_fen", created.budgetFen)
+                json.field("card_value_fen", created.cardValueFen)
+                json.field("max_cards_per_user", created.maxCardsPerUser)
+                json.field("starts_at", created.startsAt)
+                json.field("ends_at", created.endsAt)
+                json.field("cards_expire_at", created.cardsExpireAt)
+            }
+            return JSONBody.response(try view(created.id), status: .created)
         case .failure(let error):
             throw APIError(error)
         }
@@ -42,20 +52,21 @@ public struct CampaignController: Sendable {
     @Sendable func show(_ request: Request, context: LanternRequestContext) async throws -> Response {
         _ = try context.require(.user, .merchant, .admin)
         let id = try context.parameters.require("id")
-        guard let view = try engine.read({ $0.account(id).map(CampaignView.init) }) else {
-            throw APIError(LedgerError.campaignNotFound(id))
-        }
+        guard let view = try view(id) else { throw APIError(LedgerError.campaignNotFound(id)) }
         return JSONBody.response(view)
     }
 
     @Sendable func extend(_ request: Request, context: LanternRequestContext) async throws -> Response {
-        _ = try context.require(.admin)
+        let admin = try context.require(.admin)
         let id = try context.parameters.require("id")
         let change = try JSONBody.decode(CampaignExtension.self, from: try await JSONBody.bytes(of: request))
         switch try await engine.extendCampaign(id, endsAt: change.endsAt, cardsExpireAt: change.cardsExpireAt) {
         case .success:
-            let view = try engine.read { $0.account(id).map(CampaignView.init) }
-            return JSONBody.response(view)
+            try await audit.record("campaign.extend", by: admin, target: id) { json in
+                if let endsAt = change.endsAt { json.field("ends_at", endsAt) }
+                if let expiry = change.cardsExpireAt { json.field("cards_expire_at", expiry) }
+            }
+            return JSONBody.response(try view(id))
         case .failure(let error):
             throw APIError(error)
         }
@@ -65,6 +76,9 @@ public struct CampaignController: Sendable {
         let identity = try context.require(.user)
         let campaign = try context.parameters.require("id")
         try admission.checkRate(user: identity.userID, address: context.clientAddress)
+        if admission.isPaused(campaign) {
+            throw APIError(.forbidden, "campaign_paused", "the campaign is paused by its operators; places in line are kept")
+        }
         guard let key = request.headers[.idempotencyKey] else {
             throw APIError(.badRequest, "missing_idempotency_key", "claims need an Idempotency-Key header")
         }
@@ -137,12 +151,37 @@ public struct CampaignController: Sendable {
         json.beginObject()
         json.field("ticket", ticket)
         status.write(into: &json)
+        json.field("paused", admission.isPaused(campaign))
         json.endObject()
         return json.response(status: .ok)
     }
 
-    @Sendable func setAdmission(_ request: Request, context: LanternRequestContext) async throws -> Response {
+    @Sendable func setPaused(_ paused: Bool, _ request: Request, _ context: LanternRequestContext) async throws -> Response {
+        let admin = try context.require(.admin)
+        let campaign = try context.parameters.require("id")
+        guard try engine.read({ $0.account(campaign) }) != nil else {
+            throw APIError(LedgerError.campaignNotFound(campaign))
+        }
+        do {
+            try await AdmissionPersistence.setPaused(paused, campaign: campaign, admission: admission, store: audit.store)
+        } catch {
+            throw APIError.unavailable("the store did not save the change; nothing changed")
+        }
+        try await audit.record(paused ? "campaign.pause" : "campaign.resume", by: admin, target: campaign) { _ in }
+        return JSONBody.response(try view(campaign))
+    }
+
+    @Sendable func auditLog(_ request: Request, context: LanternRequestContext) async throws -> Response {
         _ = try context.require(.admin)
+        let limit = request.uri.queryParameters["limit"].map { Int(String($0)) } ?? 50
+        guard let limit, (1...1_000).contains(limit) else {
+            throw APIError(.badRequest, "invalid_parameter", "limit must be a whole number from 1 to 1000")
+        }
+        return try await audit.recent(limit: limit).response(status: .ok)
+    }
+
+    @Sendable func setAdmission(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let admin = try context.require(.admin)
         let campaign = try context.parameters.require("id")
         guard try engine.read({ $0.account(campaign) }) != nil else {
             throw APIError(LedgerError.campaignNotFound(campaign))
@@ -152,6 +191,9 @@ public struct CampaignController: Sendable {
             throw APIError(.unprocessableContent, "invalid_field", "rate_per_minute must be positive, or null for adaptive")
         }
         admission.setFixedRate(change.ratePerMinute.map { $0 / 60 }, campaign: campaign)
+        try await audit.record("admission.rate", by: admin, target: campaign) { json in
+            if let perMinute = change.ratePerMinute { json.field("rate_per_minute", perMinute) } else { json.null("rate_per_minute") }
+        }
         var json = JSONWriter()
         json.beginObject()
         json.field("campaign", campaign)
@@ -253,8 +295,10 @@ struct CampaignView: Encodable {
     var spentFen: Int64
     var cardsIssued: Int
     var cardsExpiredAt: Date?
+    var paused: Bool
 
-    init(_ account: CampaignAccount) {
+    init(_ account: CampaignAccount, paused: Bool) {
+        self.paused = paused
         campaign = account.campaign
         remainingFen = account.remainingFen
         outstandingFen = account.outstandingFen
@@ -269,6 +313,7 @@ struct CampaignView: Encodable {
         case spentFen = "spent_fen"
         case cardsIssued = "cards_issued"
         case cardsExpiredAt = "cards_expired_at"
+        case paused
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -279,6 +324,7 @@ struct CampaignView: Encodable {
         try container.encode(spentFen, forKey: .spentFen)
         try container.encode(cardsIssued, forKey: .cardsIssued)
         try container.encodeIfPresent(cardsExpiredAt, forKey: .cardsExpiredAt)
+        try container.encode(paused, forKey: .paused)
     }
 }
 

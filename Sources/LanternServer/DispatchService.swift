@@ -4,6 +4,7 @@ import LanternLedger
 import LanternOrders
 import LanternStorage
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -48,12 +49,16 @@ public final class DispatchService: Service, Sendable {
     private let logger: Logger
     private let clock: @Sendable () -> Date
     private let state: Mutex<State>
+    private let roundTimer: Metrics.Timer
 
-    /// Creates the service with riders seeded from `seed` near the directory's stores.
+    /// Creates the service with riders seeded from `seed` near the directory's stores; round
+    /// times go to `metrics`.
     public init(
         _ configuration: DispatchConfiguration, engine: LedgerEngine, directory: MerchantDirectory, events: OrderEvents,
-        seed: UInt64, logger: Logger, clock: @escaping @Sendable () -> Date
+        seed: UInt64, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        clock: @escaping @Sendable () -> Date
     ) {
+        roundTimer = Metrics.Timer(label: "lantern_dispatch_round_seconds", factory: metrics)
         self.configuration = configuration
         self.engine = engine
         self.directory = directory
@@ -137,7 +142,9 @@ public final class DispatchService: Service, Sendable {
                 state.riders[index].shiftEndsAtMs =
                     minute >= shift.start && minute < shift.end ? nowMs + Int64(shift.end - minute) * 60_000 : nowMs
             }
+            let started = ContinuousClock.now
             Dispatch.round(.planned, orders: &state.orders, open: &state.open, riders: &state.riders, nowMs: nowMs)
+            roundTimer.record(duration: ContinuousClock.now - started)
         }
     }
 

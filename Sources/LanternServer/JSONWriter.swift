@@ -51,6 +51,12 @@ struct JSONWriter {
         bytes.append(contentsOf: String(format: "%.6f", value).utf8)
     }
 
+    /// `"key":` followed by `json`, which must already be valid JSON (written by Lantern).
+    mutating func raw(_ key: String, _ json: String) {
+        writeKey(key)
+        bytes.append(contentsOf: json.utf8)
+    }
+
     /// `"key":null`.
     mutating func null(_ key: String) {
         writeKey(key)

@@ -1,6 +1,7 @@
 import Foundation
 import LanternLedger
 import Logging
+import Metrics
 import NIOCore
 import ServiceLifecycle
 import Synchronization
@@ -52,13 +53,20 @@ public final class LedgerEngine: Service, Sendable {
     private let logger: Logger
     private let expiryInterval: Duration
     private let answerDeadline: Duration
+    private let commitTimer: Metrics.Timer
+    private let batchOperations: Recorder
+    private let commitFailures: Counter
 
     /// Creates an engine over `store`; it answers `LedgerUnavailable` until `load()` has run.
+    /// Commit latency, batch sizes and failed commits go to `metrics`.
     public init(
         store: any LedgerStore, logger: Logger, expiryInterval: Duration = .seconds(1),
-        answerDeadline: Duration = .seconds(2),
+        answerDeadline: Duration = .seconds(2), metrics: any MetricsFactory = NOOPMetricsHandler.instance,
         clock: @escaping @Sendable () -> Date = Date.init
     ) {
+        commitTimer = Metrics.Timer(label: "lantern_ledger_commit_seconds", factory: metrics)
+        batchOperations = Recorder(label: "lantern_ledger_batch_operations", aggregate: true, factory: metrics)
+        commitFailures = Counter(label: "lantern_ledger_commit_failures_total", factory: metrics)
         self.store = store
         self.logger = logger
         self.clock = clock
@@ -277,7 +285,12 @@ public final class LedgerEngine: Service, Sendable {
     private func commitLoop() async {
         while let batch = await nextBatch() {
             do {
-                if !batch.events.isEmpty { try await store.append(batch.events) }
+                if !batch.events.isEmpty {
+                    let started = ContinuousClock.now
+                    try await store.append(batch.events)
+                    commitTimer.record(duration: ContinuousClock.now - started)
+                    batchOperations.record(batch.waiters.count)
+                }
                 let waiters = state.withLock { state in
                     state.durable = batch.id
                     defer { state.inFlight = nil }
@@ -285,6 +298,7 @@ public final class LedgerEngine: Service, Sendable {
                 }
                 Self.complete(waiters, with: nil)
             } catch {
+                commitFailures.increment()
                 logger.error("ledger commit failed; rebuilding from the store", metadata: ["error": "\(error)"])
                 let failed = state.withLock { state in
                     state.available = false

@@ -18,6 +18,10 @@ public protocol LedgerStore: Sendable {
     func saveState(_ value: [UInt8], key: String) async throws
     /// The state saved under `key`, if any.
     func loadState(key: String) async throws -> [UInt8]?
+    /// Makes one operator action durable in the audit log.
+    func appendAudit(_ entry: AuditEntry) async throws
+    /// The newest `limit` audit entries, newest first.
+    func loadAudit(limit: Int) async throws -> [AuditEntry]
 }
 
 /// Which store `--database` names.

@@ -12,7 +12,7 @@ import PostgresNIO
 public struct PostgresLedgerStore: LedgerStore {
     /// The connection pool; run it as a service (`client.run()`).
     public let client: PostgresClient
-    private let logger: Logger
+    let logger: Logger
 
     /// Creates a store for `url` (`postgres://user:password@host:port/database[?sslmode=disable|require]`).
     /// Call `migrate()` once the client runs.
@@ -122,6 +122,21 @@ public struct PostgresLedgerStore: LedgerStore {
                 CREATE UNIQUE INDEX order_events_one_ending ON order_events (order_id)
                     WHERE kind IN ('delivered', 'rejected', 'cancelled')
                 """,
+            ]
+        ),
+        (
+            "v4-audit-log",
+            [
+                """
+                CREATE TABLE audit_log (
+                    seq bigserial PRIMARY KEY,
+                    at_ms bigint NOT NULL,
+                    actor text NOT NULL,
+                    action text NOT NULL,
+                    target text NOT NULL,
+                    detail text NOT NULL
+                )
+                """
             ]
         ),
     ]

@@ -78,6 +78,19 @@ public enum LanternSQLiteSchema {
         migrator.registerMigration("v2-node-state") { db in
             try db.execute(sql: "CREATE TABLE node_state (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
         }
+        migrator.registerMigration("v3-audit-log") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_log (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        at_ms INTEGER NOT NULL,
+                        actor TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        target TEXT NOT NULL,
+                        detail TEXT NOT NULL
+                    )
+                    """)
+        }
         return migrator
     }
 }

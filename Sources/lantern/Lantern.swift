@@ -67,7 +67,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOption
     @OptionGroup var secret: SecretOption
     @Flag(name: .long, help: "Do not seed the demo campaign into an empty store.") var noSeed = false
-    @Option(name: .long, help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
+    @Option(name: .long, help: "Log level (trace, debug, info, notice, warning, error); debug logs every request.")
+    var logLevel = "info"
+    @Option(name: .long, help: "Log lines as text or json (one object per line, with request ids).") var logFormat = "text"
     @Option(name: .long, help: "Admission control: on (rate limits, adaptive limit, waiting room) or off.")
     var admission = "on"
     @Option(name: .long, help: "Seconds a claim may wait for its commit before it is answered 503 + Retry-After.")
@@ -86,6 +88,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         guard admission == "on" || admission == "off" else { throw ValidationError("--admission takes on or off") }
+        guard logFormat == "text" || logFormat == "json" else { throw ValidationError("--log-format takes text or json") }
+        if logFormat == "json" { LoggingSystem.bootstrap(JSONLogHandler.init) }
         guard (1...3_000_000).contains(merchants) else { throw ValidationError("--merchants takes 1…3000000") }
         // A city seeded into the store (lantern seed) wins over the flags, which seed an empty store.
         var logger = Logger(label: "lantern")

@@ -197,6 +197,27 @@ import Testing
         #expect(room.status(sequence: last.sequence, preQueue: false, now: 60) == .lapsed)
     }
 
+    @Test func aPausedRoomStandsStillAndKeepsEveryonesPlace() {
+        var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 0)
+        room.fixedRate = 2
+        room.advance(to: 0)
+        let tickets = (0..<20).map { _ in room.enqueue() }
+        room.advance(to: 2)
+        let before = room.status(sequence: tickets[15].sequence, preQueue: false, now: 2)
+        room.paused = true
+        room.advance(to: 600)
+        #expect(room.status(sequence: tickets[15].sequence, preQueue: false, now: 600) == before)
+        room.paused = false
+        room.advance(to: 603)
+        guard case .waiting(let position, _) = before,
+            case .waiting(let after, _) = room.status(sequence: tickets[15].sequence, preQueue: false, now: 603)
+        else {
+            Issue.record("the sixteenth ticket should still be waiting three seconds after the pause ends")
+            return
+        }
+        #expect(after == position - 6)
+    }
+
     @Test func arrivalsGoStraightInWhileUnderTheRateAndQueueAboveIt() {
         var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 0)
         room.fixedRate = 5

@@ -139,12 +139,14 @@ func withTestApp<T: Sendable>(
     do {
         let opened = try openStore(store.location, logger: quietLogger)
         // Tests expire cards explicitly; the background sweep must not race them.
+        let metrics = LanternMetrics()
         let engine = LedgerEngine(
-            store: opened.store, logger: quietLogger, expiryInterval: .seconds(3_600), clock: { clock.date })
+            store: opened.store, logger: quietLogger, expiryInterval: .seconds(3_600), metrics: metrics.factory,
+            clock: { clock.date })
         let configuration = ServerConfiguration(
             jwtSecret: testSecret, database: store.location, seedDemo: false, admissionEnabled: admission, llm: llm)
         let app = try await buildApplication(
-            configuration, store: opened, engine: engine, logger: quietLogger, clock: { clock.date })
+            configuration, store: opened, engine: engine, logger: quietLogger, metrics: metrics, clock: { clock.date })
         let tokens = try await TokenAuthority(secret: testSecret)
         let result = try await app.test(.router) { client in
             try await body(TestApp(client: client, tokens: tokens, engine: engine, clock: clock))

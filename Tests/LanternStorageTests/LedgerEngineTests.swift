@@ -55,6 +55,8 @@ final class FailingStore: LedgerStore {
     func ping() async throws { try await inner.ping() }
     func saveState(_ value: [UInt8], key: String) async throws { try await inner.saveState(value, key: key) }
     func loadState(key: String) async throws -> [UInt8]? { try await inner.loadState(key: key) }
+    func appendAudit(_ entry: AuditEntry) async throws { try await inner.appendAudit(entry) }
+    func loadAudit(limit: Int) async throws -> [AuditEntry] { try await inner.loadAudit(limit: limit) }
 }
 
 /// A real SQLite store whose commits can be held back, as a stalled disk or database would.
@@ -73,6 +75,8 @@ final class StallingStore: LedgerStore {
     func ping() async throws { try await inner.ping() }
     func saveState(_ value: [UInt8], key: String) async throws { try await inner.saveState(value, key: key) }
     func loadState(key: String) async throws -> [UInt8]? { try await inner.loadState(key: key) }
+    func appendAudit(_ entry: AuditEntry) async throws { try await inner.appendAudit(entry) }
+    func loadAudit(limit: Int) async throws -> [AuditEntry] { try await inner.loadAudit(limit: limit) }
 }
 
 @Suite struct LedgerEngineTests {

@@ -1,0 +1,47 @@
+import Foundation
+import LanternStorage
+
+/// The operators' audit log: every campaign control an admin uses is written here (who, what,
+/// when) before it is acknowledged.
+struct AuditTrail: Sendable {
+    let store: any LedgerStore
+    let clock: @Sendable () -> Date
+
+    /// Writes one entry; `detail` fills a JSON object describing the change.
+    func record(
+        _ action: String, by actor: Identity, target: String, detail: (inout JSONWriter) -> Void
+    ) async throws {
+        var json = JSONWriter()
+        json.beginObject()
+        detail(&json)
+        json.endObject()
+        let entry = AuditEntry(
+            atMs: clock().millisecondsSince1970, actor: actor.userID, action: action, target: target,
+            detail: String(decoding: json.bytes, as: UTF8.self))
+        do {
+            try await store.appendAudit(entry)
+        } catch {
+            throw APIError.unavailable("the change was made but could not be written to the audit log; repeat it")
+        }
+    }
+
+    /// The newest `limit` entries as `{"entries":[{"at","actor","action","target","detail"}]}`.
+    func recent(limit: Int) async throws -> JSONWriter {
+        let entries = try await store.loadAudit(limit: limit)
+        var json = JSONWriter()
+        json.beginObject()
+        json.beginArray("entries")
+        for entry in entries {
+            json.beginObject()
+            json.field("at", Date(millisecondsSince1970: entry.atMs))
+            json.field("actor", entry.actor)
+            json.field("action", entry.action)
+            json.field("target", entry.target)
+            json.raw("detail", entry.detail)
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return json
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LanternLedger
+import LanternOrders
+import LanternStorage
+import Logging
+import Metrics
+import Prometheus
+import Synchronization
+
+/// Lantern's Prometheus registry and the swift-metrics factory over it. Each application owns
+/// one (nothing is bootstrapped globally), so several servers in one process keep their own.
+public final class LanternMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry: PrometheusCollectorRegistry
+    /// The swift-metrics factory that records into `registry`.
+    public let factory: PrometheusMetricsFactory
+
+    private struct RouteKey: Hashable {
+        var route: String
+        var method: HTTPRequest.Method
+        var status: Int
+    }
+
+    private struct RouteInstruments: Sendable {
+        var requests: Metrics.Counter
+        var duration: Metrics.Timer
+    }
+
+    private let routes = Mutex<[RouteKey: RouteInstruments]>([:])
+    private let turns = Mutex<[String: Metrics.Counter]>([:])
+
+    /// Creates an empty registry with Lantern's histogram buckets.
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2), .seconds(5),
+        ]
+        factory.valueHistogramBuckets["lantern_ledger_batch_operations"] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000]
+        self.factory = factory
+    }
+
+    /// Counts one answered request and its latency, by route pattern, method and status.
+    func recordRequest(route: String, method: HTTPRequest.Method, status: Int, duration: Duration) {
+        let key = RouteKey(route: route, method: method, status: status)
+        let instruments = routes.withLock { routes in
+            if let known = routes[key] { return known }
+            let dimensions = [("route", route), ("method", method.rawValue), ("status", String(status))]
+            let made = RouteInstruments(
+                requests: Metrics.Counter(label: "lantern_http_requests_total", dimensions: dimensions, factory: factory),
+                duration: Metrics.Timer(
+                    label: "lantern_http_request_duration_seconds", dimensions: dimensions, factory: factory))
+            routes[key] = made
+            return made
+        }
+        instruments.requests.increment()
+        instruments.duration.record(duration: duration)
+    }
+
+    /// Counts one assistant turn by the engine that answered it (`offline`, `llm`, `offline-fallback`).
+    func recordAssistantTurn(engine: String) {
+        let counter = turns.withLock { turns in
+            if let known = turns[engine] { return known }
+            let made = Metrics.Counter(label: "lantern_assistant_turns_total", dimensions: [("engine", engine)], factory: factory)
+            turns[engine] = made
+            return made
+        }
+        counter.increment()
+    }
+
+    /// Sets the gauges that are read off live state at scrape time, then renders the registry
+    /// in the Prometheus text format.
+    func render(
+        engine: LedgerEngine, admission: AdmissionControl, directory: MerchantDirectory, board: MerchantBoard,
+        dispatch: DispatchService?
+    ) throws -> [UInt8] {
+        let activity = admission.activity()
+        registry.makeGauge(name: "lantern_admission_limit", help: "The adaptive concurrency limit on claims.")
+            .set(activity.limit)
+        registry.makeGauge(name: "lantern_admission_in_flight", help: "Claims being decided now.")
+            .set(Double(activity.inFlight))
+        registry.makeGauge(name: "lantern_admission_admitted", help: "Claims let through to the ledger since start.")
+            .set(Double(activity.admitted))
+        registry.makeGauge(name: "lantern_admission_queued", help: "Claims sent to a waiting room since start.")
+            .set(Double(activity.queued))
+        registry.makeGauge(name: "lantern_admission_rate_limited", help: "Requests answered 429 since start.")
+            .set(Double(activity.rateLimited))
+        try engine.read { book in
+            for account in book.allAccounts {
+                let labels = [("campaign", account.campaign.id)]
+                registry.makeGauge(name: "lantern_queue_depth", labels: labels, help: "Tickets issued and not yet admitted.")
+                    .set(Double(activity.waiting[account.campaign.id] ?? 0))
+                registry.makeGauge(name: "lantern_campaign_remaining_fen", labels: labels, help: "Budget not yet committed.")
+                    .set(Double(account.remainingFen))
+                registry.makeGauge(name: "lantern_campaign_outstanding_fen", labels: labels, help: "Value of live cards.")
+                    .set(Double(account.outstandingFen))
+                registry.makeGauge(name: "lantern_campaign_spent_fen", labels: labels, help: "Value redeemed on orders.")
+                    .set(Double(account.spentFen))
+                registry.makeGauge(name: "lantern_campaign_cards_issued", labels: labels, help: "Cards issued so far.")
+                    .set(Double(account.cardsIssued))
+            }
+            var byState: [OrderState: Int] = [:]
+            for order in book.allOrders { byState[order.state, default: 0] += 1 }
+            for state in OrderState.allCases {
+                registry.makeGauge(name: "lantern_orders", labels: [("state", state.rawValue)], help: "Orders by state.")
+                    .set(Double(byState[state] ?? 0))
+            }
+            var backlogCups = 0
+            var busiestMinutes = 0.0
+            var paused = 0
+            var overTwentyMinutes = 0
+            for store in directory.stores {
+                let cups = book.unmadeCups(atMerchant: store.id)
+                backlogCups += cups
+                let minutes = AutoPause.backlogMinutes(cups, store: store)
+                busiestMinutes = max(busiestMinutes, minutes)
+                if minutes >= 20 { overTwentyMinutes += 1 }
+                if board.isPaused(store.id) || board.isAutoPaused(store.id) { paused += 1 }
+            }
+            registry.makeGauge(name: "lantern_store_backlog_cups", help: "Cups ordered and not yet made, all stores.")
+                .set(Double(backlogCups))
+            registry.makeGauge(name: "lantern_store_backlog_minutes_max", help: "The busiest store's backlog in minutes.")
+                .set(busiestMinutes)
+            registry.makeGauge(name: "lantern_stores_backlog_over_20_minutes", help: "Stores with 20 minutes or more of work.")
+                .set(Double(overTwentyMinutes))
+            registry.makeGauge(name: "lantern_stores_paused", help: "Stores paused by staff or by the backlog.")
+                .set(Double(paused))
+        }
+        if let riders = dispatch?.snapshot {
+            registry.makeGauge(name: "lantern_riders", help: "Simulated riders.").set(Double(riders.riders))
+            registry.makeGauge(name: "lantern_riders_busy", help: "Riders with work.").set(Double(riders.busy))
+            registry.makeGauge(name: "lantern_dispatch_orders_waiting", help: "Orders not yet given to a rider.")
+                .set(Double(riders.waiting))
+        }
+        return registry.emitToBuffer()
+    }
+}
+
+/// Outermost middleware: gives every answer an `X-Request-Id` (the id on the request's log
+/// lines), counts it in the metrics by route pattern and status, and logs it at debug level
+/// (server errors at error level).
+struct RequestObservationMiddleware: RouterMiddleware {
+    typealias Context = LanternRequestContext
+    let metrics: LanternMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        let started = ContinuousClock.now
+        let status: Int
+        var response: Response
+        do {
+            response = try await next(request, context)
+            status = response.status.code
+        } catch {
+            status = (error as? any HTTPResponseError)?.status.code ?? 500
+            observe(request, context: context, status: status, started: started)
+            throw error
+        }
+        response.headers[.requestID] = context.id
+        observe(request, context: context, status: status, started: started)
+        return response
+    }
+
+    private func observe(_ request: Request, context: Context, status: Int, started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        let route = context.endpointPath ?? "unmatched"
+        metrics.recordRequest(route: route, method: request.method, status: status, duration: elapsed)
+        let level: Logger.Level = status >= 500 ? .error : .debug
+        guard context.logger.logLevel <= level else { return }
+        context.logger.log(
+            level: level, "answered",
+            metadata: [
+                "method": .string(request.method.rawValue), "path": .string(request.uri.path), "route": .string(route),
+                "status": .stringConvertible(status),
+                "duration_ms": .string(String(format: "%.3f", elapsed.secondsValue * 1_000)),
+            ])
+    }
+}
+
+extension HTTPField.Name {
+    /// `X-Request-Id`: the id of the request on Lantern's log lines.
+    static let requestID = Self("X-Request-Id")!
+}

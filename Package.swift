@@ -70,7 +70,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            resources: [.copy("Resources/openapi.yaml")]
         ),
         /// The `lantern` command: serve, token, audit, bench, rush, parse.
         .executableTarget(

@@ -120,22 +120,41 @@ public struct GeoIndex: Sendable {
         // A cell's narrowest side in metres near the query, for the ring stopping rule.
         let cellMeters = cellDegrees * min(query.metersPerDegreeLat, query.metersPerDegreeLng)
         let limit = radius.isFinite ? radius * radius : .infinity
-        let maxRing = max(rows, columns) + abs(row) + abs(column) + 1
+        if radius.isFinite {
+            // Cells more than `radius` away in latitude or longitude cannot hold an answer.
+            let latCells = radius / metersPerDegree / cellDegrees
+            if Double(row) + latCells < 0 || Double(row) - latCells > Double(rows - 1) { return [] }
+            if query.metersPerDegreeLng > 1 {
+                let lngCells = radius / query.metersPerDegreeLng / cellDegrees
+                if Double(column) + lngCells < 0 || Double(column) - lngCells > Double(columns - 1) { return [] }
+            }
+        }
+        // The ring that reaches the grid's farthest corner is the last with anything in it.
+        let maxRing = max(abs(row), abs(rows - 1 - row), abs(column), abs(columns - 1 - column))
         var ring = 0
         while ring <= maxRing {
             // Nothing in this ring or beyond is closer than (ring - 1) whole cells.
             let floor = Double(max(0, ring - 1)) * cellMeters
             if floor * floor > limit { break }
             if best.count == k, floor * floor > best[k - 1].squared { break }
-            for r in (row - ring)...(row + ring) where r >= 0 && r < rows {
-                let onEdge = r == row - ring || r == row + ring
-                let step = onEdge ? 1 : max(1, 2 * ring)
-                var c = column - ring
-                while c <= column + ring {
-                    if c >= 0 && c < columns {
-                        scan(cell: r * columns + c, from: query, k: k, limit: limit, into: &best)
+            // Only the part of the ring inside the grid is visited, so a query far outside it
+            // (or near a pole, where rings are narrow) costs rings, not rings squared.
+            let firstRow = max(0, row - ring)
+            let lastRow = min(rows - 1, row + ring)
+            if firstRow <= lastRow {
+                for r in firstRow...lastRow {
+                    if r == row - ring || r == row + ring {
+                        let firstColumn = max(0, column - ring)
+                        let lastColumn = min(columns - 1, column + ring)
+                        guard firstColumn <= lastColumn else { continue }
+                        for c in firstColumn...lastColumn {
+                            scan(cell: r * columns + c, from: query, k: k, limit: limit, into: &best)
+                        }
+                    } else {
+                        for c in [column - ring, column + ring] where c >= 0 && c < columns {
+                            scan(cell: r * columns + c, from: query, k: k, limit: limit, into: &best)
+                        }
                     }
-                    c += step
                 }
             }
             ring += 1

@@ -78,6 +78,11 @@ public func buildRouter(
     router.add(middleware: RequestObservationMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware())
     router.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
+    router.get("openapi.yaml") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try OpenAPIDocument.bytes())))
+    }
     router.get("readyz") { _, _ in
         do {
             try await engine.ping()

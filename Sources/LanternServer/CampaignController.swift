@@ -187,8 +187,9 @@ struct CampaignController: Sendable {
             throw APIError(LedgerError.campaignNotFound(campaign))
         }
         let change = try JSONBody.decode(AdmissionRate.self, from: try await JSONBody.bytes(of: request))
-        if let perMinute = change.ratePerMinute, perMinute <= 0 {
-            throw APIError(.unprocessableContent, "invalid_field", "rate_per_minute must be positive, or null for adaptive")
+        if let perMinute = change.ratePerMinute, !(perMinute >= 1 && perMinute <= 100_000_000) {
+            throw APIError(
+                .unprocessableContent, "invalid_field", "rate_per_minute must be 1…100000000, or null for adaptive")
         }
         admission.setFixedRate(change.ratePerMinute.map { $0 / 60 }, campaign: campaign)
         try await audit.record("admission.rate", by: admin, target: campaign) { json in
@@ -197,7 +198,7 @@ struct CampaignController: Sendable {
         var json = JSONWriter()
         json.beginObject()
         json.field("campaign", campaign)
-        if let perMinute = change.ratePerMinute { json.field("rate_per_minute", Int64(perMinute)) }
+        if let perMinute = change.ratePerMinute { json.field("rate_per_minute", perMinute) }
         json.field("mode", change.ratePerMinute == nil ? "adaptive" : "fixed")
         json.endObject()
         return json.response(status: .ok)

@@ -33,7 +33,9 @@ enum DashboardPage {
           <p><label>fixed admission rate per minute <input id="rate-input" type="number" min="1" placeholder="empty: adaptive"></label>
           <button id="set-rate">apply</button></p>
           <p><label>cards expire at <input id="expiry" type="datetime-local"></label> <button id="extend">extend</button></p>
+          <p><button id="pause">pause campaign</button> <button id="resume">resume campaign</button></p>
           <p id="control-result"></p></section>
+        <section><h2>Audit log</h2><table id="audit"></table></section>
         </main>
         <script>
         const $ = id => document.getElementById(id);
@@ -55,7 +57,7 @@ enum DashboardPage {
         function draw(s) {
           const c = s.campaigns[0];
           if (c) {
-            $('budget').textContent = `${fmt(c.spent_fen)} spent · ${fmt(c.outstanding_fen)} on cards · ${fmt(c.remaining_fen)} left`;
+            $('budget').textContent = `${c.paused ? 'PAUSED · ' : ''}${fmt(c.spent_fen)} spent · ${fmt(c.outstanding_fen)} on cards · ${fmt(c.remaining_fen)} left`;
           }
           const offered = s.admission.admitted + s.admission.queued + s.admission.rate_limited;
           const point = {t: Date.parse(s.at), c, served: s.admission.admitted, offered};
@@ -80,8 +82,16 @@ enum DashboardPage {
             return `<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="${x.paused ? 4 : 2.5}" fill="${colour}" stroke="${x.paused ? '#000' : 'none'}"><title>${x.id}: ${x.backlog_minutes} min${x.paused ? ', paused' : ''}</title></circle>`;
           }).join('');
         }
+        const escape = text => String(text).replace(/[&<>"]/g, ch => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'})[ch]);
+        async function audit() {
+          const r = await fetch('/v1/admin/audit?limit=10', {headers: {'Authorization': 'Bearer ' + $('token').value.trim()}});
+          if (!r.ok) return;
+          $('audit').innerHTML = (await r.json()).entries.map(e => `<tr><td>${escape(new Date(e.at).toLocaleString())}</td><td>${escape(e.actor)}</td><td>${escape(e.action)}</td><td>${escape(e.target)}</td><td>${escape(JSON.stringify(e.detail))}</td></tr>`).join('');
+        }
+        setInterval(() => { if (source) audit(); }, 10000);
         function connect() {
           const token = $('token').value.trim(); localStorage.setItem('lantern-admin', token);
+          audit();
           if (source) source.close();
           source = new EventSource('/admin/stream?access_token=' + encodeURIComponent(token));
           source.addEventListener('stats', e => { $('status').textContent = 'live · ' + new Date().toLocaleTimeString(); draw(JSON.parse(e.data)); });
@@ -91,12 +101,15 @@ enum DashboardPage {
           if (!confirm(question)) return;
           const r = await fetch(path, {method, headers: {'Authorization': 'Bearer ' + $('token').value.trim(), 'Content-Type': 'application/json'}, body: JSON.stringify(body)});
           $('control-result').textContent = `${r.status}: ${await r.text()}`;
+          audit();
         }
         $('connect').onclick = connect;
         $('set-rate').onclick = () => { const v = $('rate-input').value; const rate = v ? Number(v) : null;
           control('PUT', `/v1/campaigns/${$('campaign').value}/admission`, {rate_per_minute: rate}, rate ? `Admit ${rate} users a minute to ${$('campaign').value}?` : 'Return to adaptive admission?'); };
         $('extend').onclick = () => { const at = new Date($('expiry').value); if (isNaN(at)) return;
           control('PATCH', `/v1/campaigns/${$('campaign').value}`, {cards_expire_at: at.toISOString().replace(/\.\d+Z$/, 'Z')}, `Extend card expiry of ${$('campaign').value} to ${at.toISOString()}?`); };
+        $('pause').onclick = () => control('POST', `/v1/campaigns/${$('campaign').value}/pause`, {}, `Pause ${$('campaign').value}? New claims are refused and the waiting room stands still until you resume.`);
+        $('resume').onclick = () => control('POST', `/v1/campaigns/${$('campaign').value}/resume`, {}, `Resume ${$('campaign').value}?`);
         if ($('token').value) connect();
         </script></body></html>
         """#

@@ -110,4 +110,14 @@ import Testing
         let far = index.nearest(to: GeoPoint(lat: 39.9, lng: 116.4), k: 1)
         #expect(far.first?.id == 1)
     }
+
+    @Test func queriesFarFromTheCityNearPolesOrTheAntimeridianFindNothingWithinTheirRadius() {
+        var random = SplitMix(state: 13)
+        let points = cityPoints(3_000, &random)
+        let index = GeoIndex(points: points)
+        let corners = [GeoPoint(lat: -90, lng: -180), GeoPoint(lat: 90, lng: 180), GeoPoint(lat: -89.9, lng: 121.47), GeoPoint(lat: 0, lng: -180)]
+        for corner in corners {
+            #expect(index.nearest(to: corner, k: 1, within: 50_000).isEmpty)
+        }
+    }
 }

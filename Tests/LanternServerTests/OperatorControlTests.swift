@@ -48,6 +48,23 @@ import Testing
         }
     }
 
+    @Test func anAdmissionRateOutsideItsRangeIsRefusedAndChangesNothing() async throws {
+        try await withTestApp(.sqlite) { app in
+            _ = try await app.createCampaign()
+            for rate in ["0", "-5", "1e300", "0.5"] {
+                let reply = try await app.send(
+                    .put, "/v1/campaigns/spring/admission", as: "ops", role: .admin, body: #"{"rate_per_minute":\#(rate)}"#)
+                #expect(reply.status == .unprocessableContent)
+                #expect(reply.errorCode == "invalid_field")
+            }
+            let audit = try await app.send(.get, "/v1/admin/audit", as: "ops", role: .admin)
+            #expect((audit.json["entries"] as? [[String: Any]])?.map { $0["action"] as? String } == ["campaign.create"])
+            let fixed = try await app.send(
+                .put, "/v1/campaigns/spring/admission", as: "ops", role: .admin, body: #"{"rate_per_minute":90.5}"#)
+            #expect(fixed.json["rate_per_minute"] as? Double == 90.5)
+        }
+    }
+
     @Test func queuedUsersKeepTheirPlaceThroughAPause() async throws {
         let clock = TestClock()
         try await withTestApp(.sqlite, clock: clock, admission: true) { app in

@@ -76,6 +76,8 @@ public func buildRouter(
 ) -> Router<LanternRequestContext> {
     let router = Router(context: LanternRequestContext.self)
     router.add(middleware: RequestObservationMiddleware(metrics: metrics))
+    // A server span per request (a no-op until `lantern serve --otlp-endpoint` bootstraps a tracer).
+    router.add(middleware: TracingMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
     router.get("openapi.yaml") { _, _ in

@@ -1,5 +1,6 @@
 import Foundation
 import LanternStorage
+import Tracing
 
 /// The operators' audit log: every campaign control an admin uses is written here (who, what,
 /// when) before it is acknowledged.
@@ -19,7 +20,10 @@ struct AuditTrail: Sendable {
             atMs: clock().millisecondsSince1970, actor: actor.userID, action: action, target: target,
             detail: String(decoding: json.bytes, as: UTF8.self))
         do {
-            try await store.appendAudit(entry)
+            try await withSpan("store.append_audit") { span in
+                span.attributes["lantern.audit.action"] = action
+                try await store.appendAudit(entry)
+            }
         } catch {
             throw APIError.unavailable("the change was made but could not be written to the audit log; repeat it")
         }

@@ -100,6 +100,8 @@ public final class DispatchService: Service, Sendable {
                     try await round()
                     lastRound = .now
                 }
+            } catch is LedgerUnavailable {
+                // The ledger is loading or recovering; the next tick tries again.
             } catch {
                 logger.warning("dispatch tick failed", metadata: ["error": "\(error)"])
             }

@@ -3,6 +3,7 @@ import Foundation
 import LanternAssistant
 import NIOCore
 import Synchronization
+import Tracing
 
 /// Where the optional LLM engine sends its calls: any OpenAI-compatible `/v1/chat/completions`
 /// with tool calling (Qwen's compatible mode, vLLM, llama.cpp server, Ollama).
@@ -150,9 +151,13 @@ public final class LLMAssistant: Sendable {
         if let key = configuration.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         request.body = .bytes(ByteBuffer(string: JSONValue.object(body).text))
         let timeout = TimeAmount.nanoseconds(Int64(configuration.timeout.components.seconds) * 1_000_000_000 + configuration.timeout.components.attoseconds / 1_000_000_000)
-        let response = try await client.execute(request, timeout: timeout)
-        let bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
-        guard response.status == .ok else { throw ModelUnavailable(description: "model answered \(response.status.code)") }
+        let (status, bytes) = try await withSpan("llm.chat_completion", ofKind: .client) { span in
+            span.attributes["gen_ai.request.model"] = configuration.model
+            let response = try await client.execute(request, timeout: timeout)
+            span.attributes["http.response.status_code"] = Int(response.status.code)
+            return (response.status, try await response.body.collect(upTo: 4 * 1024 * 1024))
+        }
+        guard status == .ok else { throw ModelUnavailable(description: "model answered \(status.code)") }
         let json = try JSONValue.parse(String(buffer: bytes))
         guard let message = json["choices"]?.array?.first?["message"] else {
             throw ModelUnavailable(description: "model answer has no message")

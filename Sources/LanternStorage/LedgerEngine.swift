@@ -5,6 +5,7 @@ import Metrics
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// The store could not commit, or is being recovered: answer 503 and let the client retry.
 public struct LedgerUnavailable: Error, Sendable, CustomStringConvertible {
@@ -85,7 +86,8 @@ public final class LedgerEngine: Service, Sendable {
     }
 
     private static func rebuild(from store: any LedgerStore) async throws -> LedgerBook {
-        try LedgerBook.replaying(try await store.loadJournal().map { (batch: UInt64(0), events: $0) })
+        let journal = try await withSpan("store.load_journal") { _ in try await store.loadJournal() }
+        return try LedgerBook.replaying(journal.map { (batch: UInt64(0), events: $0) })
     }
 
     // MARK: Operations
@@ -287,7 +289,11 @@ public final class LedgerEngine: Service, Sendable {
             do {
                 if !batch.events.isEmpty {
                     let started = ContinuousClock.now
-                    try await store.append(batch.events)
+                    try await withSpan("ledger.commit") { span in
+                        span.attributes["lantern.batch.operations"] = batch.waiters.count
+                        span.attributes["lantern.batch.events"] = batch.events.count
+                        try await store.append(batch.events)
+                    }
                     commitTimer.record(duration: ContinuousClock.now - started)
                     batchOperations.record(batch.waiters.count)
                 }

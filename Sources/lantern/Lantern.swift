@@ -3,6 +3,9 @@ import Foundation
 import LanternServer
 import LanternStorage
 import Logging
+import OTel
+import ServiceLifecycle
+import Tracing
 
 /// The `lantern` command.
 struct Lantern: AsyncParsableCommand {
@@ -70,6 +73,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Log level (trace, debug, info, notice, warning, error); debug logs every request.")
     var logLevel = "info"
     @Option(name: .long, help: "Log lines as text or json (one object per line, with request ids).") var logFormat = "text"
+    @Option(name: .long, help: "Export tracing spans with OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318).")
+    var otlpEndpoint: String?
     @Option(name: .long, help: "Admission control: on (rate limits, adaptive limit, waiting room) or off.")
     var admission = "on"
     @Option(name: .long, help: "Seconds a claim may wait for its commit before it is answered 503 + Retry-After.")
@@ -109,7 +114,32 @@ struct Serve: AsyncParsableCommand {
             },
             dispatch: DispatchConfiguration(riders: city.riders, timeScale: max(0.01, timeScale), autopilot: autopilot))
         let app = try await buildApplication(configuration)
-        try await app.runService()
+        guard let otlpEndpoint else {
+            try await app.runService()
+            return
+        }
+        // The exporter is listed first so it stops last, after the server has finished its spans.
+        let tracing = try Self.bootstrapTracing(endpoint: otlpEndpoint)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: tracing), .init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: app.logger))
+        try await group.run()
+    }
+
+    /// Makes swift-otel's OTLP/HTTP span exporter the process's tracer; returns its exporter service.
+    static func bootstrapTracing(endpoint: String) throws -> some Service {
+        var otel = OTel.Configuration.default
+        otel.serviceName = "lantern"
+        otel.logs.enabled = false
+        otel.metrics.enabled = false
+        otel.traces.exporter = .otlp
+        otel.traces.otlpExporter.protocol = .httpProtobuf
+        otel.traces.otlpExporter.endpoint = (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + "/v1/traces"
+        otel.traces.batchSpanProcessor.scheduleDelay = .seconds(1)
+        let (tracer, service) = try OTel.makeTracingBackend(configuration: otel)
+        InstrumentationSystem.bootstrap(tracer)
+        return service
     }
 }
 

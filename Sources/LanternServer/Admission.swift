@@ -225,6 +225,8 @@ public final class AdmissionControl: Sendable {
         public var inFlight: Int
         /// Tickets issued and not yet admitted, by campaign.
         public var waiting: [String: Int]
+        /// Seconds a newcomer would wait now (the line ahead at the current admission rate), by campaign.
+        public var waitSeconds: [String: Double]
     }
 
     /// Counters, the limiter and waiting-room depths now.
@@ -234,7 +236,8 @@ public final class AdmissionControl: Sendable {
                 admitted: admittedCount.load(ordering: .relaxed), queued: queuedCount.load(ordering: .relaxed),
                 rateLimited: limitedCount.load(ordering: .relaxed), limit: state.limiter.limit,
                 inFlight: state.limiter.inFlight,
-                waiting: state.rooms.mapValues { room in max(0, Int(Double(room.counters.issued) - room.counters.admitted)) })
+                waiting: state.rooms.mapValues { room in max(0, Int(Double(room.counters.issued) - room.counters.admitted)) },
+                waitSeconds: state.rooms.mapValues { room in Double(room.waitingCount) / room.rate })
         }
     }
 

@@ -70,7 +70,7 @@ enum DashboardPage {
           if (c) line($('burn'), [history.map(p => p.c ? p.c.remaining_fen : 0), history.map(p => p.c ? p.c.outstanding_fen : 0), history.map(p => p.c ? p.c.spent_fen : 0)], ['#27ae60', '#f39c12', '#c0392b']);
           line($('rates'), [history.map(p => p.offeredRate || 0), history.map(p => p.servedRate || 0)], ['#2c3e50', '#27ae60']);
           rows($('admission'), [['admitted', s.admission.admitted], ['queued', s.admission.queued], ['rate-limited', s.admission.rate_limited],
-            ['waiting now', s.campaigns.reduce((n, c) => n + c.waiting, 0)], ['concurrency limit', Math.round(s.admission.limit)], ['in flight', s.admission.in_flight]]);
+            ['waiting now', s.campaigns.reduce((n, c) => n + c.waiting, 0)], ['current wait, s', Math.max(0, ...s.campaigns.map(c => c.wait_s))], ['concurrency limit', Math.round(s.admission.limit)], ['in flight', s.admission.in_flight]]);
           rows($('orders'), Object.entries(s.orders));
           $('riders').textContent = `${s.riders.busy} of ${s.riders.total} riders busy · ${s.riders.orders_waiting} orders waiting for one`;
           rows($('drinks'), s.top_drinks.map(d => [d.drink, d.cups]));

@@ -1,4 +1,5 @@
 import Foundation
+import LanternAssistant
 import Logging
 import Synchronization
 
@@ -33,31 +34,13 @@ public struct JSONLogHandler: LogHandler {
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) { fields.append((key, value.description)) }
         if event.level >= .warning { fields.append(("source", "\(event.file):\(event.line)")) }
-        var line = "{"
-        for (index, field) in fields.enumerated() {
-            if index > 0 { line += "," }
-            line += Self.quoted(field.0) + ":" + Self.quoted(field.1)
-        }
-        line += "}\n"
+        let line = Self.line(fields) + "\n"
         Self.output.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
     }
 
-    /// `value` as a JSON string literal.
-    static func quoted(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let control where control.value < 0x20:
-                out += String(format: "\\u%04x", control.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+    /// One JSON object of string fields, in order.
+    static func line(_ fields: [(String, String)]) -> String {
+        JSONValue.object(fields.map { ($0.0, .string($0.1)) }).text
     }
 
     private static func timestamp(_ date: Date) -> String {

@@ -94,6 +94,8 @@ public final class LanternMetrics: Sendable {
                 let labels = [("campaign", account.campaign.id)]
                 registry.makeGauge(name: "lantern_queue_depth", labels: labels, help: "Tickets issued and not yet admitted.")
                     .set(Double(activity.waiting[account.campaign.id] ?? 0))
+                registry.makeGauge(name: "lantern_queue_wait_seconds", labels: labels, help: "Wait a newcomer would have now.")
+                    .set(activity.waitSeconds[account.campaign.id] ?? 0)
                 registry.makeGauge(name: "lantern_campaign_remaining_fen", labels: labels, help: "Budget not yet committed.")
                     .set(Double(account.remainingFen))
                 registry.makeGauge(name: "lantern_campaign_outstanding_fen", labels: labels, help: "Value of live cards.")

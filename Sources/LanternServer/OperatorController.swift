@@ -76,6 +76,7 @@ struct OperatorController: Sendable {
                 json.field("spent_fen", account.spentFen)
                 json.field("cards_issued", account.cardsIssued)
                 json.field("waiting", activity.waiting[account.campaign.id] ?? 0)
+                json.field("wait_s", Int((activity.waitSeconds[account.campaign.id] ?? 0).rounded(.up)))
                 json.field("paused", admission.isPaused(account.campaign.id))
                 json.endObject()
             }

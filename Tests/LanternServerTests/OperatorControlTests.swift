@@ -72,7 +72,14 @@ import Testing
             _ = try await app.send(
                 .put, "/v1/campaigns/spring/admission", as: "ops", role: .admin, body: #"{"rate_per_minute":60}"#)
             let tickets = try await (1...3).asyncMap { try #require(try await app.claim("u\($0)").json["ticket"] as? String) }
+            let line = try #require(
+                (try await app.send(.get, "/v1/admin/stats", as: "ops", role: .admin).json["campaigns"] as? [[String: Any]])?.first)
+            #expect(line["waiting"] as? Int == 3)
+            #expect(line["wait_s"] as? Int == 3)
             _ = try await app.send(.post, "/v1/campaigns/spring/pause", as: "ops", role: .admin)
+            let paused = try #require(
+                (try await app.send(.get, "/v1/admin/stats", as: "ops", role: .admin).json["campaigns"] as? [[String: Any]])?.first)
+            #expect(paused["paused"] as? Bool == true)
             clock.advance(by: 600)
             let third = try await app.send(.get, "/v1/queue/\(tickets[2])", as: "u3")
             #expect(third.json["position"] as? Int == 3)
@@ -123,10 +130,11 @@ extension ClosedRange where Bound == Int {
 }
 
 @Suite struct JSONLogTests {
-    @Test func everyValueIsAValidJSONStringWhateverItHolds() throws {
+    @Test func aLineIsOneJSONObjectWhateverTheValuesHold() throws {
         let awkward = "say \"hi\"\\ \n\t\u{01} 珍珠奶茶"
-        let line = "{\"v\":" + JSONLogHandler.quoted(awkward) + "}"
+        let line = JSONLogHandler.line([("message", awkward), ("hb.request.id", "abc")])
+        #expect(!line.contains("\n"))
         let decoded = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
-        #expect(decoded?["v"] == awkward)
+        #expect(decoded == ["message": awkward, "hb.request.id": "abc"])
     }
 }

@@ -34,14 +34,17 @@ public struct ServerConfiguration: Sendable {
     public var llm: LLMConfiguration?
     /// Riders, simulation speed and the demo stores' autopilot.
     public var dispatch: DispatchConfiguration
+    /// Give every request a server span (set when a tracer that exports spans is bootstrapped).
+    public var tracing: Bool
 
     /// Creates a configuration; the defaults are what `lantern serve` uses with no arguments.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, jwtSecret: String, database: StoreLocation = .default,
         seedDemo: Bool = true, logLevel: Logger.Level = .info, admissionEnabled: Bool = true,
         answerDeadline: Duration = .seconds(2), merchants: Int = 300, citySeed: UInt64 = 2026,
-        llm: LLMConfiguration? = nil, dispatch: DispatchConfiguration = DispatchConfiguration()
+        llm: LLMConfiguration? = nil, dispatch: DispatchConfiguration = DispatchConfiguration(), tracing: Bool = false
     ) {
+        self.tracing = tracing
         self.llm = llm
         self.dispatch = dispatch
         self.merchants = merchants
@@ -71,13 +74,14 @@ public func demoCampaign(now: Date = Date()) -> Campaign {
 public func buildRouter(
     engine: LedgerEngine, store: any LedgerStore, sessions: AssistantSessions, tokens: TokenAuthority, admission: AdmissionControl,
     directory: MerchantDirectory, events: OrderEvents = OrderEvents(), dispatch: DispatchService? = nil,
-    llm: LLMConfiguration? = nil, metrics: LanternMetrics = LanternMetrics(),
+    llm: LLMConfiguration? = nil, metrics: LanternMetrics = LanternMetrics(), tracing: Bool = false,
     clock: @escaping @Sendable () -> Date = Date.init
 ) -> Router<LanternRequestContext> {
     let router = Router(context: LanternRequestContext.self)
     router.add(middleware: RequestObservationMiddleware(metrics: metrics))
-    // A server span per request (a no-op until `lantern serve --otlp-endpoint` bootstraps a tracer).
-    router.add(middleware: TracingMiddleware())
+    // A server span per request, only when spans are exported: even with the no-op tracer the
+    // middleware costs about a third of a `/healthz` request's time.
+    if tracing { router.add(middleware: TracingMiddleware()) }
     router.add(middleware: ErrorMiddleware())
     router.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
     router.get("openapi.yaml") { _, _ in
@@ -158,7 +162,8 @@ public func buildApplication(
     var app = Application(
         router: buildRouter(
             engine: engine, store: opened.store, sessions: sessions, tokens: tokens, admission: admission, directory: directory,
-            events: events, dispatch: dispatch, llm: configuration.llm, metrics: metrics, clock: clock),
+            events: events, dispatch: dispatch, llm: configuration.llm, metrics: metrics,
+            tracing: configuration.tracing, clock: clock),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
         services: opened.services + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger), sessions, dispatch,

@@ -112,7 +112,8 @@ struct Serve: AsyncParsableCommand {
                     baseURL: $0, model: llmModel, apiKey: ProcessInfo.processInfo.environment["LANTERN_LLM_API_KEY"],
                     timeout: .milliseconds(Int64(max(0.1, llmTimeout) * 1_000)), maxConcurrentCalls: max(1, llmMaxConcurrent))
             },
-            dispatch: DispatchConfiguration(riders: city.riders, timeScale: max(0.01, timeScale), autopilot: autopilot))
+            dispatch: DispatchConfiguration(riders: city.riders, timeScale: max(0.01, timeScale), autopilot: autopilot),
+            tracing: otlpEndpoint != nil)
         let app = try await buildApplication(configuration)
         guard let otlpEndpoint else {
             try await app.runService()

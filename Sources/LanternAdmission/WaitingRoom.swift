@@ -93,9 +93,12 @@ public struct WaitingRoom: Sendable {
         let elapsed = paused ? 0 : max(0, now - lastAdvance)
         lastAdvance = max(lastAdvance, now)
         // The frontier may run ahead of arrivals by one second of admissions, so that while
-        // nobody waits, newcomers go straight in at up to the admission rate.
+        // nobody waits, newcomers go straight in at up to the admission rate. Credit above that
+        // (left from a higher rate, say before an operator fixed a low one) is dropped; an
+        // admission already handed to an issued ticket never is.
         let ceiling = Double(counters.issued) + max(1, rate)
-        counters.admitted = max(counters.admitted, min(ceiling, counters.admitted + elapsed * rate))
+        counters.admitted = max(
+            min(ceiling, counters.admitted + elapsed * rate), min(counters.admitted, Double(counters.issued)))
         if let last = checkpoints.last, now - last.time >= Self.checkpointInterval {
             checkpoints.append((now, counters.admitted))
             if checkpoints.count > Self.maxCheckpoints { checkpoints.removeFirst(checkpoints.count / 2) }

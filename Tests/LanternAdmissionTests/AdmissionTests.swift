@@ -218,6 +218,27 @@ import Testing
         #expect(after == position - 6)
     }
 
+    @Test func aLowFixedRateTakesEffectAtOnceAfterAFastAdaptiveRate() {
+        var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 0, adaptiveRate: 5_000)
+        room.advance(to: 10)
+        #expect(room.hasRoom)
+        let early = (0..<100).map { _ in room.enqueue() }
+        room.fixedRate = 1.0 / 60
+        room.advance(to: 10.001)
+        // Those already admitted stay admitted; the second's worth of unused credit is gone.
+        #expect(room.status(sequence: early[99].sequence, preQueue: false, now: 10.001) != .lapsed)
+        guard case .admitted = room.status(sequence: early[99].sequence, preQueue: false, now: 10.001) else {
+            Issue.record("an admitted ticket lost its admission")
+            return
+        }
+        var straightIn = 0
+        while room.hasRoom, straightIn < 1_000 {
+            _ = room.enqueue()
+            straightIn += 1
+        }
+        #expect(straightIn <= 1)
+    }
+
     @Test func arrivalsGoStraightInWhileUnderTheRateAndQueueAboveIt() {
         var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 0)
         room.fixedRate = 5

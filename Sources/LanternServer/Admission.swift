@@ -108,7 +108,11 @@ public final class AdmissionControl: Sendable {
     }
 
     /// Decides whether a claim may go to the ledger now. `ticketText` is the `Queue-Ticket` header.
+    /// A paused campaign refuses every claim, whichever way it comes (API, assistant, MCP).
     public func admit(campaign: Campaign, user: String, ticketText: String?) throws(APIError) -> AdmissionVerdict {
+        if isPaused(campaign.id) {
+            throw APIError(.forbidden, "campaign_paused", "the campaign is paused by its operators; places in line are kept")
+        }
         guard configuration.enabled else { return .proceed }
         let now = clock()
         let nowSeconds = now.timeIntervalSince1970

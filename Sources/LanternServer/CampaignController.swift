@@ -76,9 +76,6 @@ struct CampaignController: Sendable {
         let identity = try context.require(.user)
         let campaign = try context.parameters.require("id")
         try admission.checkRate(user: identity.userID, address: context.clientAddress)
-        if admission.isPaused(campaign) {
-            throw APIError(.forbidden, "campaign_paused", "the campaign is paused by its operators; places in line are kept")
-        }
         guard let key = request.headers[.idempotencyKey] else {
             throw APIError(.badRequest, "missing_idempotency_key", "claims need an Idempotency-Key header")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import LanternAssistant
 import Testing
 
 @testable import LanternServer
@@ -20,6 +21,13 @@ import Testing
             let refused = try await app.claim("alice")
             #expect(refused.status == .forbidden)
             #expect(refused.errorCode == "campaign_paused")
+            // The assistant's claim tool (here over MCP) is refused too.
+            let tool = try await app.send(
+                .post, "/mcp", as: "carol",
+                body: #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"claim_card","arguments":{"campaign":"spring"}}}"#)
+            let answer = try JSONValue.parse(String(decoding: tool.body, as: UTF8.self))
+            #expect(answer["result"]?["isError"] == .bool(true))
+            #expect(answer["result"]?["structuredContent"]?["error"]?["code"]?.string == "campaign_paused")
         }
         try await withTestApp(kind, store: store) { app in
             // The pause survived the restart, and nothing was issued while paused.

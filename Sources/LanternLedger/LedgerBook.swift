@@ -436,6 +436,9 @@ extension LedgerBook {
     /// Cups in the store's orders that are placed or accepted: its backlog.
     public func unmadeCups(atMerchant merchantID: String) -> Int { unmadeCups[merchantID] ?? 0 }
 
+    /// Unmade cups by store, for the stores that have had orders (others have none).
+    public var unmadeCupsByMerchant: [String: Int] { unmadeCups }
+
     /// Every order, in no particular order.
     public var allOrders: some Collection<Order> { orders.values }
 

@@ -30,6 +30,9 @@ public final class MerchantBoard: Sendable {
         }
     }
 
+    /// Every store paused by its merchant or by its backlog.
+    public func pausedStores() -> Set<String> { status.withLock { $0.paused.union($0.autoPaused) } }
+
     /// Whether the store paused itself (past its backlog limit) when its load was last read.
     public func isAutoPaused(_ store: String) -> Bool { status.withLock { $0.autoPaused.contains(store) } }
 

@@ -111,17 +111,17 @@ public final class LanternMetrics: Sendable {
                 registry.makeGauge(name: "lantern_orders", labels: [("state", state.rawValue)], help: "Orders by state.")
                     .set(Double(byState[state] ?? 0))
             }
+            // Only stores that have had orders can have a backlog: a scrape costs the busy
+            // stores, not the whole city, while it holds the ledger's lock.
             var backlogCups = 0
             var busiestMinutes = 0.0
-            var paused = 0
             var overTwentyMinutes = 0
-            for store in directory.stores {
-                let cups = book.unmadeCups(atMerchant: store.id)
+            for (merchant, cups) in book.unmadeCupsByMerchant where cups > 0 {
+                guard let store = directory.store(id: merchant) else { continue }
                 backlogCups += cups
                 let minutes = AutoPause.backlogMinutes(cups, store: store)
                 busiestMinutes = max(busiestMinutes, minutes)
                 if minutes >= 20 { overTwentyMinutes += 1 }
-                if board.isPaused(store.id) || board.isAutoPaused(store.id) { paused += 1 }
             }
             registry.makeGauge(name: "lantern_store_backlog_cups", help: "Cups ordered and not yet made, all stores.")
                 .set(Double(backlogCups))
@@ -130,7 +130,7 @@ public final class LanternMetrics: Sendable {
             registry.makeGauge(name: "lantern_stores_backlog_over_20_minutes", help: "Stores with 20 minutes or more of work.")
                 .set(Double(overTwentyMinutes))
             registry.makeGauge(name: "lantern_stores_paused", help: "Stores paused by staff or by the backlog.")
-                .set(Double(paused))
+                .set(Double(board.pausedStores().count))
         }
         if let riders = dispatch?.snapshot {
             registry.makeGauge(name: "lantern_riders", help: "Simulated riders.").set(Double(riders.riders))

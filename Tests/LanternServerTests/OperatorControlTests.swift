@@ -73,6 +73,27 @@ import Testing
         }
     }
 
+    @Test func metricsShowStoreBacklogsAndPausedStores() async throws {
+        try await withTestApp(.sqlite) { app in
+            func gauges() async throws -> Set<String> {
+                let scraped = try await app.send(.get, "/metrics", as: "ops", role: .admin)
+                return Set(String(decoding: scraped.body, as: UTF8.self).split(separator: "\n").map(String.init))
+            }
+            let store = try await app.nearbyStore()
+            #expect(try await gauges().contains("lantern_store_backlog_cups 0.0"))
+            #expect(try await app.order("ann", merchant: store).status == .created)
+            #expect(try await app.order("bob", merchant: store).status == .created)
+            let busy = try await gauges()
+            #expect(busy.contains("lantern_store_backlog_cups 2.0"))
+            #expect(busy.contains("lantern_stores_paused 0.0"))
+            #expect(busy.contains { $0.hasPrefix("lantern_store_backlog_minutes_max ") && $0 != "lantern_store_backlog_minutes_max 0.0" })
+            let paused = try await app.send(
+                .put, "/v1/merchant/status", as: "staff", role: .merchant, merchant: store, body: #"{"status":"paused"}"#)
+            #expect(paused.status == .ok)
+            #expect(try await gauges().contains("lantern_stores_paused 1.0"))
+        }
+    }
+
     @Test func queuedUsersKeepTheirPlaceThroughAPause() async throws {
         let clock = TestClock()
         try await withTestApp(.sqlite, clock: clock, admission: true) { app in

@@ -67,7 +67,15 @@ public struct CampaignAccount: Sendable {
         self.cardsIssued = 0
         self.cardsExpiredAt = nil
         self.holders = [:]
+        // A flash crowd fills this table in minutes; growing it step by step rehashes every
+        // holder at each doubling under the ledger's lock. The budget bounds how many holders
+        // there can be; reserving that (up to a cap) costs address space, not memory, until used.
+        let possibleHolders = campaign.budgetFen / max(campaign.cardValueFen, 1)
+        holders.reserveCapacity(Int(min(possibleHolders, Self.reservedHolders)))
     }
+
+    /// Most card holders reserved for up front; a campaign that outgrows it grows as usual.
+    static let reservedHolders: Int64 = 1_000_000
 
     /// Number of users holding at least one card.
     public var holderCount: Int { holders.count }

@@ -63,10 +63,12 @@ REDIS_RATE=$(tail -n 1 "$WORK/redis.csv" | cut -d, -f2 | tr -d '"')
 
 HEALTH=$(rate_of "$WORK/healthz.txt")
 CLAIMS=$(rate_of "$WORK/claims.txt")
-CREATED=$(awk '/^cards created/ {print $4}' "$WORK/claims.txt")
+CREATED=$(sed -n 's/^campaign spring-festival: .*; \([0-9]*\) cards,.*/\1/p' "$WORK/audit.txt")
+NON2XX=$(awk '/^  Non-2xx or 3xx responses:/ {print $5}' "$WORK/claims.txt")
 echo "HTTP on loopback, $CONNECTIONS connections, $THREADS wrk threads, ${DURATION}s each, $(nproc) cores"
 printf '%-58s %10.0f req/s\n' "GET /healthz" "$HEALTH"
 printf '%-58s %10.0f req/s  (%s cards created)\n' "POST claims (durable, SQLite synchronous=FULL)" "$CLAIMS" "$CREATED"
+echo "  answers other than 201: ${NON2XX:-0}"
 printf '%-58s %10.0f req/s\n' "Redis Lua claim, appendfsync always (redis-benchmark)" "$REDIS_RATE"
 grep -E "^ +(50|99|99.9)%" "$WORK/claims.txt" | sed 's/^/  claim latency /'
 awk -v c="$CLAIMS" -v h="$HEALTH" -v r="$REDIS_RATE" 'BEGIN {

@@ -69,6 +69,8 @@ public final class AdmissionControl: Sendable {
     private let pausedCount = Atomic<Int>(0)
     private let signer: QueueTicketSigner
     private let clock: @Sendable () -> Date
+    /// Saves of the paused set, one at a time (see `AdmissionPersistence.setPaused`).
+    let pauseSaves = SerialSaves()
 
     /// Creates admission control.
     public init(_ configuration: AdmissionConfiguration, clock: @escaping @Sendable () -> Date = Date.init) {

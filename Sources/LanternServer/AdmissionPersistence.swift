@@ -30,14 +30,17 @@ public struct AdmissionPersistence: Service {
     }
 
     /// Pauses or resumes a campaign, durably: the new set of paused campaigns is saved before
-    /// it takes effect, so an acknowledged pause survives a crash.
+    /// it takes effect, so an acknowledged pause survives a crash. Changes are saved one after
+    /// another, so two operators pausing two campaigns at once both stay paused.
     public static func setPaused(
         _ paused: Bool, campaign: String, admission: AdmissionControl, store: any LedgerStore
     ) async throws {
-        var campaigns = Set(admission.pausedCampaigns())
-        if paused { campaigns.insert(campaign) } else { campaigns.remove(campaign) }
-        try await store.saveState(Array(try JSONEncoder().encode(campaigns.sorted())), key: pausedKey)
-        admission.setPaused(paused, campaign: campaign)
+        try await admission.pauseSaves.run {
+            var campaigns = Set(admission.pausedCampaigns())
+            if paused { campaigns.insert(campaign) } else { campaigns.remove(campaign) }
+            try await store.saveState(Array(try JSONEncoder().encode(campaigns.sorted())), key: pausedKey)
+            admission.setPaused(paused, campaign: campaign)
+        }
     }
 
     /// Saves every second until shutdown, then once more.

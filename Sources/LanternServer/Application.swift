@@ -73,7 +73,8 @@ public func demoCampaign(now: Date = Date()) -> Campaign {
 /// Builds the HTTP routes.
 public func buildRouter(
     engine: LedgerEngine, store: any LedgerStore, sessions: AssistantSessions, tokens: TokenAuthority, admission: AdmissionControl,
-    directory: MerchantDirectory, events: OrderEvents = OrderEvents(), dispatch: DispatchService? = nil,
+    directory: MerchantDirectory, board: MerchantBoard = MerchantBoard(), events: OrderEvents = OrderEvents(),
+    dispatch: DispatchService? = nil,
     llm: LLMConfiguration? = nil, metrics: LanternMetrics = LanternMetrics(), tracing: Bool = false,
     clock: @escaping @Sendable () -> Date = Date.init
 ) -> Router<LanternRequestContext> {
@@ -101,7 +102,6 @@ public func buildRouter(
     let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware())
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
     CampaignController(engine: engine, admission: admission, audit: AuditTrail(store: store, clock: clock)).addRoutes(to: v1)
-    let board = MerchantBoard()
     router.group("metrics").add(middleware: BearerAuthMiddleware(tokens: tokens)).get { _, context -> Response in
         _ = try context.require(.admin)
         let text = try metrics.render(engine: engine, admission: admission, directory: directory, board: board, dispatch: dispatch)
@@ -155,6 +155,7 @@ public func buildApplication(
         clock: clock)
     let sessions = AssistantSessions(store: opened.store, logger: logger)
     let directory = MerchantDirectory(stores: DemoCity.stores(count: configuration.merchants, seed: configuration.citySeed))
+    let board = MerchantBoard(database: opened.store)
     let events = OrderEvents()
     let dispatch = DispatchService(
         configuration.dispatch, engine: engine, directory: directory, events: events, seed: configuration.citySeed,
@@ -162,7 +163,7 @@ public func buildApplication(
     var app = Application(
         router: buildRouter(
             engine: engine, store: opened.store, sessions: sessions, tokens: tokens, admission: admission, directory: directory,
-            events: events, dispatch: dispatch, llm: configuration.llm, metrics: metrics,
+            board: board, events: events, dispatch: dispatch, llm: configuration.llm, metrics: metrics,
             tracing: configuration.tracing, clock: clock),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
         services: opened.services + [
@@ -176,6 +177,7 @@ public func buildApplication(
         try await opened.prepare()
         try await engine.load()
         try await AdmissionPersistence.restore(admission, from: opened.store)
+        try await board.restore()
         if seedDemo, try engine.read({ $0.allAccounts.isEmpty }) {
             _ = try await engine.createCampaign(demoCampaign())
             logger.info("seeded the demo campaign 'spring-festival'")

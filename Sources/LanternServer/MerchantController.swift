@@ -4,57 +4,6 @@ import LanternCatalog
 import LanternLedger
 import LanternOrders
 import LanternStorage
-import Synchronization
-
-/// What merchants have said about their stores: paused by hand, items out of stock.
-/// Kept in memory by this node.
-public final class MerchantBoard: Sendable {
-    private struct Status {
-        var paused: Set<String> = []
-        var autoPaused: Set<String> = []
-        var outOfStock: [String: Set<String>] = [:]
-    }
-
-    private let status = Mutex(Status())
-
-    /// An empty board: every store open, everything in stock.
-    public init() {}
-
-    /// Whether the store's merchant paused it.
-    public func isPaused(_ store: String) -> Bool { status.withLock { $0.paused.contains(store) } }
-
-    /// Pauses or resumes a store.
-    public func setPaused(_ paused: Bool, store: String) {
-        status.withLock { state in
-            if paused { state.paused.insert(store) } else { state.paused.remove(store) }
-        }
-    }
-
-    /// Every store paused by its merchant or by its backlog.
-    public func pausedStores() -> Set<String> { status.withLock { $0.paused.union($0.autoPaused) } }
-
-    /// Whether the store paused itself (past its backlog limit) when its load was last read.
-    public func isAutoPaused(_ store: String) -> Bool { status.withLock { $0.autoPaused.contains(store) } }
-
-    /// Applies the auto-pause rule to a store's backlog; returns whether it is auto-paused now.
-    public func updateAutoPause(_ store: String, backlogMinutes: Double, rule: AutoPause = .standard) -> Bool {
-        status.withLock { state in
-            let paused = rule.paused(wasPaused: state.autoPaused.contains(store), backlogMinutes: backlogMinutes)
-            if paused { state.autoPaused.insert(store) } else { state.autoPaused.remove(store) }
-            return paused
-        }
-    }
-
-    /// Drinks and toppings (canonical names) the store has run out of.
-    public func outOfStock(_ store: String) -> Set<String> { status.withLock { $0.outOfStock[store] ?? [] } }
-
-    /// Marks one drink or topping available or not.
-    public func setAvailable(_ available: Bool, item: String, store: String) {
-        status.withLock { state in
-            if available { state.outOfStock[store]?.remove(item) } else { state.outOfStock[store, default: []].insert(item) }
-        }
-    }
-}
 
 /// Live load of stores, read from the ledger's open orders and the merchant board.
 struct StoreLoads {
@@ -272,7 +221,11 @@ public struct MerchantController: Sendable {
         guard body.status == "open" || body.status == "paused" else {
             throw APIError(.unprocessableContent, "invalid_field", "status is 'open' or 'paused'")
         }
-        board.setPaused(body.status == "paused", store: store.id)
+        do {
+            try await board.setPaused(body.status == "paused", store: store.id)
+        } catch {
+            throw APIError.unavailable("the store did not save the change; nothing changed")
+        }
         return JSONBody.response(["merchant_id": store.id, "status": body.status])
     }
 
@@ -283,7 +236,11 @@ public struct MerchantController: Sendable {
         guard Catalog.drink(named: body.item) != nil || Topping(rawValue: body.item) != nil else {
             throw APIError(.unprocessableContent, "invalid_field", "item is a drink or topping of the catalog, by its English name")
         }
-        board.setAvailable(body.available, item: body.item, store: store.id)
+        do {
+            try await board.setAvailable(body.available, item: body.item, store: store.id)
+        } catch {
+            throw APIError.unavailable("the store did not save the change; nothing changed")
+        }
         var json = JSONWriter()
         json.beginObject()
         json.field("merchant_id", store.id)

@@ -1,0 +1,100 @@
+import Foundation
+import LanternOrders
+import LanternStorage
+import Synchronization
+
+/// What merchants have said about their stores: paused by hand, items out of stock.
+///
+/// Each change a merchant makes is saved to the store (node state) before it takes effect and
+/// is answered, and the board is read back at start, so a restart neither reopens a paused
+/// store nor puts a sold-out topping back on the menu. Auto-pause is not saved: it follows the
+/// store's backlog, which the ledger rebuilds.
+public final class MerchantBoard: Sendable {
+    /// Key of the saved board in the store's node state.
+    public static let stateKey = "merchant-board"
+
+    /// The part of the board merchants set, as saved.
+    struct Saved: Codable, Equatable {
+        var paused: Set<String> = []
+        var outOfStock: [String: Set<String>] = [:]
+
+        enum CodingKeys: String, CodingKey {
+            case paused
+            case outOfStock = "out_of_stock"
+        }
+    }
+
+    private struct Status {
+        var saved = Saved()
+        var autoPaused: Set<String> = []
+    }
+
+    private let status = Mutex(Status())
+    private let database: (any LedgerStore)?
+    private let saves = SerialSaves()
+
+    /// A board where every store is open and everything in stock; changes are saved to
+    /// `database` (nil: kept in memory only).
+    public init(database: (any LedgerStore)? = nil) {
+        self.database = database
+    }
+
+    /// Reads the saved board back from the store, if one was saved.
+    public func restore() async throws {
+        guard let database, let bytes = try await database.loadState(key: Self.stateKey) else { return }
+        let saved = try JSONDecoder().decode(Saved.self, from: Data(bytes))
+        status.withLock { $0.saved = saved }
+    }
+
+    /// Whether the store's merchant paused it.
+    public func isPaused(_ store: String) -> Bool { status.withLock { $0.saved.paused.contains(store) } }
+
+    /// Pauses or resumes a store, durably.
+    public func setPaused(_ paused: Bool, store: String) async throws {
+        try await change { saved in
+            if paused { saved.paused.insert(store) } else { saved.paused.remove(store) }
+        }
+    }
+
+    /// Every store paused by its merchant or by its backlog.
+    public func pausedStores() -> Set<String> { status.withLock { $0.saved.paused.union($0.autoPaused) } }
+
+    /// Whether the store paused itself (past its backlog limit) when its load was last read.
+    public func isAutoPaused(_ store: String) -> Bool { status.withLock { $0.autoPaused.contains(store) } }
+
+    /// Applies the auto-pause rule to a store's backlog; returns whether it is auto-paused now.
+    public func updateAutoPause(_ store: String, backlogMinutes: Double, rule: AutoPause = .standard) -> Bool {
+        status.withLock { state in
+            let paused = rule.paused(wasPaused: state.autoPaused.contains(store), backlogMinutes: backlogMinutes)
+            if paused { state.autoPaused.insert(store) } else { state.autoPaused.remove(store) }
+            return paused
+        }
+    }
+
+    /// Drinks and toppings (canonical names) the store has run out of.
+    public func outOfStock(_ store: String) -> Set<String> { status.withLock { $0.saved.outOfStock[store] ?? [] } }
+
+    /// Marks one drink or topping available or not, durably.
+    public func setAvailable(_ available: Bool, item: String, store: String) async throws {
+        try await change { saved in
+            if available {
+                saved.outOfStock[store]?.remove(item)
+                if saved.outOfStock[store]?.isEmpty == true { saved.outOfStock[store] = nil }
+            } else {
+                saved.outOfStock[store, default: []].insert(item)
+            }
+        }
+    }
+
+    /// Saves the board with `edit` applied, then applies it in memory; a failed save changes nothing.
+    private func change(_ edit: @escaping @Sendable (inout Saved) -> Void) async throws {
+        try await saves.run { [self] in
+            var next = status.withLock { $0.saved }
+            edit(&next)
+            if let database {
+                try await database.saveState(Array(try JSONEncoder().encode(next)), key: Self.stateKey)
+            }
+            status.withLock { $0.saved = next }
+        }
+    }
+}

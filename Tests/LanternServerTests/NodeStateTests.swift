@@ -1,0 +1,130 @@
+import Foundation
+import LanternLedger
+import LanternStorage
+import Synchronization
+import Testing
+
+@testable import LanternServer
+
+/// A real SQLite store that counts node-state saves running at once, and can refuse them.
+final class ObservedStateStore: LedgerStore {
+    struct Refused: Error {}
+    let inner: SQLiteLedgerStore
+    let path: String
+    let refusing = Mutex(false)
+    private let saves = Mutex((running: 0, most: 0))
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("board-\(UUID().uuidString).sqlite").path
+        inner = try SQLiteLedgerStore(path: path)
+    }
+
+    /// The most saves that were running at the same time.
+    var mostSavesAtOnce: Int { saves.withLock { $0.most } }
+
+    func saveState(_ value: [UInt8], key: String) async throws {
+        saves.withLock { $0.running += 1; $0.most = max($0.most, $0.running) }
+        defer { saves.withLock { $0.running -= 1 } }
+        if refusing.withLock({ $0 }) { throw Refused() }
+        try await inner.saveState(value, key: key)
+    }
+
+    func append(_ events: [LedgerEvent]) async throws { try await inner.append(events) }
+    func loadJournal() async throws -> [[LedgerEvent]] { try await inner.loadJournal() }
+    func ping() async throws { try await inner.ping() }
+    func loadState(key: String) async throws -> [UInt8]? { try await inner.loadState(key: key) }
+    func appendAudit(_ entry: AuditEntry) async throws { try await inner.appendAudit(entry) }
+    func loadAudit(limit: Int) async throws -> [AuditEntry] { try await inner.loadAudit(limit: limit) }
+
+    func remove() {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+}
+
+/// The merchant board and paused campaigns: saved before they take effect, one save at a time.
+@Suite struct MerchantBoardTests {
+    @Test func changesMadeAtOnceAreSavedOneAfterAnotherAndNoneIsLost() async throws {
+        let database = try ObservedStateStore()
+        defer { database.remove() }
+        let board = MerchantBoard(database: database)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<40 {
+                group.addTask { try await board.setPaused(true, store: "s\(n)") }
+                group.addTask { try await board.setAvailable(false, item: "pudding", store: "s\(n)") }
+            }
+            try await group.waitForAll()
+        }
+        #expect(database.mostSavesAtOnce == 1)
+        let restored = MerchantBoard(database: database)
+        try await restored.restore()
+        #expect(restored.pausedStores() == Set((0..<40).map { "s\($0)" }))
+        #expect((0..<40).allSatisfy { restored.outOfStock("s\($0)") == ["pudding"] })
+    }
+
+    @Test func aSaveThatFailsChangesNothing() async throws {
+        let database = try ObservedStateStore()
+        defer { database.remove() }
+        let board = MerchantBoard(database: database)
+        try await board.setAvailable(false, item: "pudding", store: "s1")
+        database.refusing.withLock { $0 = true }
+        await #expect(throws: ObservedStateStore.Refused.self) { try await board.setPaused(true, store: "s1") }
+        await #expect(throws: ObservedStateStore.Refused.self) { try await board.setAvailable(true, item: "pudding", store: "s1") }
+        #expect(!board.isPaused("s1"))
+        #expect(board.outOfStock("s1") == ["pudding"])
+        database.refusing.withLock { $0 = false }
+        try await board.setPaused(true, store: "s1")
+        let restored = MerchantBoard(database: database)
+        try await restored.restore()
+        #expect(restored.isPaused("s1"))
+        #expect(restored.outOfStock("s1") == ["pudding"])
+    }
+
+    @Test(arguments: StoreKind.available)
+    func aPausedStoreAndWhatItRanOutOfSurviveARestart(_ kind: StoreKind) async throws {
+        let store = try await TestStore.make(kind)
+        defer { Task { try? await store.remove() } }
+        let merchant = try await withTestApp(kind, store: store) { app in
+            let merchant = try await app.nearbyStore()
+            for (path, body) in [("status", #"{"status":"paused"}"#), ("stock", #"{"item":"pudding","available":false}"#)] {
+                let answer = try await app.send(.put, "/v1/merchant/\(path)", as: "shop", role: .merchant, merchant: merchant, body: body)
+                #expect(answer.status == .ok)
+            }
+            return merchant
+        }
+        let order = """
+            {"merchant_id":"\(merchant)","items":[{"drink":"pearl milk tea","toppings":["pudding"]}],"address":{"lat":\(centre.lat),"lng":\(centre.lng),"text":"x"}}
+            """
+        try await withTestApp(kind, store: store) { app in
+            #expect(try await app.send(.get, "/v1/merchants/\(merchant)", as: "ann").json["paused"] as? Bool == true)
+            #expect(try await app.send(.post, "/v1/orders/quote", as: "ann", body: order).errorCode == "store_paused")
+            let open = try await app.send(
+                .put, "/v1/merchant/status", as: "shop", role: .merchant, merchant: merchant, body: #"{"status":"open"}"#)
+            #expect(open.status == .ok)
+            #expect(try await app.send(.post, "/v1/orders/quote", as: "ann", body: order).errorCode == "out_of_stock")
+        }
+        try await withTestApp(kind, store: store) { app async throws in
+            #expect(try await app.send(.get, "/v1/merchants/\(merchant)", as: "ann").json["paused"] as? Bool == false)
+            #expect(try await app.send(.post, "/v1/orders/quote", as: "ann", body: order).errorCode == "out_of_stock")
+        }
+    }
+}
+
+@Suite struct CampaignPauseSaveTests {
+    @Test func campaignsPausedAtOnceAreAllStillPausedAfterARestart() async throws {
+        let database = try ObservedStateStore()
+        defer { database.remove() }
+        let admission = AdmissionControl(AdmissionConfiguration(enabled: true, ticketSecret: testSecret))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<30 {
+                group.addTask {
+                    try await AdmissionPersistence.setPaused(true, campaign: "c\(n)", admission: admission, store: database)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(database.mostSavesAtOnce == 1)
+        let restarted = AdmissionControl(AdmissionConfiguration(enabled: true, ticketSecret: testSecret))
+        try await AdmissionPersistence.restore(restarted, from: database)
+        #expect(Set(restarted.pausedCampaigns()) == Set((0..<30).map { "c\($0)" }))
+    }
+}

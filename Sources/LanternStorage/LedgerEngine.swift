@@ -45,7 +45,7 @@ public final class LedgerEngine: Service, Sendable {
         var available: Bool
         var draining = false
         var stopped = false
-        var committerWake: CheckedContinuation<Void, Never>?
+        var committerWake: UnsafeContinuation<Void, Never>?
     }
 
     private let store: any LedgerStore
@@ -192,7 +192,10 @@ public final class LedgerEngine: Service, Sendable {
         eventLoop: (any EventLoop)? = nil,
         _ decide: (inout LedgerBook, inout [LedgerEvent], _ pendingBatch: UInt64) -> (T, waitFor: UInt64)
     ) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        // An unchecked continuation spares an allocation per operation. Each one is resumed
+        // exactly once: at once below, or by `complete` from the one waiter list it sits in
+        // (a committed, failed or overdue batch takes its waiters out of the state as it answers).
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, any Error>) in
             let next: PerformStep<T> = state.withLock { state in
                 guard state.available, !state.stopped else {
                     return .fail(LedgerUnavailable(description: "the ledger is recovering or shutting down"))
@@ -364,7 +367,7 @@ public final class LedgerEngine: Service, Sendable {
             case .commit(let batch): return batch
             case .stop: return nil
             case .wait:
-                await withCheckedContinuation { (wake: CheckedContinuation<Void, Never>) in
+                await withUnsafeContinuation { (wake: UnsafeContinuation<Void, Never>) in
                     let resumeNow = state.withLock { state in
                         if !state.pending.isEmpty || state.draining { return true }
                         state.committerWake = wake
@@ -415,5 +418,5 @@ extension Result {
 private enum PerformStep<T> {
     case now(T)
     case fail(any Error)
-    case waiting(wake: CheckedContinuation<Void, Never>?)
+    case waiting(wake: UnsafeContinuation<Void, Never>?)
 }

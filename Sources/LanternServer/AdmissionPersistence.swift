@@ -20,11 +20,7 @@ public struct AdmissionPersistence: Service {
 
     /// Loads the saved state into `admission`, if there is any.
     public static func restore(_ admission: AdmissionControl, from store: any LedgerStore) async throws {
-        if let bytes = try await store.loadState(key: pausedKey) {
-            for campaign in try JSONDecoder().decode([String].self, from: Data(bytes)) {
-                admission.setPaused(true, campaign: campaign)
-            }
-        }
+        try await refreshPaused(admission, from: store)
         guard let bytes = try await store.loadState(key: stateKey) else { return }
         admission.restore(try JSONDecoder().decode(AdmissionControl.Snapshot.self, from: Data(bytes)))
     }
@@ -32,24 +28,50 @@ public struct AdmissionPersistence: Service {
     /// Pauses or resumes a campaign, durably: the new set of paused campaigns is saved before
     /// it takes effect, so an acknowledged pause survives a crash. Changes are saved one after
     /// another, so two operators pausing two campaigns at once both stay paused.
+    ///
+    /// The change starts from the set as saved, not from this node's copy, so a campaign another
+    /// node sharing the store paused a moment ago stays paused.
     public static func setPaused(
         _ paused: Bool, campaign: String, admission: AdmissionControl, store: any LedgerStore
     ) async throws {
         try await admission.pauseSaves.run {
-            var campaigns = Set(admission.pausedCampaigns())
+            var campaigns = try await savedPaused(in: store)
             if paused { campaigns.insert(campaign) } else { campaigns.remove(campaign) }
             try await store.saveState(Array(try JSONEncoder().encode(campaigns.sorted())), key: pausedKey)
-            admission.setPaused(paused, campaign: campaign)
+            apply(campaigns, to: admission)
         }
     }
 
-    /// Saves every second until shutdown, then once more.
+    /// Makes `admission`'s paused campaigns those saved in the store, where other nodes sharing
+    /// it may have paused or resumed one.
+    public static func refreshPaused(_ admission: AdmissionControl, from store: any LedgerStore) async throws {
+        try await admission.pauseSaves.run { apply(try await savedPaused(in: store), to: admission) }
+    }
+
+    private static func savedPaused(in store: any LedgerStore) async throws -> Set<String> {
+        guard let bytes = try await store.loadState(key: pausedKey) else { return [] }
+        return Set(try JSONDecoder().decode([String].self, from: Data(bytes)))
+    }
+
+    private static func apply(_ campaigns: Set<String>, to admission: AdmissionControl) {
+        let current = Set(admission.pausedCampaigns())
+        for campaign in current.subtracting(campaigns) { admission.setPaused(false, campaign: campaign) }
+        for campaign in campaigns.subtracting(current) { admission.setPaused(true, campaign: campaign) }
+    }
+
+    /// Saves every second until shutdown, then once more; each second also picks up campaigns
+    /// paused or resumed by other nodes sharing the store.
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
             var saved: AdmissionControl.Snapshot?
             while true {
                 try await Task.sleep(for: .seconds(1))
                 saved = await save(unless: saved)
+                do {
+                    try await Self.refreshPaused(admission, from: store)
+                } catch {
+                    logger.warning("could not read paused campaigns", metadata: ["error": "\(error)"])
+                }
             }
         }
         _ = await save(unless: nil)

@@ -155,7 +155,7 @@ public func buildApplication(
         clock: clock)
     let sessions = AssistantSessions(store: opened.store, logger: logger)
     let directory = MerchantDirectory(stores: DemoCity.stores(count: configuration.merchants, seed: configuration.citySeed))
-    let board = MerchantBoard(database: opened.store)
+    let board = MerchantBoard(database: opened.store, logger: logger)
     let events = OrderEvents()
     let dispatch = DispatchService(
         configuration.dispatch, engine: engine, directory: directory, events: events, seed: configuration.citySeed,
@@ -167,7 +167,8 @@ public func buildApplication(
             tracing: configuration.tracing, clock: clock),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Lantern"),
         services: opened.services + [
-            engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger), sessions, dispatch,
+            engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger), board, sessions,
+            dispatch,
         ],
         logger: logger)
     let seedDemo = configuration.seedDemo

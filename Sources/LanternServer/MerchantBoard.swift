@@ -1,6 +1,8 @@
 import Foundation
 import LanternOrders
 import LanternStorage
+import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// What merchants have said about their stores: paused by hand, items out of stock.
@@ -8,8 +10,9 @@ import Synchronization
 /// Each change a merchant makes is saved to the store (node state) before it takes effect and
 /// is answered, and the board is read back at start, so a restart neither reopens a paused
 /// store nor puts a sold-out topping back on the menu. Auto-pause is not saved: it follows the
-/// store's backlog, which the ledger rebuilds.
-public final class MerchantBoard: Sendable {
+/// store's backlog, which the ledger rebuilds. As a service it re-reads the saved board every
+/// second, so a change made on another node sharing the store shows here within a second.
+public final class MerchantBoard: Service, Sendable {
     /// Key of the saved board in the store's node state.
     public static let stateKey = "merchant-board"
 
@@ -32,18 +35,43 @@ public final class MerchantBoard: Sendable {
     private let status = Mutex(Status())
     private let database: (any LedgerStore)?
     private let saves = SerialSaves()
+    private let logger: Logger
 
     /// A board where every store is open and everything in stock; changes are saved to
     /// `database` (nil: kept in memory only).
-    public init(database: (any LedgerStore)? = nil) {
+    public init(database: (any LedgerStore)? = nil, logger: Logger = Logger(label: "lantern.merchants")) {
         self.database = database
+        self.logger = logger
     }
 
-    /// Reads the saved board back from the store, if one was saved.
+    /// Re-reads the saved board every second until graceful shutdown.
+    public func run() async throws {
+        guard database != nil else { return }
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: .seconds(1))
+                do {
+                    try await self.restore()
+                } catch {
+                    self.logger.warning("could not read the merchant board", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Reads the board as saved in the store: at start, and every second after, since other
+    /// nodes sharing the store may have changed it.
     public func restore() async throws {
-        guard let database, let bytes = try await database.loadState(key: Self.stateKey) else { return }
-        let saved = try JSONDecoder().decode(Saved.self, from: Data(bytes))
-        status.withLock { $0.saved = saved }
+        guard let database else { return }
+        try await saves.run { [self] in
+            let saved = try await Self.saved(in: database)
+            status.withLock { $0.saved = saved }
+        }
+    }
+
+    private static func saved(in database: any LedgerStore) async throws -> Saved {
+        guard let bytes = try await database.loadState(key: stateKey) else { return Saved() }
+        return try JSONDecoder().decode(Saved.self, from: Data(bytes))
     }
 
     /// Whether the store's merchant paused it.
@@ -86,14 +114,17 @@ public final class MerchantBoard: Sendable {
         }
     }
 
-    /// Saves the board with `edit` applied, then applies it in memory; a failed save changes nothing.
+    /// Saves the board with `edit` applied, then applies it in memory; a failed save changes
+    /// nothing. The edit starts from the board as saved, so another node's recent change stays.
     private func change(_ edit: @escaping @Sendable (inout Saved) -> Void) async throws {
         try await saves.run { [self] in
-            var next = status.withLock { $0.saved }
-            edit(&next)
-            if let database {
-                try await database.saveState(Array(try JSONEncoder().encode(next)), key: Self.stateKey)
+            guard let database else {
+                status.withLock { edit(&$0.saved) }
+                return
             }
+            var next = try await Self.saved(in: database)
+            edit(&next)
+            try await database.saveState(Array(try JSONEncoder().encode(next)), key: Self.stateKey)
             status.withLock { $0.saved = next }
         }
     }

@@ -79,6 +79,24 @@ final class ObservedStateStore: LedgerStore {
         #expect(restored.outOfStock("s1") == ["pudding"])
     }
 
+    @Test func nodesSharingAStoreSeeEachOthersChangesAndKeepThemWhenChangingTheirOwn() async throws {
+        let database = try ObservedStateStore()
+        defer { database.remove() }
+        let first = MerchantBoard(database: database)
+        let second = MerchantBoard(database: database)
+        try await first.setPaused(true, store: "s1")
+        // The second node has not re-read the board; its change still keeps the first one's.
+        try await second.setAvailable(false, item: "pudding", store: "s2")
+        #expect(second.isPaused("s1"))
+        try await first.restore()
+        #expect(first.outOfStock("s2") == ["pudding"])
+        try await first.setPaused(false, store: "s1")
+        #expect(second.isPaused("s1"))
+        try await second.restore()
+        #expect(!second.isPaused("s1"))
+        #expect(second.outOfStock("s2") == ["pudding"])
+    }
+
     @Test(arguments: StoreKind.available)
     func aPausedStoreAndWhatItRanOutOfSurviveARestart(_ kind: StoreKind) async throws {
         let store = try await TestStore.make(kind)
@@ -126,5 +144,20 @@ final class ObservedStateStore: LedgerStore {
         let restarted = AdmissionControl(AdmissionConfiguration(enabled: true, ticketSecret: testSecret))
         try await AdmissionPersistence.restore(restarted, from: database)
         #expect(Set(restarted.pausedCampaigns()) == Set((0..<30).map { "c\($0)" }))
+    }
+
+    @Test func nodesSharingAStoreSeeEachOthersPausesAndKeepThemWhenPausingTheirOwn() async throws {
+        let database = try ObservedStateStore()
+        defer { database.remove() }
+        let first = AdmissionControl(AdmissionConfiguration(enabled: true, ticketSecret: testSecret))
+        let second = AdmissionControl(AdmissionConfiguration(enabled: true, ticketSecret: testSecret))
+        try await AdmissionPersistence.setPaused(true, campaign: "c1", admission: first, store: database)
+        try await AdmissionPersistence.setPaused(true, campaign: "c2", admission: second, store: database)
+        #expect(second.isPaused("c1"))
+        try await AdmissionPersistence.refreshPaused(first, from: database)
+        #expect(first.isPaused("c2"))
+        try await AdmissionPersistence.setPaused(false, campaign: "c1", admission: first, store: database)
+        try await AdmissionPersistence.refreshPaused(second, from: database)
+        #expect(second.pausedCampaigns() == ["c2"])
     }
 }

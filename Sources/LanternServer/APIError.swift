@@ -42,6 +42,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         APIError(.serviceUnavailable, "store_unavailable", message, headers: [.retryAfter: "1"])
     }
 
+    /// 503 for an operator's or merchant's change the store did not save: nothing changed.
+    static let changeNotSaved = unavailable("the store did not save the change; nothing changed")
+
     /// The API form of a ledger refusal.
     public init(_ error: LedgerError) {
         let status: HTTPResponse.Status =

@@ -21,8 +21,8 @@ public struct AdmissionPersistence: Service {
     /// Loads the saved state into `admission`, if there is any.
     public static func restore(_ admission: AdmissionControl, from store: any LedgerStore) async throws {
         try await refreshPaused(admission, from: store)
-        guard let bytes = try await store.loadState(key: stateKey) else { return }
-        admission.restore(try JSONDecoder().decode(AdmissionControl.Snapshot.self, from: Data(bytes)))
+        guard let snapshot = try await store.loadJSON(AdmissionControl.Snapshot.self, key: stateKey) else { return }
+        admission.restore(snapshot)
     }
 
     /// Pauses or resumes a campaign, durably: the new set of paused campaigns is saved before
@@ -37,7 +37,7 @@ public struct AdmissionPersistence: Service {
         try await admission.pauseSaves.run {
             var campaigns = try await savedPaused(in: store)
             if paused { campaigns.insert(campaign) } else { campaigns.remove(campaign) }
-            try await store.saveState(Array(try JSONEncoder().encode(campaigns.sorted())), key: pausedKey)
+            try await store.saveJSON(campaigns.sorted(), key: pausedKey)
             apply(campaigns, to: admission)
         }
     }
@@ -49,8 +49,7 @@ public struct AdmissionPersistence: Service {
     }
 
     private static func savedPaused(in store: any LedgerStore) async throws -> Set<String> {
-        guard let bytes = try await store.loadState(key: pausedKey) else { return [] }
-        return Set(try JSONDecoder().decode([String].self, from: Data(bytes)))
+        Set(try await store.loadJSON([String].self, key: pausedKey) ?? [])
     }
 
     private static func apply(_ campaigns: Set<String>, to admission: AdmissionControl) {
@@ -81,7 +80,7 @@ public struct AdmissionPersistence: Service {
         let snapshot = admission.snapshot()
         guard snapshot != previous else { return previous }
         do {
-            try await store.saveState(Array(try JSONEncoder().encode(snapshot)), key: Self.stateKey)
+            try await store.saveJSON(snapshot, key: Self.stateKey)
             return snapshot
         } catch {
             logger.warning("could not save admission state", metadata: ["error": "\(error)"])

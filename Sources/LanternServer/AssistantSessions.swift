@@ -57,7 +57,7 @@ public final class AssistantSessions: Service, Sendable {
                 if batch.isEmpty { return }
                 for session in batch {
                     do {
-                        try await store.saveState(Array(try JSONEncoder().encode(session)), key: "assistant:" + session.id)
+                        try await store.saveJSON(session, key: "assistant:" + session.id)
                     } catch {
                         logger.warning("assistant session not saved", metadata: ["session": "\(session.id)", "error": "\(error)"])
                     }

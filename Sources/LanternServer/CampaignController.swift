@@ -162,7 +162,7 @@ struct CampaignController: Sendable {
         do {
             try await AdmissionPersistence.setPaused(paused, campaign: campaign, admission: admission, store: audit.store)
         } catch {
-            throw APIError.unavailable("the store did not save the change; nothing changed")
+            throw APIError.changeNotSaved
         }
         try await audit.record(paused ? "campaign.pause" : "campaign.resume", by: admin, target: campaign) { _ in }
         return JSONBody.response(try view(campaign))

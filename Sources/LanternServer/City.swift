@@ -27,13 +27,12 @@ public struct CityDefinition: Sendable, Codable, Equatable {
 
     /// The definition saved in `store`, if any.
     public static func load(from store: any LedgerStore) async throws -> CityDefinition? {
-        guard let bytes = try await store.loadState(key: key) else { return nil }
-        return try JSONDecoder().decode(CityDefinition.self, from: Data(bytes))
+        try await store.loadJSON(CityDefinition.self, key: key)
     }
 
     /// Saves this definition in `store`.
     public func save(to store: any LedgerStore) async throws {
-        try await store.saveState(Array(try JSONEncoder().encode(self)), key: Self.key)
+        try await store.saveJSON(self, key: Self.key)
     }
 
     /// The city's stores.

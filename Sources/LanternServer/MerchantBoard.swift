@@ -70,8 +70,7 @@ public final class MerchantBoard: Service, Sendable {
     }
 
     private static func saved(in database: any LedgerStore) async throws -> Saved {
-        guard let bytes = try await database.loadState(key: stateKey) else { return Saved() }
-        return try JSONDecoder().decode(Saved.self, from: Data(bytes))
+        try await database.loadJSON(Saved.self, key: stateKey) ?? Saved()
     }
 
     /// Whether the store's merchant paused it.
@@ -124,7 +123,7 @@ public final class MerchantBoard: Service, Sendable {
             }
             var next = try await Self.saved(in: database)
             edit(&next)
-            try await database.saveState(Array(try JSONEncoder().encode(next)), key: Self.stateKey)
+            try await database.saveJSON(next, key: Self.stateKey)
             status.withLock { $0.saved = next }
         }
     }

@@ -224,7 +224,7 @@ public struct MerchantController: Sendable {
         do {
             try await board.setPaused(body.status == "paused", store: store.id)
         } catch {
-            throw APIError.unavailable("the store did not save the change; nothing changed")
+            throw APIError.changeNotSaved
         }
         return JSONBody.response(["merchant_id": store.id, "status": body.status])
     }
@@ -239,7 +239,7 @@ public struct MerchantController: Sendable {
         do {
             try await board.setAvailable(body.available, item: body.item, store: store.id)
         } catch {
-            throw APIError.unavailable("the store did not save the change; nothing changed")
+            throw APIError.changeNotSaved
         }
         var json = JSONWriter()
         json.beginObject()

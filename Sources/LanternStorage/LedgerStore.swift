@@ -24,6 +24,19 @@ public protocol LedgerStore: Sendable {
     func loadAudit(limit: Int) async throws -> [AuditEntry]
 }
 
+extension LedgerStore {
+    /// The node state saved under `key` as JSON, decoded; nil if nothing is saved there.
+    public func loadJSON<Value: Decodable>(_ type: Value.Type, key: String) async throws -> Value? {
+        guard let bytes = try await loadState(key: key) else { return nil }
+        return try JSONDecoder().decode(Value.self, from: Data(bytes))
+    }
+
+    /// Saves `value` as JSON node state under `key`.
+    public func saveJSON(_ value: some Encodable, key: String) async throws {
+        try await saveState(Array(try JSONEncoder().encode(value)), key: key)
+    }
+}
+
 /// Which store `--database` names.
 public enum StoreLocation: Sendable, Equatable {
     /// An embedded SQLite file.

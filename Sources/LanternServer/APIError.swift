@@ -60,11 +60,15 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     /// Renders the error body.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = JSONBody.response(
-            ErrorEnvelope(error: .init(code: code, message: message)), status: status)
+        var response = Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
         response.headers.append(contentsOf: headers)
         return response
     }
+
+    /// The JSON body this error is answered with.
+    var body: [UInt8] { JSONBody.encoded(ErrorEnvelope(error: .init(code: code, message: message))) }
 
     private struct ErrorEnvelope: Encodable {
         struct Detail: Encodable {

@@ -113,7 +113,7 @@ struct ToolBox: ToolRunner {
         let body = ClaimBody(referralCode: referral)
         let request = ClaimRequest(
             campaign: campaign.id, user: user, referralCode: referral,
-            claimKey: ClaimKey(key: "assistant-claim", digest: CampaignController.digest(campaign: campaign.id, body: body)))
+            claimKey: ClaimKey(key: "assistant-claim", digest: ClaimDesk.digest(campaign: campaign.id, body: body)))
         switch try await engine.claim(request, eventLoop: eventLoop).outcome {
         case .issued(let card, _):
             var json = JSONWriter()

@@ -10,6 +10,7 @@ struct CampaignController: Sendable {
     let engine: LedgerEngine
     let admission: AdmissionControl
     let audit: AuditTrail
+    var desk: ClaimDesk { ClaimDesk(engine: engine, admission: admission) }
 
     /// Routes under `/v1` (bearer auth is applied by the caller).
     func addRoutes(to group: RouterGroup<LanternRequestContext>) {
@@ -75,52 +76,22 @@ struct CampaignController: Sendable {
     @Sendable func claim(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
         let campaign = try context.parameters.require("id")
-        try admission.checkRate(user: identity.userID, address: context.clientAddress)
-        guard let key = request.headers[.idempotencyKey] else {
-            throw APIError(.badRequest, "missing_idempotency_key", "claims need an Idempotency-Key header")
+        let body = try await JSONBody.bytes(of: request)
+        let answer: ClaimAnswer
+        switch desk.prepare(
+            user: identity.userID, campaign: campaign, address: context.clientAddress,
+            key: request.headers[.idempotencyKey], ticket: request.headers[.queueTicket], body: body)
+        {
+        case .answer(let early):
+            answer = early
+        case .submit(let claim):
+            let started = ContinuousClock.now
+            defer { desk.finished(since: started) }
+            let (outcome, replayed) = try await engine.claim(claim.request, eventLoop: context.eventLoop)
+            answer = desk.answer(outcome, replayed: replayed, for: claim)
         }
-        guard (1...255).contains(key.utf8.count) else {
-            throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1-255 bytes")
-        }
-        let body = try ClaimBody.decode(try await JSONBody.bytes(of: request))
-        if let code = body.referralCode, !Identifier.isValid(code) {
-            throw APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id")
-        }
-        guard let definition = try engine.read({ $0.account(campaign)?.campaign }) else {
-            throw APIError(LedgerError.campaignNotFound(campaign))
-        }
-        switch try admission.admit(campaign: definition, user: identity.userID, ticketText: request.headers[.queueTicket]) {
-        case .queued(let ticket, let status):
-            var json = JSONWriter()
-            json.beginObject()
-            json.field("status", "queued")
-            json.field("ticket", ticket)
-            status.write(into: &json)
-            json.endObject()
-            return json.response(status: .accepted)
-        case .proceed:
-            break
-        }
-        let started = ContinuousClock.now
-        defer { admission.finished(latency: (ContinuousClock.now - started).secondsValue) }
-        let claimRequest = ClaimRequest(
-            campaign: campaign, user: identity.userID, referralCode: body.referralCode,
-            claimKey: ClaimKey(key: key, digest: Self.digest(campaign: campaign, body: body)))
-        let (outcome, replayed) = try await engine.claim(claimRequest, eventLoop: context.eventLoop)
-        var response: Response
-        switch outcome {
-        case .issued(let card, let bonus):
-            var json = JSONWriter()
-            json.beginObject()
-            json.write(card, key: "card")
-            if body.referralCode != nil { json.field("referral_bonus_issued", bonus) }
-            json.endObject()
-            response = json.response(status: .created)
-        case .refused(let error):
-            response = try APIError(error).response(from: request, context: context)
-        }
-        if replayed { response.headers[.idempotentReplayed] = "true" }
-        return response
+        return Response(
+            status: answer.status, headers: answer.headers, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 
     @Sendable func myCards(_ request: Request, context: LanternRequestContext) async throws -> Response {
@@ -199,19 +170,6 @@ struct CampaignController: Sendable {
         json.field("mode", change.ratePerMinute == nil ? "adaptive" : "fixed")
         json.endObject()
         return json.response(status: .ok)
-    }
-
-    /// What makes two claims "the same request": the campaign and the decoded body.
-    static func digest(campaign: String, body: ClaimBody) -> BodyDigest {
-        var hasher = SHA256()
-        hasher.update(data: Array(campaign.utf8))
-        hasher.update(data: [0])
-        if let code = body.referralCode { hasher.update(data: [1] + Array(code.utf8)) }
-        let bytes = Array(hasher.finalize())
-        func word(_ offset: Int) -> UInt64 {
-            bytes[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
-        }
-        return BodyDigest(high: word(0), low: word(8))
     }
 }
 

@@ -22,10 +22,14 @@ public enum JSONBody {
 
     /// Encodes `value` as a JSON response.
     public static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(
+        Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            body: .init(byteBuffer: ByteBuffer(bytes: encoded(value))))
+    }
+
+    /// `value` as JSON bytes (`{}` should it not encode).
+    static func encoded(_ value: some Encodable) -> [UInt8] {
+        (try? encoder.encode(value)).map { Array($0) } ?? Array("{}".utf8)
     }
 
     /// Reads the whole body (up to `maxBodyBytes`).

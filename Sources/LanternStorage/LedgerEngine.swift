@@ -186,6 +186,22 @@ public final class LedgerEngine: Service, Sendable {
     /// Checks that the store answers.
     public func ping() async throws { try await store.ping() }
 
+    /// Decides a claim at once and calls `completion` with its outcome once it is durable (or
+    /// with the error that kept it from being so). `completion` runs on `eventLoop` when the
+    /// claim waits for a commit; an outcome that needs no commit is passed back before this returns.
+    public func claim(
+        _ request: ClaimRequest, eventLoop: any EventLoop,
+        completion: @escaping @Sendable (Result<(outcome: ClaimOutcome, replayed: Bool), any Error>) -> Void
+    ) {
+        let now = clock()
+        submit(eventLoop: eventLoop, deliver: completion) { book, journal, batch in
+            switch book.claim(request, now: now, batch: batch, appendingTo: &journal) {
+            case .replay(let outcome, let recordedIn): return ((outcome, true), recordedIn)
+            case .decided(let outcome): return ((outcome, false), batch)
+            }
+        }
+    }
+
     /// Runs `decide` against the book under the lock; it appends its events to the pending
     /// batch's journal, and the result is returned once batch `waitFor` is durable (0: at once).
     private func perform<T: Sendable>(
@@ -193,36 +209,46 @@ public final class LedgerEngine: Service, Sendable {
         _ decide: (inout LedgerBook, inout [LedgerEvent], _ pendingBatch: UInt64) -> (T, waitFor: UInt64)
     ) async throws -> T {
         // An unchecked continuation spares an allocation per operation. Each one is resumed
-        // exactly once: at once below, or by `complete` from the one waiter list it sits in
-        // (a committed, failed or overdue batch takes its waiters out of the state as it answers).
+        // exactly once: `submit` delivers every outcome exactly once (at once, or from the one
+        // waiter list it sits in; a committed, failed or overdue batch takes its waiters out of
+        // the state as it answers).
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, any Error>) in
-            let next: PerformStep<T> = state.withLock { state in
-                guard state.available, !state.stopped else {
-                    return .fail(LedgerUnavailable(description: "the ledger is recovering or shutting down"))
-                }
-                let journaled = state.pending.events.count
-                let (value, waitFor) = decide(&state.book, &state.pending.events, state.pending.id)
-                let appended = state.pending.events.count > journaled
-                if !appended && waitFor <= state.durable { return .now(value) }
-                let waiter = Waiter(eventLoop: eventLoop) { error in
-                    if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: value) }
-                }
-                if !appended, let inFlight = state.inFlight, waitFor == inFlight.id {
-                    if inFlight.waiters.isEmpty { state.inFlight!.oldestWaiter = .now }
-                    state.inFlight!.waiters.append(waiter)
-                    return .waiting(wake: nil)
-                }
-                if state.pending.waiters.isEmpty { state.pending.oldestWaiter = .now }
-                state.pending.waiters.append(waiter)
-                let wake = state.committerWake
-                state.committerWake = nil
-                return .waiting(wake: wake)
+            submit(eventLoop: eventLoop, deliver: { continuation.resume(with: $0) }, decide)
+        }
+    }
+
+    /// Decides under the lock and hands the result to `deliver` exactly once: at once when
+    /// nothing needs to become durable, else when batch `waitFor` has committed or failed.
+    private func submit<T: Sendable>(
+        eventLoop: (any EventLoop)?, deliver: @escaping @Sendable (Result<T, any Error>) -> Void,
+        _ decide: (inout LedgerBook, inout [LedgerEvent], _ pendingBatch: UInt64) -> (T, waitFor: UInt64)
+    ) {
+        let next: PerformStep<T> = state.withLock { state in
+            guard state.available, !state.stopped else {
+                return .fail(LedgerUnavailable(description: "the ledger is recovering or shutting down"))
             }
-            switch next {
-            case .now(let value): continuation.resume(returning: value)
-            case .fail(let error): continuation.resume(throwing: error)
-            case .waiting(let wake): wake?.resume()
+            let journaled = state.pending.events.count
+            let (value, waitFor) = decide(&state.book, &state.pending.events, state.pending.id)
+            let appended = state.pending.events.count > journaled
+            if !appended && waitFor <= state.durable { return .now(value) }
+            let waiter = Waiter(eventLoop: eventLoop) { error in
+                if let error { deliver(.failure(error)) } else { deliver(.success(value)) }
             }
+            if !appended, let inFlight = state.inFlight, waitFor == inFlight.id {
+                if inFlight.waiters.isEmpty { state.inFlight!.oldestWaiter = .now }
+                state.inFlight!.waiters.append(waiter)
+                return .waiting(wake: nil)
+            }
+            if state.pending.waiters.isEmpty { state.pending.oldestWaiter = .now }
+            state.pending.waiters.append(waiter)
+            let wake = state.committerWake
+            state.committerWake = nil
+            return .waiting(wake: wake)
+        }
+        switch next {
+        case .now(let value): deliver(.success(value))
+        case .fail(let error): deliver(.failure(error))
+        case .waiting(let wake): wake?.resume()
         }
     }
 

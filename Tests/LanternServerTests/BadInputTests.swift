@@ -8,8 +8,9 @@ import Testing
 @testable import LanternServer
 
 @Suite struct BadInputTests {
-    @Test func malformedAndMistypedBodiesAreClear4xxAndWriteNothing() async throws {
-        try await withTestApp(.sqlite) { app in
+    @Test(arguments: Transport.allCases)
+    func malformedAndMistypedBodiesAreClear4xxAndWriteNothing(_ transport: Transport) async throws {
+        try await withTestApp(.sqlite, over: transport) { app in
             let broken = try await app.send(.post, "/v1/campaigns", as: "ops", role: .admin, body: "{not json")
             #expect(broken.status == .badRequest)
             #expect(broken.errorCode == "malformed_json")
@@ -32,8 +33,9 @@ import Testing
         }
     }
 
-    @Test func unknownCampaignAndRoute() async throws {
-        try await withTestApp(.sqlite) { app in
+    @Test(arguments: Transport.allCases)
+    func unknownCampaignAndRoute(_ transport: Transport) async throws {
+        try await withTestApp(.sqlite, over: transport) { app in
             let claim = try await app.claim("u", campaign: "nope")
             #expect(claim.status == .notFound)
             #expect(claim.errorCode == "campaign_not_found")
@@ -43,8 +45,9 @@ import Testing
         }
     }
 
-    @Test func hugeBodiesAreRefused() async throws {
-        try await withTestApp(.sqlite) { app in
+    @Test(arguments: Transport.allCases)
+    func hugeBodiesAreRefused(_ transport: Transport) async throws {
+        try await withTestApp(.sqlite, over: transport) { app in
             _ = try await app.createCampaign()
             let huge = #"{"referral_code":""# + String(repeating: "a", count: 200_000) + #""}"#
             let reply = try await app.claim("u", body: huge)
@@ -54,8 +57,9 @@ import Testing
         }
     }
 
-    @Test func missingForgedExpiredAndUnderprivilegedTokensAreRefused() async throws {
-        try await withTestApp(.sqlite) { app in
+    @Test(arguments: Transport.allCases)
+    func missingForgedExpiredAndUnderprivilegedTokensAreRefused(_ transport: Transport) async throws {
+        try await withTestApp(.sqlite, over: transport) { app in
             _ = try await app.createCampaign()
             let none = try await app.send(.get, "/v1/me/cards")
             #expect(none.status == .unauthorized)

@@ -9,9 +9,9 @@ import Testing
 @testable import LanternServer
 
 @Suite struct ClaimAPITests {
-    @Test(arguments: StoreKind.available)
-    func budgetExhaustionUnderConcurrentClaimsIssuesExactlyBudgetOverValue(_ kind: StoreKind) async throws {
-        try await withTestApp(kind) { app in
+    @Test(arguments: StoreKind.available, Transport.allCases)
+    func budgetExhaustionUnderConcurrentClaimsIssuesExactlyBudgetOverValue(_ kind: StoreKind, _ transport: Transport) async throws {
+        try await withTestApp(kind, over: transport) { app in
             #expect(try await app.createCampaign(budget: 250 * 2_500, value: 2_500) == .created)
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for user in 0..<1_200 {
@@ -28,9 +28,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.available)
-    func aUserRacingThemselvesGetsOneWelcomeCard(_ kind: StoreKind) async throws {
-        try await withTestApp(kind) { app in
+    @Test(arguments: StoreKind.available, Transport.allCases)
+    func aUserRacingThemselvesGetsOneWelcomeCard(_ kind: StoreKind, _ transport: Transport) async throws {
+        try await withTestApp(kind, over: transport) { app in
             _ = try await app.createCampaign()
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<100 { group.addTask { try await app.claim("racer").status } }
@@ -43,9 +43,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.available)
-    func referralRules(_ kind: StoreKind) async throws {
-        try await withTestApp(kind) { app in
+    @Test(arguments: StoreKind.available, Transport.allCases)
+    func referralRules(_ kind: StoreKind, _ transport: Transport) async throws {
+        try await withTestApp(kind, over: transport) { app in
             _ = try await app.createCampaign(cap: 2)
             #expect(try await app.claim("alice").status == .created)
             let bob = try await app.claim("bob", body: #"{"referral_code":"alice"}"#)
@@ -67,9 +67,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.available)
-    func idempotentReplayAndKeyReuse(_ kind: StoreKind) async throws {
-        try await withTestApp(kind) { app in
+    @Test(arguments: StoreKind.available, Transport.allCases)
+    func idempotentReplayAndKeyReuse(_ kind: StoreKind, _ transport: Transport) async throws {
+        try await withTestApp(kind, over: transport) { app in
             _ = try await app.createCampaign()
             let first = try await app.claim("u1", key: "key-1", body: "{}")
             #expect(first.status == .created)

@@ -62,6 +62,24 @@ let quietLogger: Logger = {
     return logger
 }()
 
+/// How a test's requests reach the application.
+enum Transport: String, CaseIterable, CustomStringConvertible, Sendable {
+    /// Straight to the router, no sockets.
+    case router
+    /// Over a real HTTP connection, through the whole channel pipeline (claims take
+    /// `ClaimFastPath` this way).
+    case live
+
+    var description: String { rawValue }
+
+    var setup: TestingSetup {
+        switch self {
+        case .router: .router
+        case .live: .live
+        }
+    }
+}
+
 /// What a test gets: a client, tokens, the engine and the clock.
 struct TestApp: Sendable {
     let client: any TestClientProtocol
@@ -131,8 +149,8 @@ struct Reply: Sendable {
 /// Runs `body` against a Lantern application over `store` (a fresh one when not given).
 @discardableResult
 func withTestApp<T: Sendable>(
-    _ kind: StoreKind, store given: TestStore? = nil, clock: TestClock = TestClock(), admission: Bool = false,
-    llm: LLMConfiguration? = nil, _ body: @Sendable (TestApp) async throws -> T
+    _ kind: StoreKind, over transport: Transport = .router, store given: TestStore? = nil, clock: TestClock = TestClock(),
+    admission: Bool = false, llm: LLMConfiguration? = nil, _ body: @Sendable (TestApp) async throws -> T
 ) async throws -> T {
     let store: TestStore
     if let given { store = given } else { store = try await TestStore.make(kind) }
@@ -148,7 +166,7 @@ func withTestApp<T: Sendable>(
         let app = try await buildApplication(
             configuration, store: opened, engine: engine, logger: quietLogger, metrics: metrics, clock: { clock.date })
         let tokens = try await TokenAuthority(secret: testSecret)
-        let result = try await app.test(.router) { client in
+        let result = try await app.test(transport.setup) { client in
             try await body(TestApp(client: client, tokens: tokens, engine: engine, clock: clock))
         }
         if given == nil { try await store.remove() }

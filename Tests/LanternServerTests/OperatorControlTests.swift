@@ -121,8 +121,9 @@ import Testing
         }
     }
 
-    @Test func metricsCountRequestsByRouteAndStatusAndShowTheLedger() async throws {
-        try await withTestApp(.sqlite) { app in
+    @Test(arguments: Transport.allCases)
+    func metricsCountRequestsByRouteAndStatusAndShowTheLedger(_ transport: Transport) async throws {
+        try await withTestApp(.sqlite, over: transport) { app in
             _ = try await app.createCampaign()
             let first = try await app.claim("alice")
             #expect(first.status == .created)

@@ -1,0 +1,165 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import LanternLedger
+import LanternStorage
+
+/// A claim's HTTP answer: status, headers and JSON body.
+struct ClaimAnswer: Sendable {
+    /// HTTP status.
+    var status: HTTPResponse.Status
+    /// Headers, `Content-Type` among them.
+    var headers: HTTPFields
+    /// The JSON body.
+    var body: [UInt8]
+
+    /// The answer for an API error.
+    init(_ error: APIError) {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        headers.append(contentsOf: error.headers)
+        self.init(status: error.status, headers: headers, body: error.body)
+    }
+
+    /// A JSON answer.
+    init(status: HTTPResponse.Status, headers: HTTPFields = [.contentType: "application/json; charset=utf-8"], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A claim that passed every check before the ledger: what to ask the ledger.
+struct PreparedClaim: Sendable {
+    /// The ledger request.
+    var request: ClaimRequest
+    /// Whether the body named a referral code (the answer then says whether a bonus was issued).
+    var hasReferral: Bool
+}
+
+/// What `POST /v1/campaigns/{id}/claims` decides, for both ways a claim arrives: through the
+/// router, and through the event-loop fast path (`ClaimFastPath`). Both ask the same questions
+/// in the same order, so a claim gets the same answer whichever way it came.
+struct ClaimDesk: Sendable {
+    let engine: LedgerEngine
+    let admission: AdmissionControl
+
+    /// What to do with a claim after `prepare`.
+    enum Step: Sendable {
+        /// Answer this now (an error, or a waiting-room ticket).
+        case answer(ClaimAnswer)
+        /// Ask the ledger; call `finished(since:)` when it has answered.
+        case submit(PreparedClaim)
+    }
+
+    /// Everything before the ledger, for a signed-in user: the rate limits, the idempotency key,
+    /// the body, the campaign and the waiting room.
+    func prepare(
+        user: String, campaign: String, address: String?, key: String?, ticket: String?, body: [UInt8]
+    ) -> Step {
+        do throws(Early) {
+            return .submit(
+                try check(user: user, campaign: campaign, address: address, key: key, ticket: ticket, body: body))
+        } catch {
+            switch error {
+            case .refused(let refusal): return .answer(ClaimAnswer(refusal))
+            case .queued(let answer): return .answer(answer)
+            }
+        }
+    }
+
+    private enum Early: Error {
+        case refused(APIError)
+        case queued(ClaimAnswer)
+    }
+
+    private func check(
+        user: String, campaign: String, address: String?, key: String?, ticket: String?, body bytes: [UInt8]
+    ) throws(Early) -> PreparedClaim {
+        do {
+            try admission.checkRate(user: user, address: address)
+        } catch { throw .refused(error) }
+        guard let key else {
+            throw .refused(APIError(.badRequest, "missing_idempotency_key", "claims need an Idempotency-Key header"))
+        }
+        guard (1...255).contains(key.utf8.count) else {
+            throw .refused(APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1-255 bytes"))
+        }
+        let body: ClaimBody
+        do {
+            body = try ClaimBody.decode(bytes)
+        } catch let error as APIError {
+            throw .refused(error)
+        } catch {
+            throw .refused(.malformedJSON("\(error)"))
+        }
+        if let code = body.referralCode, !Identifier.isValid(code) {
+            throw .refused(APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id"))
+        }
+        let definition: Campaign?
+        do {
+            definition = try engine.read { $0.account(campaign)?.campaign }
+        } catch {
+            throw .refused(.unavailable("\(error)"))
+        }
+        guard let definition else { throw .refused(APIError(LedgerError.campaignNotFound(campaign))) }
+        let verdict: AdmissionVerdict
+        do {
+            verdict = try admission.admit(campaign: definition, user: user, ticketText: ticket)
+        } catch { throw .refused(error) }
+        if case .queued(let ticket, let status) = verdict {
+            var json = JSONWriter()
+            json.beginObject()
+            json.field("status", "queued")
+            json.field("ticket", ticket)
+            status.write(into: &json)
+            json.endObject()
+            throw .queued(ClaimAnswer(status: .accepted, body: json.bytes))
+        }
+        let request = ClaimRequest(
+            campaign: campaign, user: user, referralCode: body.referralCode,
+            claimKey: ClaimKey(key: key, digest: Self.digest(campaign: campaign, body: body)))
+        return PreparedClaim(request: request, hasReferral: body.referralCode != nil)
+    }
+
+    /// Tells admission control how long the ledger took with a claim that `prepare` let through.
+    func finished(since started: ContinuousClock.Instant) {
+        admission.finished(latency: (ContinuousClock.now - started).secondsValue)
+    }
+
+    /// The answer for what the ledger decided.
+    func answer(_ outcome: ClaimOutcome, replayed: Bool, for claim: PreparedClaim) -> ClaimAnswer {
+        var answer: ClaimAnswer
+        switch outcome {
+        case .issued(let card, let bonus):
+            var json = JSONWriter()
+            json.beginObject()
+            json.write(card, key: "card")
+            if claim.hasReferral { json.field("referral_bonus_issued", bonus) }
+            json.endObject()
+            answer = ClaimAnswer(status: .created, body: json.bytes)
+        case .refused(let error):
+            answer = ClaimAnswer(APIError(error))
+        }
+        if replayed { answer.headers[.idempotentReplayed] = "true" }
+        return answer
+    }
+
+    /// The answer when the ledger could not answer (the store is down or too slow).
+    func answer(failure: any Error) -> ClaimAnswer {
+        if let unavailable = failure as? LedgerUnavailable { return ClaimAnswer(.unavailable(unavailable.description)) }
+        return ClaimAnswer(APIError(.internalServerError, "internal_error", "something went wrong on our side"))
+    }
+
+    /// What makes two claims "the same request": the campaign and the decoded body.
+    static func digest(campaign: String, body: ClaimBody) -> BodyDigest {
+        var hasher = SHA256()
+        hasher.update(data: Array(campaign.utf8))
+        hasher.update(data: [0])
+        if let code = body.referralCode { hasher.update(data: [1] + Array(code.utf8)) }
+        let bytes = Array(hasher.finalize())
+        func word(_ offset: Int) -> UInt64 {
+            bytes[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
+        }
+        return BodyDigest(high: word(0), low: word(8))
+    }
+}

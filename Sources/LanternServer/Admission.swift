@@ -306,6 +306,17 @@ public final class AdmissionControl: Sendable {
 }
 
 extension QueueStatus {
+    /// The answer to a claim sent to the waiting room: `{"status":"queued","ticket",…}` with this status.
+    func queuedAnswer(ticket: String) -> JSONWriter {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("status", "queued")
+        json.field("ticket", ticket)
+        write(into: &json)
+        json.endObject()
+        return json
+    }
+
     /// The JSON fields of a status: position, estimated wait, admitted, validity, poll interval.
     func write(into json: inout JSONWriter) {
         switch self {

@@ -100,13 +100,7 @@ struct ToolBox: ToolRunner {
             throw APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id")
         }
         if case .queued(let ticket, let status) = try admission.admit(campaign: campaign, user: user, ticketText: nil) {
-            var json = JSONWriter()
-            json.beginObject()
-            json.field("status", "queued")
-            json.field("ticket", ticket)
-            status.write(into: &json)
-            json.endObject()
-            return try parse(json)
+            return try parse(status.queuedAnswer(ticket: ticket))
         }
         let started = ContinuousClock.now
         defer { admission.finished(latency: (ContinuousClock.now - started).secondsValue) }

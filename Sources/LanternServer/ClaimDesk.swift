@@ -107,13 +107,7 @@ struct ClaimDesk: Sendable {
             verdict = try admission.admit(campaign: definition, user: user, ticketText: ticket)
         } catch { throw .refused(error) }
         if case .queued(let ticket, let status) = verdict {
-            var json = JSONWriter()
-            json.beginObject()
-            json.field("status", "queued")
-            json.field("ticket", ticket)
-            status.write(into: &json)
-            json.endObject()
-            throw .queued(ClaimAnswer(status: .accepted, body: json.bytes))
+            throw .queued(ClaimAnswer(status: .accepted, body: status.queuedAnswer(ticket: ticket).bytes))
         }
         let request = ClaimRequest(
             campaign: campaign, user: user, referralCode: body.referralCode,

@@ -56,6 +56,9 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var state = State.idle
     private var held: [HTTPRequestPart] = []
     private var heldEvents: [Any] = []
+    /// The channel asked to read while a claim was waiting: reading resumes once it is answered,
+    /// so a client cannot pile requests up in memory behind one claim.
+    private var readDeferred = false
 
     /// Creates the handler for one connection.
     init(desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String) {
@@ -171,6 +174,23 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         held = []
         for part in waiting { receive(part, context: context) }
         releaseEvents(context: context)
+        if readDeferred, !isAnswering {
+            readDeferred = false
+            context.read()
+        }
+    }
+
+    private var isAnswering: Bool {
+        if case .answering = state { return true }
+        return false
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if isAnswering {
+            readDeferred = true
+        } else {
+            context.read()
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -5,9 +5,11 @@ import LanternStorage
 import NIOCore
 import NIOEmbedded
 import NIOHTTPTypes
+import Synchronization
 import Testing
 
 @testable import LanternServer
+@testable import LanternStorage
 
 /// `ClaimFastPath` in a channel of its own: which requests it answers itself, which it hands on
 /// to the router (what the channel reads in), and in what order answers leave.
@@ -77,6 +79,22 @@ struct ClaimFastPathTests {
         }
     }
 
+    @Test("while a claim waits for its commit the connection is not read; reading resumes once it is answered")
+    func pausesReadingWhileAClaimWaits() async throws {
+        try await withFastPath { path in
+            path.store.close()
+            try await path.send(path.claim(user: "fay", key: "k"))
+            let before = path.reads.count
+            path.channel.read()
+            try await path.channel.testingEventLoop.executeInContext {}
+            #expect(path.reads.count == before, "no read while the claim's commit is held back")
+            path.store.open()
+            #expect(try await path.answer().head.status == .created)
+            try await path.channel.testingEventLoop.executeInContext {}
+            #expect(path.reads.count == before + 1)
+        }
+    }
+
     @Test("a body over the limit goes to the router with what was read of it")
     func oversizedBodiesGoToTheRouter() async throws {
         try await withFastPath { path in
@@ -99,6 +117,8 @@ private struct FastPathRig: Sendable {
     let channel: NIOAsyncTestingChannel
     let engine: LedgerEngine
     let tokens: TokenAuthority
+    let store: GatedStore
+    let reads: ReadCounter
 
     /// The `Authorization` a test request carries.
     enum Bearer {
@@ -178,9 +198,62 @@ private struct FastPathRig: Sendable {
     enum RigError: Error { case unexpectedPart }
 }
 
+/// A SQLite store whose commits can be held back.
+private final class GatedStore: LedgerStore {
+    private let inner: any LedgerStore
+    private let gate = Mutex((open: true, waiting: [CheckedContinuation<Void, Never>]()))
+
+    init(_ inner: any LedgerStore) { self.inner = inner }
+
+    /// Holds back every commit from now on.
+    func close() { gate.withLock { $0.open = false } }
+
+    /// Lets held and later commits through.
+    func open() {
+        for waiting in gate.withLock({ gate in
+            gate.open = true
+            defer { gate.waiting = [] }
+            return gate.waiting
+        }) { waiting.resume() }
+    }
+
+    func append(_ events: [LedgerEvent]) async throws {
+        await withCheckedContinuation { continuation in
+            let passes = gate.withLock { gate in
+                if !gate.open { gate.waiting.append(continuation) }
+                return gate.open
+            }
+            if passes { continuation.resume() }
+        }
+        try await inner.append(events)
+    }
+
+    func loadJournal() async throws -> [[LedgerEvent]] { try await inner.loadJournal() }
+    func ping() async throws { try await inner.ping() }
+    func saveState(_ value: [UInt8], key: String) async throws { try await inner.saveState(value, key: key) }
+    func loadState(key: String) async throws -> [UInt8]? { try await inner.loadState(key: key) }
+    func appendAudit(_ entry: AuditEntry) async throws { try await inner.appendAudit(entry) }
+    func loadAudit(limit: Int) async throws -> [AuditEntry] { try await inner.loadAudit(limit: limit) }
+}
+
+/// Counts the reads the handlers behind it ask the channel for.
+private final class ReadCounter: ChannelOutboundHandler, Sendable {
+    typealias OutboundIn = Never
+    private let counted = Mutex(0)
+
+    var count: Int { counted.withLock { $0 } }
+
+    func read(context: ChannelHandlerContext) {
+        counted.withLock { $0 += 1 }
+        context.read()
+    }
+}
+
 private func withFastPath(_ body: @Sendable @escaping (FastPathRig) async throws -> Void) async throws {
     let store = try await TestStore.make(.sqlite)
-    let opened = try openStore(store.location, logger: quietLogger)
+    let plain = try openStore(store.location, logger: quietLogger)
+    let gated = GatedStore(plain.store)
+    let opened = OpenedStore(store: gated, services: plain.services, prepare: plain.prepare)
     do {
         try await opened.withEngine(logger: quietLogger) { engine in
             _ = try await engine.createCampaign(
@@ -192,11 +265,13 @@ private func withFastPath(_ body: @Sendable @escaping (FastPathRig) async throws
             let tokens = try await TokenAuthority(secret: testSecret)
             let admission = AdmissionControl(AdmissionConfiguration(enabled: false, ticketSecret: testSecret))
             let channel = NIOAsyncTestingChannel()
+            let reads = ReadCounter()
+            try await channel.pipeline.addHandler(reads)
             try await channel.pipeline.addHandler(
                 ClaimFastPath(
                     desk: ClaimDesk(engine: engine, admission: admission), tokens: tokens, metrics: LanternMetrics(),
                     serverName: "Lantern"))
-            try await body(FastPathRig(channel: channel, engine: engine, tokens: tokens))
+            try await body(FastPathRig(channel: channel, engine: engine, tokens: tokens, store: gated, reads: reads))
             _ = try? await channel.finish()
         }
     } catch {

@@ -97,8 +97,15 @@ public final class LedgerEngine: Service, Sendable {
     public func claim(_ request: ClaimRequest, eventLoop: (any EventLoop)? = nil) async throws -> (
         outcome: ClaimOutcome, replayed: Bool
     ) {
-        let now = clock()
-        return try await perform(eventLoop: eventLoop) { book, journal, batch in
+        try await perform(eventLoop: eventLoop, Self.deciding(request, now: clock()))
+    }
+
+    /// A claim's decision against the book: its outcome, whether it replays an earlier one, and
+    /// the batch it waits for.
+    private static func deciding(_ request: ClaimRequest, now: Date) -> (
+        inout LedgerBook, inout [LedgerEvent], UInt64
+    ) -> ((outcome: ClaimOutcome, replayed: Bool), waitFor: UInt64) {
+        { book, journal, batch in
             switch book.claim(request, now: now, batch: batch, appendingTo: &journal) {
             case .replay(let outcome, let recordedIn): return ((outcome, true), recordedIn)
             case .decided(let outcome): return ((outcome, false), batch)
@@ -193,13 +200,7 @@ public final class LedgerEngine: Service, Sendable {
         _ request: ClaimRequest, eventLoop: any EventLoop,
         completion: @escaping @Sendable (Result<(outcome: ClaimOutcome, replayed: Bool), any Error>) -> Void
     ) {
-        let now = clock()
-        submit(eventLoop: eventLoop, deliver: completion) { book, journal, batch in
-            switch book.claim(request, now: now, batch: batch, appendingTo: &journal) {
-            case .replay(let outcome, let recordedIn): return ((outcome, true), recordedIn)
-            case .decided(let outcome): return ((outcome, false), batch)
-            }
-        }
+        submit(eventLoop: eventLoop, deliver: completion, Self.deciding(request, now: clock()))
     }
 
     /// Runs `decide` against the book under the lock; it appends its events to the pending

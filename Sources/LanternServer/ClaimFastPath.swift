@@ -173,6 +173,9 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let waiting = held
         held = []
         for part in waiting { receive(part, context: context) }
+        // What was held arrived in an earlier read; the router's side takes reads in when a read
+        // completes, so parts handed on now need a completion of their own.
+        if !waiting.isEmpty { context.fireChannelReadComplete() }
         releaseEvents(context: context)
         if readDeferred, !isAnswering {
             readDeferred = false

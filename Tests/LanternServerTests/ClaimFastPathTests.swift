@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import HTTPTypes
 import LanternLedger
 import LanternStorage
@@ -109,6 +110,98 @@ struct ClaimFastPathTests {
             #expect(bodyBytes == JSONBody.maxBodyBytes + 1)
             #expect(try path.engine.read { $0.cards(of: "eve").isEmpty })
         }
+    }
+}
+
+@Suite("Claims over one pipelined connection")
+struct PipelinedClaimTests {
+    @Test("a claim, a request for the router and a second claim sent in one write are answered in that order")
+    func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withTestApp(.sqlite, over: .live) { app in
+            _ = try await app.createCampaign()
+            let port = try #require(app.client.port)
+            let token = try await app.token("ann")
+            func claim(_ key: String) -> String {
+                "POST /v1/campaigns/spring/claims HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\n"
+                    + "Idempotency-Key: \(key)\r\nContent-Length: 2\r\n\r\n{}"
+            }
+            let cards = "GET /v1/me/cards HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\n\r\n"
+            let replies = try RawConnection(port: port).exchange(claim("k1") + cards + claim("k2"), answers: 3)
+            #expect(replies.map(\.status) == [201, 200, 409])
+            let card = try #require(
+                (try JSONSerialization.jsonObject(with: Data(replies[0].body)) as? [String: [String: Any]])?["card"]?["id"]
+                    as? String)
+            #expect(String(decoding: replies[1].body, as: UTF8.self).contains(card), "the router's answer sees the card")
+        }
+    }
+}
+
+/// A blocking TCP connection to the test server on loopback, for sending requests back to back.
+private struct RawConnection {
+    struct Reply {
+        var status: Int
+        var body: [UInt8]
+    }
+
+    enum Failure: Error { case connect, send, closed }
+
+    let socket: Int32
+
+    init(port: Int) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw Failure.connect }
+    }
+
+    /// Sends `text` in one write, then reads `answers` whole responses (Content-Length bodies).
+    func exchange(_ text: String, answers: Int) throws -> [Reply] {
+        defer { close(socket) }
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ send(socket, $0.baseAddress, $0.count, 0) }) == bytes.count else {
+            throw Failure.send
+        }
+        var received: [UInt8] = []
+        var replies: [Reply] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while replies.count < answers {
+            if let (reply, length) = Self.parse(received) {
+                replies.append(reply)
+                received.removeFirst(length)
+                continue
+            }
+            let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { throw Failure.closed }
+            received += chunk[..<count]
+        }
+        return replies
+    }
+
+    /// The first whole response in `bytes` and how many bytes it took.
+    private static func parse(_ bytes: [UInt8]) -> (Reply, Int)? {
+        let separator = Array("\r\n\r\n".utf8)
+        guard let end = (0..<max(0, bytes.count - 3)).first(where: { Array(bytes[$0..<$0 + 4]) == separator }) else {
+            return nil
+        }
+        let head = String(decoding: bytes[..<end], as: UTF8.self).split(separator: "\r\n")
+        guard let statusLine = head.first, let status = Int(statusLine.split(separator: " ")[1]) else { return nil }
+        let length = head.dropFirst().compactMap { line -> Int? in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+            return Int(parts[1].trimmingCharacters(in: .whitespaces))
+        }.first ?? 0
+        let total = end + 4 + length
+        guard bytes.count >= total else { return nil }
+        return (Reply(status: status, body: Array(bytes[(end + 4)..<total])), total)
     }
 }
 

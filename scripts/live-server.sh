@@ -22,6 +22,10 @@ start_lantern() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   url="http://127.0.0.1:$port"
   export LANTERN_JWT_SECRET="check-$(date +%s%N)-secret-0123456789"
+  # The demo shops keep city hours; put the city at midday now, so the checks find them open
+  # whenever they run.
+  local utc_minute=$((10#$(date -u +%H) * 60 + 10#$(date -u +%M)))
+  export LANTERN_CITY_UTC_OFFSET_MINUTES=$(( ((12 * 60 - utc_minute) % 1440 + 1440) % 1440 ))
   "$lantern" serve --database "sqlite:$work/lantern.sqlite" --port "$port" --log-level warning "$@" &
   server=$!
   trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT

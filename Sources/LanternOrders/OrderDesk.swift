@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LanternCatalog
 import LanternLedger
 
@@ -214,10 +217,16 @@ public enum OrderDesk {
         return baseDeliveryFeeFen + extraKilometres * perKilometreFeeFen
     }
 
-    /// Minutes after midnight in China (UTC+8) at `ms` since 1970.
+    /// Minutes after midnight in the city's time at `ms` since 1970.
     public static func localMinute(atMs ms: Int64) -> Int {
-        Int(((ms / 60_000 + 8 * 60) % 1_440 + 1_440) % 1_440)
+        Int(((ms / 60_000 + Int64(cityUTCOffsetMinutes)) % 1_440 + 1_440) % 1_440)
     }
+
+    /// The city's offset from UTC in minutes: Shanghai's +8 h, unless the environment variable
+    /// `LANTERN_CITY_UTC_OFFSET_MINUTES` says otherwise (the live checks set it so that the demo
+    /// shops are open whenever they run).
+    public static let cityUTCOffsetMinutes: Int =
+        getenv("LANTERN_CITY_UTC_OFFSET_MINUTES").flatMap { Int(String(cString: $0)) } ?? 8 * 60
 
     /// When a store with `backlogCups` waiting would have `cups` more ready: now + backlog / rate + prep.
     public static func readyAt(store: Store, backlogCups: Int, cups: Int, nowMs: Int64) -> Int64 {

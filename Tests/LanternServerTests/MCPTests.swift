@@ -48,10 +48,12 @@ struct MCPTests {
     func stdioBridge() async throws {
         let store = try await TestStore.make(.sqlite)
         let opened = try openStore(store.location, logger: quietLogger)
-        let engine = LedgerEngine(store: opened.store, logger: quietLogger)
+        // The demo shops keep Shanghai hours; the test's clock stands at 10:40 there.
+        let clock = TestClock()
+        let engine = LedgerEngine(store: opened.store, logger: quietLogger, clock: { clock.date })
         let app = try await buildApplication(
             ServerConfiguration(host: "127.0.0.1", port: 0, jwtSecret: testSecret, database: store.location, seedDemo: true, admissionEnabled: false),
-            store: opened, engine: engine, logger: quietLogger)
+            store: opened, engine: engine, logger: quietLogger, clock: { clock.date })
         let token = try await TokenAuthority(secret: testSecret).mint(Identity(userID: "ann", role: .user))
         // Its own HTTP client, shut down before the server, so no idle connection holds the server's drain.
         let http = HTTPClient(

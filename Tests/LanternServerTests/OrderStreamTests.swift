@@ -17,12 +17,15 @@ struct OrderStreamTests {
     func stream() async throws {
         let store = try await TestStore.make(.sqlite)
         let opened = try openStore(store.location, logger: quietLogger)
-        let engine = LedgerEngine(store: opened.store, logger: quietLogger)
+        // The demo city's shops keep Shanghai hours: the test's clock stands at 10:40 there, so
+        // it does not depend on when it runs.
+        let clock = TestClock()
+        let engine = LedgerEngine(store: opened.store, logger: quietLogger, clock: { clock.date })
         let app = try await buildApplication(
             ServerConfiguration(
                 host: "127.0.0.1", port: 0, jwtSecret: testSecret, database: store.location, seedDemo: false,
                 admissionEnabled: false, dispatch: DispatchConfiguration(riders: 0)),
-            store: opened, engine: engine, logger: quietLogger)
+            store: opened, engine: engine, logger: quietLogger, clock: { clock.date })
         let tokens = try await TokenAuthority(secret: testSecret)
         let ann = try await tokens.mint(Identity(userID: "ann", role: .user))
         let bob = try await tokens.mint(Identity(userID: "bob", role: .user))

@@ -153,8 +153,6 @@ public func buildApplication(
     let admission = AdmissionControl(
         AdmissionConfiguration(enabled: configuration.admissionEnabled, ticketSecret: configuration.jwtSecret),
         clock: clock)
-    // Claims are answered on the connection's event loop when nothing would record a span
-    // for them; with tracing on, every claim goes through the router's tracing middleware.
     let desk = ClaimDesk(engine: engine, admission: admission)
     let serverName = "Lantern"
     let sessions = AssistantSessions(store: opened.store, logger: logger)
@@ -169,6 +167,8 @@ public func buildApplication(
             engine: engine, store: opened.store, sessions: sessions, tokens: tokens, admission: admission, directory: directory,
             board: board, events: events, dispatch: dispatch, llm: configuration.llm, metrics: metrics,
             tracing: configuration.tracing, clock: clock),
+        // Claims are answered on the connection's event loop when nothing would record a span
+        // for them; with tracing on, every claim goes through the router's tracing middleware.
         server: .http1(
             configuration: .init(
                 additionalChannelHandlers: configuration.tracing

@@ -56,63 +56,48 @@ struct ClaimDesk: Sendable {
     func prepare(
         user: String, campaign: String, address: String?, key: String?, ticket: String?, body: [UInt8]
     ) -> Step {
-        do throws(Early) {
-            return .submit(
-                try check(user: user, campaign: campaign, address: address, key: key, ticket: ticket, body: body))
+        do throws(APIError) {
+            return try check(user: user, campaign: campaign, address: address, key: key, ticket: ticket, body: body)
         } catch {
-            switch error {
-            case .refused(let refusal): return .answer(ClaimAnswer(refusal))
-            case .queued(let answer): return .answer(answer)
-            }
+            return .answer(ClaimAnswer(error))
         }
-    }
-
-    private enum Early: Error {
-        case refused(APIError)
-        case queued(ClaimAnswer)
     }
 
     private func check(
         user: String, campaign: String, address: String?, key: String?, ticket: String?, body bytes: [UInt8]
-    ) throws(Early) -> PreparedClaim {
-        do {
-            try admission.checkRate(user: user, address: address)
-        } catch { throw .refused(error) }
+    ) throws(APIError) -> Step {
+        try admission.checkRate(user: user, address: address)
         guard let key else {
-            throw .refused(APIError(.badRequest, "missing_idempotency_key", "claims need an Idempotency-Key header"))
+            throw APIError(.badRequest, "missing_idempotency_key", "claims need an Idempotency-Key header")
         }
         guard (1...255).contains(key.utf8.count) else {
-            throw .refused(APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1-255 bytes"))
+            throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1-255 bytes")
         }
         let body: ClaimBody
         do {
             body = try ClaimBody.decode(bytes)
         } catch let error as APIError {
-            throw .refused(error)
+            throw error
         } catch {
-            throw .refused(.malformedJSON("\(error)"))
+            throw .malformedJSON("\(error)")
         }
         if let code = body.referralCode, !Identifier.isValid(code) {
-            throw .refused(APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id"))
+            throw APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id")
         }
         let definition: Campaign?
         do {
             definition = try engine.read { $0.account(campaign)?.campaign }
         } catch {
-            throw .refused(.unavailable("\(error)"))
+            throw .unavailable("\(error)")
         }
-        guard let definition else { throw .refused(APIError(LedgerError.campaignNotFound(campaign))) }
-        let verdict: AdmissionVerdict
-        do {
-            verdict = try admission.admit(campaign: definition, user: user, ticketText: ticket)
-        } catch { throw .refused(error) }
-        if case .queued(let ticket, let status) = verdict {
-            throw .queued(ClaimAnswer(status: .accepted, body: status.queuedAnswer(ticket: ticket).bytes))
+        guard let definition else { throw APIError(LedgerError.campaignNotFound(campaign)) }
+        if case .queued(let ticket, let status) = try admission.admit(campaign: definition, user: user, ticketText: ticket) {
+            return .answer(ClaimAnswer(status: .accepted, body: status.queuedAnswer(ticket: ticket).bytes))
         }
         let request = ClaimRequest(
             campaign: campaign, user: user, referralCode: body.referralCode,
             claimKey: ClaimKey(key: key, digest: Self.digest(campaign: campaign, body: body)))
-        return PreparedClaim(request: request, hasReferral: body.referralCode != nil)
+        return .submit(PreparedClaim(request: request, hasReferral: body.referralCode != nil))
     }
 
     /// Tells admission control how long the ledger took with a claim that `prepare` let through.

@@ -169,10 +169,8 @@ public func buildApplication(
             tracing: configuration.tracing, clock: clock),
         // Claims are answered on the connection's event loop when nothing would record a span
         // for them; with tracing on, every claim goes through the router's tracing middleware.
-        server: .http1(
-            configuration: .init(
-                additionalChannelHandlers: configuration.tracing
-                    ? [] : [ClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName)])),
+        server: configuration.tracing
+            ? .http1() : .http1WithClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         services: opened.services + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger), board, sessions,

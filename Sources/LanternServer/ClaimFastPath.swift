@@ -1,64 +1,65 @@
+import Hummingbird
+import HummingbirdCore
 import Foundation
 import HTTPTypes
-import Hummingbird
 import LanternLedger
 import LanternStorage
+import Logging
 import NIOCore
 import NIOHTTPTypes
 
-/// Answers `POST /v1/campaigns/{id}/claims` from a signed-in user on the connection's event loop,
-/// in the channel pipeline in front of the router.
+/// Answers `POST /v1/campaigns/{id}/claims` from a signed-in user straight from the connection's
+/// bytes, at the front of the channel pipeline, on the connection's event loop.
 ///
-/// A flash crowd is almost all claims, and through the router each one pays for a Swift task's
-/// frames and executor switches around every middleware and the commit wait. Here a claim is
-/// read, decided by the same `ClaimDesk` the router's route uses, and answered from the
-/// ledger's commit callback, which already runs on this loop: no task at all. Everything else
-/// passes through untouched, and so does any claim this path does not fully recognise (no
-/// token, a token of another shape, another role, `Connection: close`, an oversized body): the
-/// router answers those, with the same checks.
+/// A flash crowd is almost all claims. Through the router each one pays for the HTTP/1 decoder
+/// and encoder, the conversion to and from HTTP types, a Swift task and its executor switches
+/// around every middleware and the commit wait. Here a claim's head is read from the bytes
+/// (`WireRequestHead`), decided by the same `ClaimDesk` the router's route uses, and answered
+/// with bytes from the ledger's commit callback, which already runs on this loop.
 ///
-/// Answers leave in request order: a request handed to the router is followed by nothing of
-/// this path's until the router's answer has ended, and requests that arrive while a claim
-/// waits for its commit are held until it is answered.
+/// Everything else goes to the full HTTP stack behind this handler, whole and unchanged: any
+/// other request, and any claim this path does not fully recognise (no token, a token of
+/// another shape, another role, `Connection: close`, `Expect`, a body over the limit, a field
+/// sent twice). A request handed on is followed by nothing of this path's until the router's
+/// answer has ended (`RouterAnswerWatch` reports it), so answers leave in request order. A
+/// head this path cannot read with certainty (another HTTP version, `Transfer-Encoding`,
+/// `Upgrade`, a malformed line) hands the connection to the full stack for good.
 final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
 
     /// The route's name in metrics and logs, as the router names it.
     static let route = "/v1/campaigns/{id}/claims"
 
-    private enum State {
-        /// Between requests.
-        case idle
-        /// Reading a claim this path answers.
-        case reading(ClaimHead, body: ByteBuffer?)
-        /// Requests go to the router until every one handed to it has been answered and the last
-        /// has been read whole: `answersOwed` answers have not ended yet, `requestOpen` while
-        /// the last request's end has not arrived.
-        case routed(answersOwed: Int, requestOpen: Bool)
-        /// A claim waits for the ledger; parts that arrive meanwhile wait in `held`.
+    private enum Mode {
+        /// At a request boundary: the next request's head is read here.
+        case reading
+        /// A claim waits for the ledger.
         case answering
-    }
-
-    private struct ClaimHead {
-        var head: HTTPRequest
-        var identity: Identity
-        var campaign: String
-        var started: ContinuousClock.Instant
+        /// A request went to the router: `bodyLeft` bytes of its body are still to pass on, and
+        /// `answered` once the router's answer has ended.
+        case routed(bodyLeft: Int, answered: Bool)
+        /// The connection belongs to the full HTTP stack from here on.
+        case handedOver
     }
 
     private let desk: ClaimDesk
     private let tokens: TokenAuthority
     private let metrics: LanternMetrics
     private let serverName: String
-    private var state = State.idle
-    private var held: [HTTPRequestPart] = []
+    private var mode = Mode.reading
+    /// Bytes read and not yet answered or passed on.
+    private var pending: ByteBuffer?
     private var heldEvents: [Any] = []
-    /// The channel asked to read while a claim was waiting: reading resumes once it is answered,
-    /// so a client cannot pile requests up in memory behind one claim.
+    /// The channel asked to read while requests were waiting here: reading resumes once they
+    /// are taken, so a client cannot pile requests up in memory behind one claim.
     private var readDeferred = false
+    /// `process` is running (an answer decided synchronously must not start it again).
+    private var processing = false
+    /// The `Date` header's value for the current second.
+    private var date = (second: 0, text: "")
 
     /// Creates the handler for one connection.
     init(desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String) {
@@ -69,74 +70,101 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        receive(unwrapInboundIn(data), context: context)
+        let bytes = unwrapInboundIn(data)
+        if case .handedOver = mode {
+            context.fireChannelRead(data)
+            return
+        }
+        if pending == nil || pending!.readableBytes == 0 {
+            pending = bytes
+        } else {
+            var incoming = bytes
+            pending!.writeBuffer(&incoming)
+        }
+        _ = process(context: context)
     }
 
-    private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
-        switch (state, part) {
-        case (.answering, _):
-            held.append(part)
-        case (.routed(let owed, _), .head):
-            state = .routed(answersOwed: owed + 1, requestOpen: true)
-            context.fireChannelRead(wrapInboundOut(part))
-        case (.routed(let owed, _), .end):
-            state = owed == 0 ? .idle : .routed(answersOwed: owed, requestOpen: false)
-            context.fireChannelRead(wrapInboundOut(part))
-        case (.routed, .body):
-            context.fireChannelRead(wrapInboundOut(part))
-        case (.idle, .head(let head)):
-            if let claim = claimHead(head) {
-                state = .reading(claim, body: nil)
-            } else {
-                route(head, body: nil, context: context)
+    /// Takes requests from `pending` for as long as the mode allows; returns whether any bytes
+    /// were passed on.
+    private func process(context: ChannelHandlerContext) -> Bool {
+        processing = true
+        defer { processing = false }
+        var passedOn = false
+        while true {
+            switch mode {
+            case .answering:
+                return passedOn
+            case .handedOver:
+                if let rest = pending.take(), rest.readableBytes > 0 {
+                    context.fireChannelRead(wrapInboundOut(rest))
+                    passedOn = true
+                }
+                return passedOn
+            case .routed(let bodyLeft, let answered):
+                if bodyLeft > 0, var buffer = pending, buffer.readableBytes > 0 {
+                    let count = min(bodyLeft, buffer.readableBytes)
+                    context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: count)!))
+                    pending = buffer
+                    passedOn = true
+                    mode = .routed(bodyLeft: bodyLeft - count, answered: answered)
+                    continue
+                }
+                guard bodyLeft == 0, answered else { return passedOn }
+                mode = .reading
+            case .reading:
+                guard var buffer = pending, buffer.readableBytes > 0 else { return passedOn }
+                switch WireRequestHead.read(buffer) {
+                case .incomplete:
+                    return passedOn
+                case .unsupported:
+                    mode = .handedOver
+                case .head(let head):
+                    if let claim = claim(head) {
+                        guard buffer.readableBytes >= head.length + head.contentLength else { return passedOn }
+                        buffer.moveReaderIndex(forwardBy: head.length)
+                        let body = buffer.readBytes(length: head.contentLength)!
+                        pending = buffer
+                        mode = .answering
+                        answer(claim, head: head, body: body, context: context)
+                    } else {
+                        context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: head.length)!))
+                        pending = buffer
+                        passedOn = true
+                        mode = head.closesConnection ? .handedOver : .routed(bodyLeft: head.contentLength, answered: false)
+                    }
+                }
             }
-        case (.idle, _):
-            // Body or end without a head: the router's loop reports the protocol error.
-            context.fireChannelRead(wrapInboundOut(part))
-        case (.reading(let claim, var body), .body(let chunk)):
-            if (body?.readableBytes ?? 0) + chunk.readableBytes > JSONBody.maxBodyBytes {
-                route(claim.head, body: body, context: context)
-                receive(part, context: context)
-                return
-            }
-            if body == nil { body = chunk } else { body!.writeImmutableBuffer(chunk) }
-            state = .reading(claim, body: body)
-        case (.reading(let claim, let body), .end):
-            state = .answering
-            answer(claim, body: body.map { Array($0.readableBytesView) } ?? [], context: context)
-        case (.reading(let claim, let body), .head):
-            // A new head before the end: not a request this path understands.
-            route(claim.head, body: body, context: context)
-            receive(part, context: context)
         }
     }
 
-    /// The claim's head if this path answers it: a well-formed claim URL and a valid user token.
-    private func claimHead(_ head: HTTPRequest) -> ClaimHead? {
-        guard head.method == .post, let path = head.path, path.hasPrefix("/v1/campaigns/"), path.hasSuffix("/claims"),
-            head.headerFields[.connection]?.lowercased() != "close",
-            let authorization = head.headerFields[.authorization], authorization.hasPrefix("Bearer ")
+    private struct Claim {
+        var identity: Identity
+        var campaign: String
+        var started: ContinuousClock.Instant
+    }
+
+    /// The claim in `head` if this path answers it: a well-formed claim URL, a valid user token,
+    /// nothing that asks for more than a plain answer.
+    private func claim(_ head: WireRequestHead) -> Claim? {
+        let prefix = "/v1/campaigns/"
+        let suffix = "/claims"
+        guard head.method == "POST", head.target.hasPrefix(prefix), head.target.hasSuffix(suffix),
+            head.target.utf8.count > prefix.utf8.count + suffix.utf8.count,
+            !head.closesConnection, !head.expects, !head.repeatsAField, head.contentLength <= JSONBody.maxBodyBytes,
+            let authorization = head.authorization, authorization.hasPrefix("Bearer ")
         else { return nil }
-        let campaign = path.dropFirst("/v1/campaigns/".count).dropLast("/claims".count)
-        guard Identifier.isValid(String(campaign)),
+        let campaign = String(head.target.dropFirst(prefix.count).dropLast(suffix.count))
+        guard Identifier.isValid(campaign),
             let identity = tokens.verifiedIdentity(String(authorization.dropFirst("Bearer ".count))),
             identity.role == .user
         else { return nil }
-        return ClaimHead(head: head, identity: identity, campaign: String(campaign), started: .now)
+        return Claim(identity: identity, campaign: campaign, started: .now)
     }
 
-    /// Hands a request to the router, with the body read so far.
-    private func route(_ head: HTTPRequest, body: ByteBuffer?, context: ChannelHandlerContext) {
-        state = .routed(answersOwed: 1, requestOpen: true)
-        context.fireChannelRead(wrapInboundOut(.head(head)))
-        if let body { context.fireChannelRead(wrapInboundOut(.body(body))) }
-    }
-
-    private func answer(_ claim: ClaimHead, body: [UInt8], context: ChannelHandlerContext) {
-        let fields = claim.head.headerFields
+    private func answer(_ claim: Claim, head: WireRequestHead, body: [UInt8], context: ChannelHandlerContext) {
         switch desk.prepare(
             user: claim.identity.userID, campaign: claim.campaign, address: context.remoteAddress?.ipAddress,
-            key: fields[.idempotencyKey], ticket: fields[.queueTicket], body: body)
+            key: head.idempotencyKey, ticket: head.queueTicket, body: body)
         {
         case .answer(let answer):
             send(answer, for: claim, context: context)
@@ -157,69 +185,139 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Writes the answer, then goes on with whatever arrived meanwhile.
-    private func send(_ answer: ClaimAnswer, for claim: ClaimHead, context: ChannelHandlerContext) {
-        var headers = answer.headers
-        headers[.contentLength] = String(answer.body.count)
-        headers[.requestID] = RequestID().description
-        headers[.server] = serverName
-        var buffer = context.channel.allocator.buffer(capacity: answer.body.count)
-        buffer.writeBytes(answer.body)
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(buffer)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    private func send(_ answer: ClaimAnswer, for claim: Claim, context: ChannelHandlerContext) {
+        let second = Int(Date().timeIntervalSince1970)
+        if second != date.second { date = (second, HTTPDate.format(secondsSince1970: second)) }
+        var buffer = context.channel.allocator.buffer(capacity: 256 + answer.body.count)
+        Self.write(answer, requestID: RequestID().description, date: date.text, serverName: serverName, to: &buffer)
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
         metrics.recordRequest(
             route: Self.route, method: .post, status: answer.status.code, duration: .now - claim.started)
-        state = .idle
-        let waiting = held
-        held = []
-        for part in waiting { receive(part, context: context) }
-        // What was held arrived in an earlier read; the router's side takes reads in when a read
-        // completes, so parts handed on now need a completion of their own.
-        if !waiting.isEmpty { context.fireChannelReadComplete() }
-        releaseEvents(context: context)
-        if readDeferred, !isAnswering {
+        mode = .reading
+        if !processing { resume(context: context) }
+    }
+
+    /// Serialises an answer as an HTTP/1.1 response.
+    static func write(_ answer: ClaimAnswer, requestID: String, date: String, serverName: String, to buffer: inout ByteBuffer) {
+        buffer.writeString("HTTP/1.1 \(answer.status.code) \(answer.status.reasonPhrase)\r\n")
+        for field in answer.headers {
+            buffer.writeString("\(field.name.rawName): \(field.value)\r\n")
+        }
+        buffer.writeString(
+            "Content-Length: \(answer.body.count)\r\nX-Request-Id: \(requestID)\r\nDate: \(date)\r\nServer: \(serverName)\r\n\r\n")
+        buffer.writeBytes(answer.body)
+    }
+
+    /// After an answer or the router's answer: takes the requests that waited, lets the
+    /// handlers behind see what was passed on, and reads again.
+    private func resume(context: ChannelHandlerContext) {
+        if process(context: context) { context.fireChannelReadComplete() }
+        if case .answering = mode { return }
+        if !heldEvents.isEmpty {
+            let events = heldEvents
+            heldEvents = []
+            for event in events { context.fireUserInboundEventTriggered(event) }
+        }
+        if readDeferred, !holdsRequests {
             readDeferred = false
             context.read()
         }
     }
 
-    private var isAnswering: Bool {
-        if case .answering = state { return true }
-        return false
+    /// Bytes of later requests wait here until the current one is answered.
+    private var holdsRequests: Bool {
+        switch mode {
+        case .answering, .routed(bodyLeft: 0, answered: false): return (pending?.readableBytes ?? 0) > 0
+        case .reading, .routed, .handedOver: return false
+        }
     }
 
     func read(context: ChannelHandlerContext) {
-        if isAnswering {
+        if holdsRequests {
             readDeferred = true
         } else {
             context.read()
         }
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), case .routed(let owed, let requestOpen) = state {
-            let stillOwed = max(owed - 1, 0)
-            state = stillOwed == 0 && !requestOpen ? .idle : .routed(answersOwed: stillOwed, requestOpen: requestOpen)
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard event is RouterAnswerWatch.AnswerEnded else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
         }
-        context.write(data, promise: promise)
+        promise?.succeed()
+        if case .routed(let bodyLeft, _) = mode {
+            mode = .routed(bodyLeft: bodyLeft, answered: true)
+            if !processing { resume(context: context) }
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // A server shutting down closes idle connections; one with a claim in flight is not idle.
-        switch state {
-        case .answering, .reading: heldEvents.append(event)
-        case .idle, .routed: context.fireUserInboundEventTriggered(event)
+        if case .answering = mode {
+            heldEvents.append(event)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}
+
+/// Tells `ClaimFastPath` when an answer from the router has ended. Sits behind the HTTP codec,
+/// where answers are still HTTP parts, and sends the news down the pipeline as an outbound
+/// event.
+final class RouterAnswerWatch: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// The outbound event sent after the end of each answer.
+    struct AnswerEnded {}
+
+    /// Creates the watch for one connection.
+    init() {}
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let ended = if case .end = unwrapOutboundIn(data) { true } else { false }
+        context.write(data, promise: promise)
+        if ended { context.triggerUserOutboundEvent(AnswerEnded(), promise: nil) }
+    }
+}
+
+/// Hummingbird's HTTP/1 channel with `ClaimFastPath` at the front of each connection's pipeline.
+struct ClaimFastPathChannel: ServerChildChannel {
+    let http1: HTTP1Channel
+    let makeFastPath: @Sendable () -> ClaimFastPath
+
+    /// Sets the connection up as `HTTP1Channel` does, then puts the fast path in front.
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+        http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            try channel.pipeline.syncOperations.addHandler(makeFastPath(), position: .first)
+            return value
         }
     }
 
-    private func releaseEvents(context: ChannelHandlerContext) {
-        switch state {
-        case .answering, .reading: return
-        case .idle, .routed: break
+    /// Serves what the fast path handed on, as `HTTP1Channel` does.
+    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+        await http1.handle(value: value, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1 with claims answered by `ClaimFastPath`.
+    static func http1WithClaimFastPath(
+        desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String
+    ) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            ClaimFastPathChannel(
+                http1: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RouterAnswerWatch()])),
+                makeFastPath: { ClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName) })
         }
-        guard !heldEvents.isEmpty else { return }
-        let events = heldEvents
-        heldEvents = []
-        for event in events { context.fireUserInboundEventTriggered(event) }
+    }
+}
+
+extension Optional where Wrapped == ByteBuffer {
+    /// The buffer, leaving `nil` behind.
+    fileprivate mutating func take() -> ByteBuffer? {
+        defer { self = nil }
+        return self
     }
 }

@@ -59,7 +59,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// `process` is running (an answer decided synchronously must not start it again).
     private var processing = false
     /// The `Date` header's value for the current second.
-    private var date = (second: 0, text: "")
+    private var date = (second: Int64(0), text: "")
 
     /// Creates the handler for one connection.
     init(desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String) {
@@ -186,7 +186,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes the answer, then goes on with whatever arrived meanwhile.
     private func send(_ answer: ClaimAnswer, for claim: Claim, context: ChannelHandlerContext) {
-        let second = Int(Date().timeIntervalSince1970)
+        let second = Int64(Date().timeIntervalSince1970)
         if second != date.second { date = (second, HTTPDate.format(secondsSince1970: second)) }
         var buffer = context.channel.allocator.buffer(capacity: 256 + answer.body.count)
         Self.write(answer, requestID: RequestID().description, date: date.text, serverName: serverName, to: &buffer)

@@ -45,9 +45,8 @@ struct CompactHS256 {
         else { return .unrecognized }
         guard let signature = Base64URL.decode(bytes[(secondDot + 1)...]) else { return .invalid }
         var mac = keyed
-        mac.update(data: bytes[..<secondDot])
-        // `==` against bytes compares in constant time.
-        guard mac.finalize() == signature else { return .invalid }
+        bytes.withUnsafeBytes { mac.update(data: UnsafeRawBufferPointer(rebasing: $0[..<secondDot])) }
+        guard Self.constantTimeEqual(mac.finalize(), signature) else { return .invalid }
         guard let payload = Base64URL.decode(bytes[(firstDot + 1)..<secondDot]),
             let fields = FlatJSONObject.parse(payload),
             case .string(let sub)? = fields["sub"], case .string(let role)? = fields["role"],
@@ -60,6 +59,16 @@ struct CompactHS256 {
         default: return .unrecognized
         }
         return .valid(sub: sub, role: role, exp: exp, merchantID: merchantID)
+    }
+
+    /// Whether the MAC equals `signature`, taking the same time wherever they differ.
+    private static func constantTimeEqual(_ mac: HashedAuthenticationCode<SHA256>, _ signature: [UInt8]) -> Bool {
+        mac.withUnsafeBytes { mac in
+            guard mac.count == signature.count else { return false }
+            var difference: UInt8 = 0
+            for index in 0..<mac.count { difference |= mac[index] ^ signature[index] }
+            return difference == 0
+        }
     }
 }
 

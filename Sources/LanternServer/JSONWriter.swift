@@ -81,7 +81,32 @@ struct JSONWriter {
     /// An RFC 3339 timestamp in UTC, to the second, as `JSONEncoder`'s `.iso8601` writes it.
     mutating func field(_ key: String, _ value: Date) {
         writeKey(key)
-        writeString(RFC3339.format(value))
+        let time = CivilTime(secondsSince1970: Int64((value.timeIntervalSince1970).rounded(.down)))
+        guard (0...9_999).contains(time.year) else {
+            writeString(RFC3339.format(value))
+            return
+        }
+        func digits(_ number: Int64, _ count: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(number / divisor % 10))
+                divisor /= 10
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+        digits(time.year, 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(time.month, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(time.day, 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(time.hour, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(time.minute, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(time.second, 2)
+        bytes.append(contentsOf: "Z\"".utf8)
     }
 
     private mutating func separate() {
@@ -97,6 +122,12 @@ struct JSONWriter {
 
     private mutating func writeString(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings need no escaping: append them whole.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
@@ -113,29 +144,5 @@ struct JSONWriter {
         Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
-    }
-}
-
-/// RFC 3339 timestamps in UTC without a formatter object.
-enum RFC3339 {
-    /// `YYYY-MM-DDTHH:MM:SSZ` for `date`, truncated to the second.
-    static func format(_ date: Date) -> String {
-        let seconds = Int64((date.timeIntervalSince1970).rounded(.down))
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
-        // Civil-from-days (Howard Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let yearText = String(year)
-        return String(repeating: "0", count: max(0, 4 - yearText.count)) + "\(yearText)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600))"
-            + ":\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))Z"
     }
 }

@@ -55,12 +55,16 @@ struct WireRequestHead: Equatable {
         case .malformed: return .unsupported
         }
         let line = bytes[0..<lineEnd]
-        let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[2].elementsEqual("HTTP/1.1".utf8), !parts[0].isEmpty, !parts[1].isEmpty,
-            parts[0].allSatisfy(isTokenByte), parts[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        guard let firstSpace = line.firstIndex(of: UInt8(ascii: " ")),
+            let secondSpace = line[(firstSpace + 1)...].firstIndex(of: UInt8(ascii: " "))
+        else { return .unsupported }
+        let method = line[..<firstSpace]
+        let target = line[(firstSpace + 1)..<secondSpace]
+        guard line[(secondSpace + 1)...].elementsEqual("HTTP/1.1".utf8), !method.isEmpty, !target.isEmpty,
+            method.allSatisfy(isTokenByte), target.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else { return .unsupported }
         var head = WireRequestHead(
-            length: 0, method: String(decoding: parts[0], as: UTF8.self), target: String(decoding: parts[1], as: UTF8.self),
+            length: 0, method: String(decoding: method, as: UTF8.self), target: String(decoding: target, as: UTF8.self),
             contentLength: 0)
         var sawContentLength = false
         var start = lineEnd + 2
@@ -84,27 +88,27 @@ struct WireRequestHead: Equatable {
             while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
             while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
             guard value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }) else { return .unsupported }
-            switch lowercased(field[field.startIndex..<colon]) {
-            case "content-length":
+            switch FieldName(field[field.startIndex..<colon]) {
+            case .contentLength:
                 guard !sawContentLength, (1...18).contains(value.count), value.allSatisfy({ (0x30...0x39).contains($0) })
                 else { return .unsupported }
                 sawContentLength = true
                 head.contentLength = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-            case "transfer-encoding", "upgrade":
+            case .transferEncoding, .upgrade:
                 return .unsupported
-            case "connection":
+            case .connection:
                 if lowercased(value).split(separator: ",").contains(where: { $0.trimmingSpaces == "close" }) {
                     head.closesConnection = true
                 }
-            case "expect":
+            case .expect:
                 head.expects = true
-            case "authorization":
+            case .authorization:
                 head.set(\.authorization, value)
-            case "idempotency-key":
+            case .idempotencyKey:
                 head.set(\.idempotencyKey, value)
-            case "queue-ticket":
+            case .queueTicket:
                 head.set(\.queueTicket, value)
-            default:
+            case nil:
                 break
             }
         }
@@ -141,6 +145,30 @@ struct WireRequestHead: Equatable {
         return .incomplete
     }
 
+    /// The header fields this reader looks at.
+    private enum FieldName: String, CaseIterable {
+        case contentLength = "content-length"
+        case transferEncoding = "transfer-encoding"
+        case upgrade
+        case connection
+        case expect
+        case authorization
+        case idempotencyKey = "idempotency-key"
+        case queueTicket = "queue-ticket"
+
+        private static let spellings = allCases.map { ($0, Array($0.rawValue.utf8)) }
+
+        /// The field a header name is, in any case; nil for the rest.
+        init?(_ name: Slice<UnsafeRawBufferPointer>) {
+            // Names are tokens, and these are letters and '-': setting the 0x20 bit lowercases a
+            // letter and cannot turn another token byte into one of these.
+            guard let match = Self.spellings.first(where: { spelling in
+                spelling.1.count == name.count && zip(name, spelling.1).allSatisfy { $0 | 0x20 == $1 }
+            }) else { return nil }
+            self = match.0
+        }
+    }
+
     private static func lowercased(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
         String(decoding: bytes.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
@@ -161,31 +189,5 @@ extension Substring {
         while trimmed.first == " " || trimmed.first == "\t" { trimmed = trimmed.dropFirst() }
         while trimmed.last == " " || trimmed.last == "\t" { trimmed = trimmed.dropLast() }
         return trimmed
-    }
-}
-
-/// The HTTP `Date` header's format (RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`).
-enum HTTPDate {
-    private static let weekdays = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
-    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-    /// The header value for a time in whole seconds since 1970 (UTC).
-    static func format(secondsSince1970 seconds: Int) -> String {
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        let weekday = weekdays[((days % 7) + 7) % 7]
-        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(weekday), \(two(day)) \(months[month - 1]) \(year) \(two(secondOfDay / 3_600)):"
-            + "\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60)) GMT"
     }
 }

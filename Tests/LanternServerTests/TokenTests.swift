@@ -79,6 +79,11 @@ import Testing
         for _ in 0..<500 {
             let date = Date(timeIntervalSince1970: Double(Int64.random(in: -2_000_000_000...8_000_000_000, using: &generator)))
             #expect(RFC3339.format(date) == formatter.string(from: date))
+            var writer = JSONWriter()
+            writer.beginObject()
+            writer.field("at", date)
+            writer.endObject()
+            #expect(String(decoding: writer.bytes, as: UTF8.self) == "{\"at\":\"\(formatter.string(from: date))\"}")
         }
     }
 

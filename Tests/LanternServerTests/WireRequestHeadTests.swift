@@ -91,7 +91,7 @@ struct WireRequestHeadTests {
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2_000 {
-            let seconds = Int.random(in: 0...4_102_444_800, using: &generator)
+            let seconds = Int64.random(in: 0...4_102_444_800, using: &generator)
             #expect(
                 HTTPDate.format(secondsSince1970: seconds)
                     == formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds))))

@@ -138,6 +138,34 @@ struct ClaimFastPathTests {
         }
     }
 
+    @Test("a claim asking to close the connection goes to the router, and so does the rest of the connection")
+    func closingClaimsGoToTheRouter() async throws {
+        try await withFastPath { path in
+            try await path.send(path.claim(user: "ida", key: "k", extra: "Connection: close\r\n"))
+            #expect(try await path.routed().count == 3)
+            #expect(try path.engine.read { $0.cards(of: "ida").isEmpty })
+        }
+    }
+
+    @Test("a server shutting down does not see the connection idle while a claim waits for its commit")
+    func holdsShutdownWhileAClaimWaits() async throws {
+        try await withFastPath { path in
+            // Between requests the news passes straight on.
+            path.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            try await path.channel.testingEventLoop.executeInContext {}
+            #expect(path.events.count == 1)
+            path.store.close()
+            try await path.send(path.claim(user: "jon", key: "k"))
+            path.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            try await path.channel.testingEventLoop.executeInContext {}
+            #expect(path.events.count == 1, "held while the claim waits")
+            path.store.open()
+            #expect(try await path.answer().status == 201)
+            try await path.channel.testingEventLoop.executeInContext {}
+            #expect(path.events.count == 2, "passed on once the claim is answered")
+        }
+    }
+
     @Test("a body over the limit goes to the router whole")
     func oversizedBodiesGoToTheRouter() async throws {
         try await withFastPath { path in
@@ -262,6 +290,7 @@ private struct FastPathRig: Sendable {
     let tokens: TokenAuthority
     let store: GatedStore
     let reads: ReadCounter
+    let events: EventCounter
     let written = WrittenBytes()
 
     /// The `Authorization` a test request carries.
@@ -326,6 +355,21 @@ private struct FastPathRig: Sendable {
     }
 
     enum RigError: Error { case unexpectedWrite }
+}
+
+/// Counts the events that reach the end of the pipeline (where Hummingbird's connection handler
+/// would close an idle connection on a quiesce event).
+private final class EventCounter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    private let counted = Mutex(0)
+
+    var count: Int { counted.withLock { $0 } }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        counted.withLock { $0 += 1 }
+        context.fireUserInboundEventTriggered(event)
+    }
 }
 
 /// Bytes written to the test connection and not yet read as answers.
@@ -406,11 +450,15 @@ private func withFastPath(_ body: @Sendable @escaping (FastPathRig) async throws
                 ClaimFastPath(
                     desk: ClaimDesk(engine: engine, admission: admission), tokens: tokens, metrics: LanternMetrics(),
                     serverName: "Lantern"))
+            let events = EventCounter()
             try await channel.eventLoop.submit {
-                try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
-                try channel.pipeline.syncOperations.addHandlers(HTTP1ToHTTPServerCodec(secure: false), RouterAnswerWatch())
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                    withPipeliningAssistance: false, withErrorHandling: false)
+                try channel.pipeline.syncOperations.addHandlers(
+                    HTTP1ToHTTPServerCodec(secure: false), RouterAnswerWatch(), events)
             }.get()
-            try await body(FastPathRig(channel: channel, engine: engine, tokens: tokens, store: gated, reads: reads))
+            try await body(
+                FastPathRig(channel: channel, engine: engine, tokens: tokens, store: gated, reads: reads, events: events))
             _ = try? await channel.finish()
         }
     } catch {

@@ -34,8 +34,12 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     static let route = "/v1/campaigns/{id}/claims"
 
     private enum Mode {
-        /// At a request boundary: the next request's head is read here.
-        case reading
+        /// At a request boundary: the next request's head is read here. `scanned` bytes of
+        /// `pending` have been searched for the head's end, so a head arriving in many small
+        /// pieces is searched once, not once per piece.
+        case reading(scanned: Int)
+        /// A claim this path answers, waiting for the rest of its body.
+        case awaitingBody(WireRequestHead, Claim)
         /// A claim waits for the ledger.
         case answering
         /// A request went to the router: `bodyLeft` bytes of its body are still to pass on, and
@@ -49,7 +53,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private let tokens: TokenAuthority
     private let metrics: LanternMetrics
     private let serverName: String
-    private var mode = Mode.reading
+    private var mode = Mode.reading(scanned: 0)
     /// Bytes read and not yet answered or passed on.
     private var pending: ByteBuffer?
     private var heldEvents: [Any] = []
@@ -110,28 +114,43 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                     continue
                 }
                 guard bodyLeft == 0, answered else { return passedOn }
-                mode = .reading
-            case .reading:
-                guard var buffer = pending, buffer.readableBytes > 0 else { return passedOn }
-                switch WireRequestHead.read(buffer) {
-                case .incomplete:
+                mode = .reading(scanned: 0)
+            case .awaitingBody(let head, let claim):
+                guard var buffer = pending, buffer.readableBytes >= head.length + head.contentLength else {
                     return passedOn
-                case .unsupported:
-                    mode = .handedOver
-                case .head(let head):
-                    if let claim = claim(head) {
-                        guard buffer.readableBytes >= head.length + head.contentLength else { return passedOn }
-                        buffer.moveReaderIndex(forwardBy: head.length)
-                        let body = buffer.readBytes(length: head.contentLength)!
-                        pending = buffer
-                        mode = .answering
-                        answer(claim, head: head, body: body, context: context)
-                    } else {
-                        context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: head.length)!))
-                        pending = buffer
-                        passedOn = true
-                        mode = head.closesConnection ? .handedOver : .routed(bodyLeft: head.contentLength, answered: false)
+                }
+                buffer.moveReaderIndex(forwardBy: head.length)
+                let body = buffer.readBytes(length: head.contentLength)!
+                pending = buffer
+                mode = .answering
+                answer(claim, head: head, body: body, context: context)
+            case .reading(let scanned):
+                guard var buffer = pending, buffer.readableBytes > 0 else { return passedOn }
+                switch WireRequestHead.findEnd(buffer, searchedBytes: scanned) {
+                case .notYet(let searched):
+                    guard searched < WireRequestHead.maxLength else {
+                        mode = .handedOver
+                        continue
                     }
+                    mode = .reading(scanned: searched)
+                    return passedOn
+                case .malformed:
+                    mode = .handedOver
+                    continue
+                case .found:
+                    break
+                }
+                guard case .head(let head) = WireRequestHead.read(buffer) else {
+                    mode = .handedOver
+                    continue
+                }
+                if let claim = claim(head) {
+                    mode = .awaitingBody(head, claim)
+                } else {
+                    context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: head.length)!))
+                    pending = buffer
+                    passedOn = true
+                    mode = head.closesConnection ? .handedOver : .routed(bodyLeft: head.contentLength, answered: false)
                 }
             }
         }
@@ -193,7 +212,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
         metrics.recordRequest(
             route: Self.route, method: .post, status: answer.status.code, duration: .now - claim.started)
-        mode = .reading
+        mode = .reading(scanned: 0)
         if !processing { resume(context: context) }
     }
 
@@ -228,7 +247,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var holdsRequests: Bool {
         switch mode {
         case .answering, .routed(bodyLeft: 0, answered: false): return (pending?.readableBytes ?? 0) > 0
-        case .reading, .routed, .handedOver: return false
+        case .reading, .awaitingBody, .routed, .handedOver: return false
         }
     }
 

@@ -40,6 +40,41 @@ struct WireRequestHead: Equatable {
         case head(WireRequestHead)
     }
 
+    /// Where the search for a head's end got to.
+    enum End: Equatable {
+        /// No blank line yet in the first `searched` bytes.
+        case notYet(searched: Int)
+        /// The head ends after `length` bytes.
+        case found(length: Int)
+        /// A line ends with a bare LF or a CR stands alone: not a head this reader handles.
+        case malformed
+    }
+
+    /// Looks for the blank line that ends the head at the start of `buffer`'s readable bytes,
+    /// resuming after the first `searchedBytes`, which an earlier call searched already.
+    static func findEnd(_ buffer: ByteBuffer, searchedBytes: Int) -> End {
+        buffer.withUnsafeReadableBytes { bytes in
+            let cr = UInt8(ascii: "\r")
+            let lf = UInt8(ascii: "\n")
+            // Back up over the bytes an earlier search could not judge: a CR at the very end, or
+            // the start of a terminator that was cut off.
+            var index = max(0, searchedBytes - 3)
+            while index < bytes.count {
+                switch bytes[index] {
+                case lf:
+                    guard index > 0, bytes[index - 1] == cr else { return .malformed }
+                    if index >= 3, bytes[index - 2] == lf, bytes[index - 3] == cr { return .found(length: index + 1) }
+                case cr:
+                    if index + 1 < bytes.count, bytes[index + 1] != lf { return .malformed }
+                default:
+                    break
+                }
+                index += 1
+            }
+            return .notYet(searched: bytes.count)
+        }
+    }
+
     /// Reads the head at the start of `buffer`'s readable bytes, without consuming them.
     static func read(_ buffer: ByteBuffer) -> Reading {
         buffer.withUnsafeReadableBytes { read(UnsafeRawBufferPointer($0)) }

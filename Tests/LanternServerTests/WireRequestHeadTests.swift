@@ -74,6 +74,29 @@ struct WireRequestHeadTests {
         #expect(read(text) == .unsupported)
     }
 
+    @Test("the search for a head's end resumes where it stopped, wherever the pieces are cut")
+    func findsTheEndAcrossPieces() {
+        let head = Array(Self.claim.utf8.dropLast(2))
+        #expect(WireRequestHead.findEnd(ByteBuffer(bytes: head), searchedBytes: 0) == .found(length: head.count))
+        for cut in [head.count - 1, head.count - 2, head.count - 3, head.count - 4, 10] {
+            var searched = 0
+            for end in [cut, head.count] {
+                switch WireRequestHead.findEnd(ByteBuffer(bytes: head[..<end]), searchedBytes: searched) {
+                case .notYet(let count):
+                    #expect(end == cut, "cut at \(cut): not found with the whole head")
+                    searched = count
+                case .found(let length):
+                    #expect(end == head.count && length == head.count, "cut at \(cut)")
+                case .malformed:
+                    Issue.record("cut at \(cut): malformed")
+                }
+            }
+        }
+        #expect(WireRequestHead.findEnd(ByteBuffer(string: "GET / HTTP/1.1\nHost: x\n\n"), searchedBytes: 0) == .malformed)
+        #expect(WireRequestHead.findEnd(ByteBuffer(string: "GET / HTTP/1.1\rHost"), searchedBytes: 0) == .malformed)
+        #expect(WireRequestHead.findEnd(ByteBuffer(string: "GET / HTTP/1.1\r"), searchedBytes: 0) == .notYet(searched: 15))
+    }
+
     @Test("a head that has not ended within the limit is left to the full decoder")
     func longHeadsAreLeft() {
         let long = "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: WireRequestHead.maxLength)

@@ -79,7 +79,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
-        if pending == nil || pending!.readableBytes == 0 {
+        if pending == nil {
             pending = bytes
         } else {
             var incoming = bytes
@@ -92,7 +92,11 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// were passed on.
     private func process(context: ChannelHandlerContext) -> Bool {
         processing = true
-        defer { processing = false }
+        defer {
+            processing = false
+            // An empty slice would keep the whole receive buffer alive while the connection idles.
+            if pending?.readableBytes == 0 { pending = nil }
+        }
         var passedOn = false
         while true {
             switch mode {
@@ -217,7 +221,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Serialises an answer as an HTTP/1.1 response.
-    static func write(_ answer: ClaimAnswer, requestID: String, date: String, serverName: String, to buffer: inout ByteBuffer) {
+    private static func write(_ answer: ClaimAnswer, requestID: String, date: String, serverName: String, to buffer: inout ByteBuffer) {
         buffer.writeString("HTTP/1.1 \(answer.status.code) \(answer.status.reasonPhrase)\r\n")
         for field in answer.headers {
             buffer.writeString("\(field.name.rawName): \(field.value)\r\n")

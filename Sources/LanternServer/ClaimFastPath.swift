@@ -1,7 +1,7 @@
-import Hummingbird
-import HummingbirdCore
 import Foundation
 import HTTPTypes
+import Hummingbird
+import HummingbirdCore
 import LanternLedger
 import LanternStorage
 import Logging

@@ -95,18 +95,15 @@ struct JSONWriter {
             }
         }
         bytes.append(UInt8(ascii: "\""))
-        digits(time.year, 4)
-        bytes.append(UInt8(ascii: "-"))
-        digits(time.month, 2)
-        bytes.append(UInt8(ascii: "-"))
-        digits(time.day, 2)
-        bytes.append(UInt8(ascii: "T"))
-        digits(time.hour, 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(time.minute, 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(time.second, 2)
-        bytes.append(contentsOf: "Z\"".utf8)
+        let parts: [(Int64, Int, Unicode.Scalar)] = [
+            (time.year, 4, "-"), (time.month, 2, "-"), (time.day, 2, "T"), (time.hour, 2, ":"), (time.minute, 2, ":"),
+            (time.second, 2, "Z"),
+        ]
+        for (number, count, separator) in parts {
+            digits(number, count)
+            bytes.append(UInt8(ascii: separator))
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 
     private mutating func separate() {

@@ -81,28 +81,8 @@ struct JSONWriter {
     /// An RFC 3339 timestamp in UTC, to the second, as `JSONEncoder`'s `.iso8601` writes it.
     mutating func field(_ key: String, _ value: Date) {
         writeKey(key)
-        let time = CivilTime(secondsSince1970: Int64((value.timeIntervalSince1970).rounded(.down)))
-        guard (0...9_999).contains(time.year) else {
-            writeString(RFC3339.format(value))
-            return
-        }
-        func digits(_ number: Int64, _ count: Int) {
-            var divisor: Int64 = 1
-            for _ in 1..<count { divisor *= 10 }
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(number / divisor % 10))
-                divisor /= 10
-            }
-        }
         bytes.append(UInt8(ascii: "\""))
-        let parts: [(Int64, Int, Unicode.Scalar)] = [
-            (time.year, 4, "-"), (time.month, 2, "-"), (time.day, 2, "T"), (time.hour, 2, ":"), (time.minute, 2, ":"),
-            (time.second, 2, "Z"),
-        ]
-        for (number, count, separator) in parts {
-            digits(number, count)
-            bytes.append(UInt8(ascii: separator))
-        }
+        RFC3339.append(value, to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 

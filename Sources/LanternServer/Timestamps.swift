@@ -40,11 +40,35 @@ struct CivilTime: Equatable {
 enum RFC3339 {
     /// `YYYY-MM-DDTHH:MM:SSZ` for `date`, truncated to the second.
     static func format(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        append(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `format(date)`'s bytes, digit by digit, with no intermediate strings.
+    static func append(_ date: Date, to bytes: inout [UInt8]) {
         let time = CivilTime(secondsSince1970: Int64((date.timeIntervalSince1970).rounded(.down)))
-        let two = CivilTime.two
-        let yearText = String(time.year)
-        return String(repeating: "0", count: max(0, 4 - yearText.count))
-            + "\(yearText)-\(two(time.month))-\(two(time.day))T\(two(time.hour)):\(two(time.minute)):\(two(time.second))Z"
+        func digits(_ number: Int64, _ count: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(number / divisor % 10))
+                divisor /= 10
+            }
+        }
+        if (0...9_999).contains(time.year) {
+            digits(time.year, 4)
+        } else {
+            bytes.append(contentsOf: String(time.year).utf8)
+        }
+        let parts: [(Unicode.Scalar, Int64)] = [
+            ("-", time.month), ("-", time.day), ("T", time.hour), (":", time.minute), (":", time.second),
+        ]
+        for (separator, number) in parts {
+            bytes.append(UInt8(ascii: separator))
+            digits(number, 2)
+        }
+        bytes.append(UInt8(ascii: "Z"))
     }
 }
 

@@ -121,20 +121,39 @@ public enum Base64URL {
 
     /// Decodes text; nil when it is not base64url.
     public static func decode(_ input: ArraySlice<UInt8>) -> [UInt8]? {
-        var output: [UInt8] = []
-        output.reserveCapacity(input.count * 3 / 4)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for char in input {
-            let value = table[Int(char)]
-            guard value != 0xFF else { return nil }
-            buffer = buffer << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                output.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
+        input.withUnsafeBufferPointer { input in
+            var decoded: Int?
+            let output = [UInt8](unsafeUninitializedCapacity: maxDecodedCount(input.count)) { buffer, count in
+                decoded = decode(input, into: buffer)
+                count = decoded ?? 0
             }
+            return decoded == nil ? nil : output
         }
-        return bits >= 6 ? nil : output
+    }
+
+    /// The most bytes `characters` characters of base64url decode to.
+    public static func maxDecodedCount(_ characters: Int) -> Int { characters * 3 / 4 }
+
+    /// Decodes text into `output`, which holds at least `maxDecodedCount(input.count)` bytes;
+    /// the number of bytes written, nil when the text is not base64url.
+    public static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int? {
+        precondition(output.count >= maxDecodedCount(input.count), "output too small for the decoded bytes")
+        return table.withUnsafeBufferPointer { table in
+            var written = 0
+            var buffer: UInt32 = 0
+            var bits = 0
+            for char in input {
+                let value = table[Int(char)]
+                guard value != 0xFF else { return nil }
+                buffer = buffer << 6 | UInt32(value)
+                bits += 6
+                if bits >= 8 {
+                    bits -= 8
+                    output[written] = UInt8(truncatingIfNeeded: buffer >> UInt32(bits))
+                    written += 1
+                }
+            }
+            return bits >= 6 ? nil : written
+        }
     }
 }

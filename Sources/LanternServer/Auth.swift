@@ -94,7 +94,7 @@ public final class TokenAuthority: Sendable {
 
     /// The caller of a valid token in the shape Lantern mints, checked without suspending; nil for
     /// anything else (`verify` then gives the full answer).
-    func verifiedIdentity(_ token: String) -> Identity? {
+    func verifiedIdentity(_ token: Substring) -> Identity? {
         guard case .valid(let sub, let role, let exp, let merchantID) = compact.verify(token) else { return nil }
         return try? Self.identity(sub: sub, role: role, expiresAt: Date(timeIntervalSince1970: exp), merchantID: merchantID)
     }

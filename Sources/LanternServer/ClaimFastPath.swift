@@ -178,7 +178,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         else { return nil }
         let campaign = String(head.target.dropFirst(prefix.count).dropLast(suffix.count))
         guard Identifier.isValid(campaign),
-            let identity = tokens.verifiedIdentity(String(authorization.dropFirst("Bearer ".count))),
+            let identity = tokens.verifiedIdentity(authorization.dropFirst("Bearer ".count)),
             identity.role == .user
         else { return nil }
         return Claim(identity: identity, campaign: campaign, started: .now)

@@ -34,35 +34,97 @@ struct CompactHS256 {
     /// without decoding; any other spelling is decoded and checked field by field.
     private static let mintedHeader = Array("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9".utf8)
 
-    func verify(_ token: String) -> Verdict {
-        let bytes = Array(token.utf8)
-        guard let firstDot = bytes.firstIndex(of: UInt8(ascii: ".")),
-            let secondDot = bytes[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),
-            !bytes[(secondDot + 1)...].contains(UInt8(ascii: "."))
+    /// Checks `token`'s signature and reads its claims.
+    func verify(_ token: String) -> Verdict { verify(token[...]) }
+
+    /// Checks `token`'s signature and reads its claims, straight from its UTF-8 bytes.
+    func verify(_ token: Substring) -> Verdict {
+        var token = token
+        return token.withUTF8 { verify(bytes: $0) }
+    }
+
+    private func verify(bytes: UnsafeBufferPointer<UInt8>) -> Verdict {
+        let dot = UInt8(ascii: ".")
+        guard let firstDot = bytes.firstIndex(of: dot),
+            let secondDot = bytes[(firstDot + 1)...].firstIndex(of: dot),
+            !bytes[(secondDot + 1)...].contains(dot)
         else { return .unrecognized }
-        guard bytes[..<firstDot].elementsEqual(Self.mintedHeader)
-            || Base64URL.decode(bytes[..<firstDot]).flatMap(FlatJSONObject.parse) == Self.expectedHeader
+        let header = bytes[..<firstDot]
+        guard header.elementsEqual(Self.mintedHeader)
+            || Base64URL.decode(Array(header)[...]).flatMap(FlatJSONObject.parse) == Self.expectedHeader
         else { return .unrecognized }
-        guard let signature = Base64URL.decode(bytes[(secondDot + 1)...]) else { return .invalid }
-        var mac = keyed
-        bytes.withUnsafeBytes { mac.update(data: UnsafeRawBufferPointer(rebasing: $0[..<secondDot])) }
-        guard Self.constantTimeEqual(mac.finalize(), signature) else { return .invalid }
-        guard let payload = Base64URL.decode(bytes[(firstDot + 1)..<secondDot]),
-            let fields = FlatJSONObject.parse(payload),
-            case .string(let sub)? = fields["sub"], case .string(let role)? = fields["role"],
-            case .number(let exp)? = fields["exp"]
-        else { return .unrecognized }
-        var merchantID: String?
-        switch fields["merchant_id"] {
-        case .string(let value)?: merchantID = value
-        case nil, .null?: merchantID = nil
-        default: return .unrecognized
+        let signed = Self.decoded(bytes[(secondDot + 1)...]) { signature in
+            guard let signature else { return false }
+            var mac = keyed
+            mac.update(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[..<secondDot])))
+            return Self.constantTimeEqual(mac.finalize(), signature)
         }
-        return .valid(sub: sub, role: role, exp: exp, merchantID: merchantID)
+        guard signed else { return .invalid }
+        return Self.decoded(bytes[(firstDot + 1)..<secondDot]) { payload in
+            payload.map(Self.claims) ?? .unrecognized
+        }
+    }
+
+    /// Runs `body` with `segment` decoded from base64url into scratch memory (nil if it is not
+    /// base64url), so reading a token allocates nothing for its parts.
+    private static func decoded<T>(
+        _ segment: Slice<UnsafeBufferPointer<UInt8>>, _ body: (UnsafeBufferPointer<UInt8>?) -> T
+    ) -> T {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Base64URL.maxDecodedCount(segment.count)) { scratch in
+            guard let count = Base64URL.decode(UnsafeBufferPointer(rebasing: segment), into: scratch) else {
+                return body(nil)
+            }
+            return body(UnsafeBufferPointer(rebasing: scratch[..<count]))
+        }
+    }
+
+    /// The claims of a signed payload. Field names other than the four read here must be ASCII
+    /// and appear once; anything else is left to the full verifier.
+    private static func claims(_ payload: UnsafeBufferPointer<UInt8>) -> Verdict {
+        var sub: String?
+        var role: String?
+        var exp: Double?
+        var merchantID: String??
+        var otherNames: [Range<Int>] = []
+        let read = FlatJSONObject.scan(payload) { name, value in
+            let nameBytes = payload[name]
+            func string() -> String? {
+                guard case .string(let range) = value else { return nil }
+                return String(decoding: payload[range], as: UTF8.self)
+            }
+            if nameBytes.elementsEqual("sub".utf8) {
+                guard sub == nil, let value = string() else { return false }
+                sub = value
+            } else if nameBytes.elementsEqual("role".utf8) {
+                guard role == nil, let value = string() else { return false }
+                role = value
+            } else if nameBytes.elementsEqual("exp".utf8) {
+                guard exp == nil, case .number(let range) = value, let number = FlatJSONObject.number(payload[range]) else {
+                    return false
+                }
+                exp = number
+            } else if nameBytes.elementsEqual("merchant_id".utf8) {
+                guard merchantID == nil else { return false }
+                if case .null = value {
+                    merchantID = .some(nil)
+                } else {
+                    guard let value = string() else { return false }
+                    merchantID = value
+                }
+            } else {
+                guard nameBytes.allSatisfy({ $0 < 0x80 }),
+                    !otherNames.contains(where: { payload[$0].elementsEqual(nameBytes) })
+                else { return false }
+                otherNames.append(name)
+            }
+            return true
+        }
+        guard read, let sub, let role, let exp else { return .unrecognized }
+        return .valid(sub: sub, role: role, exp: exp, merchantID: merchantID ?? nil)
     }
 
     /// Whether the MAC equals `signature`, taking the same time wherever they differ.
-    private static func constantTimeEqual(_ mac: HashedAuthenticationCode<SHA256>, _ signature: [UInt8]) -> Bool {
+    private static func constantTimeEqual(_ mac: HashedAuthenticationCode<SHA256>, _ signature: UnsafeBufferPointer<UInt8>) -> Bool {
         mac.withUnsafeBytes { mac in
             guard mac.count == signature.count else { return false }
             var difference: UInt8 = 0
@@ -74,6 +136,7 @@ struct CompactHS256 {
 
 /// A JSON object whose values are strings without escapes, numbers, booleans or null.
 enum FlatJSONObject {
+    /// A field's value.
     enum Value: Equatable {
         case string(String)
         case number(Double)
@@ -81,8 +144,48 @@ enum FlatJSONObject {
         case null
     }
 
-    /// The object's fields, or nil for anything else (nesting, escapes, broken JSON).
+    /// A field's value where it lies in the bytes: strings (between their quotes) and numbers
+    /// as byte ranges, read only when wanted.
+    enum ScannedValue {
+        case string(Range<Int>)
+        case number(Range<Int>)
+        case bool(Bool)
+        case null
+    }
+
+    /// The object's fields, or nil for anything else (nesting, escapes, broken JSON, a name
+    /// given twice).
     static func parse(_ bytes: [UInt8]) -> [String: Value]? {
+        var fields: [String: Value] = [:]
+        let read = bytes.withUnsafeBufferPointer { bytes in
+            scan(bytes) { name, scanned in
+                let value: Value
+                switch scanned {
+                case .string(let range): value = .string(String(decoding: bytes[range], as: UTF8.self))
+                case .number(let range):
+                    guard let number = number(bytes[range]) else { return false }
+                    value = .number(number)
+                case .bool(let flag): value = .bool(flag)
+                case .null: value = .null
+                }
+                return fields.updateValue(value, forKey: String(decoding: bytes[name], as: UTF8.self)) == nil
+            }
+        }
+        return read ? fields : nil
+    }
+
+    /// The number a scanned number's bytes spell, nil if they spell none. Plain integers of up
+    /// to 15 digits (every expiry time) are read directly; the rest go through `Double(_:)`.
+    static func number(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Double? {
+        if !bytes.isEmpty, bytes.count <= 15, bytes.allSatisfy({ UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0 }) {
+            return Double(bytes.reduce(Int64(0)) { $0 * 10 + Int64($1 - UInt8(ascii: "0")) })
+        }
+        return Double(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Walks a flat object's fields in order, handing `field` each name's byte range and its
+    /// value. False if the bytes are not a flat object or `field` returned false.
+    static func scan(_ bytes: UnsafeBufferPointer<UInt8>, _ field: (Range<Int>, ScannedValue) -> Bool) -> Bool {
         var index = 0
         func skipSpace() {
             while index < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[index]) { index += 1 }
@@ -93,7 +196,7 @@ enum FlatJSONObject {
             index += 1
             return true
         }
-        func string() -> String? {
+        func string() -> Range<Int>? {
             guard expect(UInt8(ascii: "\"")) else { return nil }
             let start = index
             while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
@@ -102,48 +205,46 @@ enum FlatJSONObject {
             }
             guard index < bytes.count else { return nil }
             defer { index += 1 }
-            return String(decoding: bytes[start..<index], as: UTF8.self)
+            return start..<index
         }
-        func literal(_ word: String) -> Bool {
-            let utf8 = Array(word.utf8)
+        func literal(_ word: StaticString) -> Bool {
+            let utf8 = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
             guard index + utf8.count <= bytes.count, bytes[index..<(index + utf8.count)].elementsEqual(utf8) else {
                 return false
             }
             index += utf8.count
             return true
         }
-        guard expect(UInt8(ascii: "{")) else { return nil }
-        var fields: [String: Value] = [:]
+        guard expect(UInt8(ascii: "{")) else { return false }
         skipSpace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
         } else {
             while true {
-                guard let key = string(), expect(UInt8(ascii: ":")) else { return nil }
+                guard let name = string(), expect(UInt8(ascii: ":")) else { return false }
                 skipSpace()
-                guard index < bytes.count else { return nil }
-                let value: Value
+                guard index < bytes.count else { return false }
+                let value: ScannedValue
                 switch bytes[index] {
                 case UInt8(ascii: "\""):
-                    guard let text = string() else { return nil }
+                    guard let text = string() else { return false }
                     value = .string(text)
                 case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                     let start = index
                     while index < bytes.count, "0123456789.eE+-".utf8.contains(bytes[index]) { index += 1 }
-                    guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)) else { return nil }
-                    value = .number(number)
+                    value = .number(start..<index)
                 case UInt8(ascii: "t") where literal("true"): value = .bool(true)
                 case UInt8(ascii: "f") where literal("false"): value = .bool(false)
                 case UInt8(ascii: "n") where literal("null"): value = .null
-                default: return nil
+                default: return false
                 }
-                guard fields.updateValue(value, forKey: key) == nil else { return nil }
+                guard field(name, value) else { return false }
                 if expect(UInt8(ascii: ",")) { continue }
-                guard expect(UInt8(ascii: "}")) else { return nil }
+                guard expect(UInt8(ascii: "}")) else { return false }
                 break
             }
         }
         skipSpace()
-        return index == bytes.count ? fields : nil
+        return index == bytes.count
     }
 }

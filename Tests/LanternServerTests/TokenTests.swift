@@ -59,6 +59,53 @@ import Testing
         await #expect(throws: APIError.self) { try await ours.verify(token) }
     }
 
+    /// A token signed with the test secret over this payload, in Lantern's header.
+    func signed(_ payload: String) -> String {
+        let signingInput = base64URL(#"{"alg":"HS256","typ":"JWT"}"#) + "." + base64URL(payload)
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: SymmetricKey(data: Array(Self.secret.utf8)))
+        return signingInput + "." + Base64URL.encode(Array(mac))
+    }
+
+    @Test func payloadsBeyondLanternsFourClaimsAreReadOrLeftToTheFullVerifier() {
+        let compact = CompactHS256(secret: Self.secret)
+        // Other ASCII claims, once each, are read past; a null merchant_id is no merchant.
+        #expect(
+            compact.verify(signed(#"{"iss":"ops","sub":"bo","iat":1700000000,"role":"user","exp":1.9e9,"merchant_id":null}"#))
+                == .valid(sub: "bo", role: "user", exp: 1.9e9, merchantID: nil))
+        #expect(
+            compact.verify(signed(#"{"sub":"m","role":"merchant","exp":2000000000,"merchant_id":"s-1"}"#))
+                == .valid(sub: "m", role: "merchant", exp: 2_000_000_000, merchantID: "s-1"))
+        // Anything else goes to jwt-kit: a claim twice, a name outside ASCII, a claim of another
+        // type, a claim missing.
+        for payload in [
+            #"{"sub":"bo","sub":"al","role":"user","exp":2000000000}"#,
+            #"{"sub":"bo","iat":1,"iat":2,"role":"user","exp":2000000000}"#,
+            #"{"sub":"bo","clé":1,"role":"user","exp":2000000000}"#,
+            #"{"sub":7,"role":"user","exp":2000000000}"#,
+            #"{"sub":"bo","role":"user","exp":"2000000000"}"#,
+            #"{"sub":"bo","role":"user","exp":2000000000,"merchant_id":true}"#,
+            #"{"sub":"bo","exp":2000000000}"#,
+            #"{"sub":"bo","role":"user","exp":2000000000,"x":{"y":1}}"#,
+        ] {
+            #expect(compact.verify(signed(payload)) == .unrecognized, "\(payload)")
+        }
+        // A signature of the wrong length or not in base64url is invalid, not unrecognized.
+        let token = signed(#"{"sub":"bo","role":"user","exp":2000000000}"#)
+        #expect(compact.verify(String(token.dropLast())) == .invalid)
+        #expect(compact.verify(token + "A") == .invalid)
+        #expect(compact.verify(String(token.dropLast()) + "+") == .invalid)
+    }
+
+    @Test func numbersReadDirectlyMatchSwiftsOwnReading() {
+        var generator = SystemRandomNumberGenerator()
+        var texts = ["0", "7", "01", "-0", "-12", "1.5", "2e9", "1E-3", "999999999999999", "9999999999999999", "1-2", "--1", ".", "1e"]
+        for _ in 0..<500 { texts.append(String(UInt64.random(in: 0...999_999_999_999_999, using: &generator))) }
+        for text in texts {
+            let read = Array(text.utf8).withUnsafeBufferPointer { FlatJSONObject.number($0[...]) }
+            #expect(read == Double(text), "\(text)")
+        }
+    }
+
     @Test func flatJSONReadsOnlyFlatObjects() {
         #expect(FlatJSONObject.parse(Array(#" {"a":"b", "n":-1.5e2,"t":true,"z":null} "#.utf8)) == [
             "a": .string("b"), "n": .number(-150), "t": .bool(true), "z": .null,

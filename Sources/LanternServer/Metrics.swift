@@ -23,9 +23,16 @@ public final class LanternMetrics: Sendable {
         var status: Int
     }
 
-    private struct RouteInstruments: Sendable {
+    /// The counter and latency timer of one route, method and status.
+    struct RouteInstruments: Sendable {
         var requests: Metrics.Counter
         var duration: Metrics.Timer
+
+        /// Counts one answered request that took `duration`.
+        func record(duration: Duration) {
+            requests.increment()
+            self.duration.record(duration: duration)
+        }
     }
 
     private let routes = Mutex<[RouteKey: RouteInstruments]>([:])
@@ -46,8 +53,13 @@ public final class LanternMetrics: Sendable {
 
     /// Counts one answered request and its latency, by route pattern, method and status.
     func recordRequest(route: String, method: HTTPRequest.Method, status: Int, duration: Duration) {
+        routeInstruments(route: route, method: method, status: status).record(duration: duration)
+    }
+
+    /// The instruments `recordRequest` records into, for a caller that records often.
+    func routeInstruments(route: String, method: HTTPRequest.Method, status: Int) -> RouteInstruments {
         let key = RouteKey(route: route, method: method, status: status)
-        let instruments = routes.withLock { routes in
+        return routes.withLock { routes in
             if let known = routes[key] { return known }
             let dimensions = [("route", route), ("method", method.rawValue), ("status", String(status))]
             let made = RouteInstruments(
@@ -57,8 +69,6 @@ public final class LanternMetrics: Sendable {
             routes[key] = made
             return made
         }
-        instruments.requests.increment()
-        instruments.duration.record(duration: duration)
     }
 
     /// Counts one assistant turn by the engine that answered it (`offline`, `llm`, `offline-fallback`).

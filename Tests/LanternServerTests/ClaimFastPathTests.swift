@@ -42,6 +42,23 @@ struct ClaimFastPathTests {
         }
     }
 
+    @Test("a read the path answers whole is not announced behind it; one that reaches the router is")
+    func announcesOnlyReadsItPassesOn() async throws {
+        try await withFastPath { path in
+            try await path.send(path.claim(user: "ida", key: "k"))
+            #expect(try await path.answer().status == 201)
+            #expect(path.events.readCompletions == 0)
+            try await path.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            #expect(path.events.readCompletions == 1)
+            #expect(try await path.routed().count == 2)
+            try await path.routerAnswers()
+            // A claim after the router's answer is again the path's alone.
+            try await path.send(path.claim(user: "jan", key: "k"))
+            #expect(try await path.answer().status == 201)
+            #expect(path.events.readCompletions == 1)
+        }
+    }
+
     @Test("a claim that arrives a few bytes at a time is answered once it is whole")
     func readsAClaimInPieces() async throws {
         try await withFastPath { path in
@@ -357,18 +374,25 @@ private struct FastPathRig: Sendable {
     enum RigError: Error { case unexpectedWrite }
 }
 
-/// Counts the events that reach the end of the pipeline (where Hummingbird's connection handler
-/// would close an idle connection on a quiesce event).
+/// Counts the events and read completions that reach the end of the pipeline (where
+/// Hummingbird's connection handler would close an idle connection on a quiesce event, and
+/// hands what was read to the router on a read completion).
 private final class EventCounter: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
-    private let counted = Mutex(0)
+    private let counted = Mutex((events: 0, readCompletions: 0))
 
-    var count: Int { counted.withLock { $0 } }
+    var count: Int { counted.withLock { $0.events } }
+    var readCompletions: Int { counted.withLock { $0.readCompletions } }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        counted.withLock { $0 += 1 }
+        counted.withLock { $0.events += 1 }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        counted.withLock { $0.readCompletions += 1 }
+        context.fireChannelReadComplete()
     }
 }
 

@@ -138,20 +138,21 @@ struct WireRequestHead: Equatable {
             case .expect:
                 head.expects = true
             case .authorization:
-                head.set(\.authorization, value)
+                Self.assign(value, to: &head.authorization, repeated: &head.repeatsAField)
             case .idempotencyKey:
-                head.set(\.idempotencyKey, value)
+                Self.assign(value, to: &head.idempotencyKey, repeated: &head.repeatsAField)
             case .queueTicket:
-                head.set(\.queueTicket, value)
+                Self.assign(value, to: &head.queueTicket, repeated: &head.repeatsAField)
             case nil:
                 break
             }
         }
     }
 
-    private mutating func set(_ field: WritableKeyPath<WireRequestHead, String?>, _ value: Slice<UnsafeRawBufferPointer>) {
-        if self[keyPath: field] != nil { repeatsAField = true }
-        self[keyPath: field] = String(decoding: value, as: UTF8.self)
+    /// Stores a field's value, noting when the field came before.
+    private static func assign(_ value: Slice<UnsafeRawBufferPointer>, to field: inout String?, repeated: inout Bool) {
+        if field != nil { repeated = true }
+        field = String(decoding: value, as: UTF8.self)
     }
 
     private enum LineEnd {

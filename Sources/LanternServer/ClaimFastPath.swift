@@ -243,14 +243,40 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Serialises an answer as an HTTP/1.1 response.
+    /// Written piece by piece into the buffer: no string is built on the way.
     private static func write(_ answer: ClaimAnswer, requestID: String, date: String, serverName: String, to buffer: inout ByteBuffer) {
-        buffer.writeString("HTTP/1.1 \(answer.status.code) \(answer.status.reasonPhrase)\r\n")
+        buffer.writeStaticString("HTTP/1.1 ")
+        writeDecimal(answer.status.code, to: &buffer)
+        buffer.writeStaticString(" ")
+        buffer.writeString(answer.status.reasonPhrase)
         for field in answer.headers {
-            buffer.writeString("\(field.name.rawName): \(field.value)\r\n")
+            buffer.writeStaticString("\r\n")
+            buffer.writeString(field.name.rawName)
+            buffer.writeStaticString(": ")
+            buffer.writeString(field.value)
         }
-        buffer.writeString(
-            "Content-Length: \(answer.body.count)\r\nX-Request-Id: \(requestID)\r\nDate: \(date)\r\nServer: \(serverName)\r\n\r\n")
+        buffer.writeStaticString("\r\nContent-Length: ")
+        writeDecimal(answer.body.count, to: &buffer)
+        buffer.writeStaticString("\r\nX-Request-Id: ")
+        buffer.writeString(requestID)
+        buffer.writeStaticString("\r\nDate: ")
+        buffer.writeString(date)
+        buffer.writeStaticString("\r\nServer: ")
+        buffer.writeString(serverName)
+        buffer.writeStaticString("\r\n\r\n")
         buffer.writeBytes(answer.body)
+    }
+
+    /// Writes a non-negative integer's decimal digits.
+    private static func writeDecimal(_ value: Int, to buffer: inout ByteBuffer) {
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            buffer.writeInteger(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
     }
 
     /// After an answer or the router's answer: takes the requests that waited, lets the

@@ -26,7 +26,7 @@ public struct SQLiteLedgerStore: LedgerStore {
     public func append(_ events: [LedgerEvent]) async throws {
         let record = Data(JournalCodec.encode(events))
         try await database.write { db in
-            try db.execute(sql: "INSERT INTO ledger_journal(events) VALUES (?)", arguments: [record])
+            try db.cachedStatement(sql: "INSERT INTO ledger_journal(events) VALUES (?)").execute(arguments: [record])
         }
     }
 

@@ -19,13 +19,12 @@ struct CompactHS256 {
         case unrecognized
     }
 
-    /// The HMAC with the key already mixed in: each verification starts from a copy of it
-    /// instead of deriving the padded keys again.
-    private let keyed: HMAC<SHA256>
+    /// HMAC-SHA256 with the key already mixed in.
+    private let keyed: KeyedHMACSHA256
 
     /// Creates a verifier for tokens signed with `secret`.
     init(secret: String) {
-        keyed = HMAC<SHA256>(key: SymmetricKey(data: Array(secret.utf8)))
+        keyed = KeyedHMACSHA256(key: Array(secret.utf8))
     }
 
     private static let expectedHeader: [String: FlatJSONObject.Value] = ["alg": .string("HS256"), "typ": .string("JWT")]
@@ -55,9 +54,8 @@ struct CompactHS256 {
         else { return .unrecognized }
         let signed = Self.decoded(bytes[(secondDot + 1)...]) { signature in
             guard let signature else { return false }
-            var mac = keyed
-            mac.update(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[..<secondDot])))
-            return Self.constantTimeEqual(mac.finalize(), signature)
+            let mac = keyed.authenticationCode(for: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[..<secondDot])))
+            return Self.constantTimeEqual(mac, signature)
         }
         guard signed else { return .invalid }
         return Self.decoded(bytes[(firstDot + 1)..<secondDot]) { payload in
@@ -124,13 +122,44 @@ struct CompactHS256 {
     }
 
     /// Whether the MAC equals `signature`, taking the same time wherever they differ.
-    private static func constantTimeEqual(_ mac: HashedAuthenticationCode<SHA256>, _ signature: UnsafeBufferPointer<UInt8>) -> Bool {
+    private static func constantTimeEqual(_ mac: SHA256Digest, _ signature: UnsafeBufferPointer<UInt8>) -> Bool {
         mac.withUnsafeBytes { mac in
             guard mac.count == signature.count else { return false }
             var difference: UInt8 = 0
             for index in 0..<mac.count { difference |= mac[index] ^ signature[index] }
             return difference == 0
         }
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) over swift-crypto's SHA256, with the padded keys absorbed once.
+///
+/// Each code starts from copies of the two keyed hash states. Calling `SHA256` directly, rather
+/// than through the generic `HMAC<SHA256>`, spares the generic dispatch that cost more than
+/// the hashing of a token.
+struct KeyedHMACSHA256 {
+    private let inner: SHA256
+    private let outer: SHA256
+
+    /// Absorbs `key` (hashed first when longer than SHA-256's 64-byte block, as RFC 2104 says).
+    init(key: [UInt8]) {
+        var block = key.count > 64 ? Array(SHA256.hash(data: key)) : key
+        block += [UInt8](repeating: 0, count: 64 - block.count)
+        var inner = SHA256()
+        inner.update(data: block.map { $0 ^ 0x36 })
+        var outer = SHA256()
+        outer.update(data: block.map { $0 ^ 0x5C })
+        self.inner = inner
+        self.outer = outer
+    }
+
+    /// The authentication code of `message`.
+    func authenticationCode(for message: UnsafeRawBufferPointer) -> SHA256Digest {
+        var inner = self.inner
+        inner.update(bufferPointer: message)
+        var outer = self.outer
+        inner.finalize().withUnsafeBytes { outer.update(bufferPointer: $0) }
+        return outer.finalize()
     }
 }
 

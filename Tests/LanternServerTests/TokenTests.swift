@@ -96,6 +96,20 @@ import Testing
         #expect(compact.verify(String(token.dropLast()) + "+") == .invalid)
     }
 
+    @Test func keyedHMACMatchesSwiftCryptosHMACForKeysOfEveryLength() {
+        var generator = SystemRandomNumberGenerator()
+        for keyLength in [1, 32, 63, 64, 65, 100, 200] {
+            let key = (0..<keyLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let keyed = KeyedHMACSHA256(key: key)
+            for messageLength in [0, 1, 55, 56, 64, 200] {
+                let message = (0..<messageLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let ours = message.withUnsafeBytes { Array(keyed.authenticationCode(for: $0)) }
+                let reference = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+                #expect(ours == reference, "key \(keyLength) bytes, message \(messageLength) bytes")
+            }
+        }
+    }
+
     @Test func numbersReadDirectlyMatchSwiftsOwnReading() {
         var generator = SystemRandomNumberGenerator()
         var texts = ["0", "7", "01", "-0", "-12", "1.5", "2e9", "1E-3", "999999999999999", "9999999999999999", "1-2", "--1", ".", "1e"]

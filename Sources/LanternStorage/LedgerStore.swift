@@ -109,7 +109,8 @@ public struct OpenedStore: Sendable {
 public func openStore(_ location: StoreLocation, logger: Logger) throws -> OpenedStore {
     switch location {
     case .sqlite(let path):
-        return OpenedStore(store: try SQLiteLedgerStore(path: path), services: [], prepare: {})
+        let store = try SQLiteLedgerStore(path: path, checkpointsInBackground: true)
+        return OpenedStore(store: store, services: [store.checkpointer], prepare: {})
     case .postgres(let url):
         let store = try PostgresLedgerStore(url: url, logger: logger)
         return OpenedStore(store: store, services: [store.client], prepare: { try await store.migrate() })

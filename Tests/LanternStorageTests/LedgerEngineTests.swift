@@ -156,6 +156,32 @@ final class StallingStore: LedgerStore {
         #expect(book.account("c")?.cardsIssued == 500)
     }
 
+    @Test func withBackgroundCheckpointsCommitsLeaveTheLogToTheCheckpointer() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoint-\(UUID().uuidString).sqlite").path
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        }
+        let store = try SQLiteLedgerStore(path: path, checkpointsInBackground: true)
+        #expect(try await store.database.write { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") } == 0)
+        // Enough commits that SQLite's automatic checkpoint (every 1,000 log pages) would
+        // have run several times; here the log keeps them all until the checkpointer runs.
+        let batches = (0..<1_500).map { batch in
+            (0..<20).map { user in
+                LedgerEvent.cardIssued(
+                    CardIssue(
+                        campaign: "c", owner: "u\(batch)-\(user)", ordinal: 0, kind: .welcome, valueFen: 100,
+                        issuedAtMs: 0, claim: nil, counterpart: nil))
+            }
+        }
+        for events in batches { try await store.append(events) }
+        let caughtUp = try await store.checkpointer.checkpoint()
+        #expect(caughtUp.logged >= 1_500)
+        #expect(caughtUp.checkpointed == caughtUp.logged)
+        // Every commit is in the file, and reads the same from a new connection.
+        let reopened = try SQLiteLedgerStore(path: path)
+        #expect(try await reopened.loadJournal().count == batches.count)
+    }
+
     @Test(.enabled(if: postgresServerURL != nil, "needs LANTERN_TEST_POSTGRES_URL (scripts/test starts a server)"))
     func twoNodesSharingAPostgreSQLCampaignNeverDuplicateOrOverspend() async throws {
         let server = try #require(postgresServerURL)

@@ -13,15 +13,18 @@ struct ClaimAnswer: Sendable {
     /// The JSON body.
     var body: [UInt8]
 
+    /// The headers of a JSON answer, built once and shared (copied on write).
+    static let jsonHeaders: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+
     /// The answer for an API error.
     init(_ error: APIError) {
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        var headers = Self.jsonHeaders
         headers.append(contentsOf: error.headers)
         self.init(status: error.status, headers: headers, body: error.body)
     }
 
     /// A JSON answer.
-    init(status: HTTPResponse.Status, headers: HTTPFields = [.contentType: "application/json; charset=utf-8"], body: [UInt8]) {
+    init(status: HTTPResponse.Status, headers: HTTPFields = jsonHeaders, body: [UInt8]) {
         self.status = status
         self.headers = headers
         self.body = body
@@ -132,13 +135,24 @@ struct ClaimDesk: Sendable {
     /// What makes two claims "the same request": the campaign and the decoded body.
     static func digest(campaign: String, body: ClaimBody) -> BodyDigest {
         var hasher = SHA256()
-        hasher.update(data: Array(campaign.utf8))
-        hasher.update(data: [0])
-        if let code = body.referralCode { hasher.update(data: [1] + Array(code.utf8)) }
-        let bytes = Array(hasher.finalize())
-        func word(_ offset: Int) -> UInt64 {
-            bytes[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
+        func feed(_ text: String) {
+            var text = text
+            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
         }
-        return BodyDigest(high: word(0), low: word(8))
+        func feed(_ byte: UInt8) {
+            withUnsafeBytes(of: byte) { hasher.update(bufferPointer: $0) }
+        }
+        feed(campaign)
+        feed(0)
+        if let code = body.referralCode {
+            feed(1)
+            feed(code)
+        }
+        return hasher.finalize().withUnsafeBytes { bytes in
+            func word(_ offset: Int) -> UInt64 {
+                bytes[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
+            }
+            return BodyDigest(high: word(0), low: word(8))
+        }
     }
 }

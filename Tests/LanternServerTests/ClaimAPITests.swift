@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -138,5 +139,26 @@ import Testing
             #expect(try await app.claim("carol").status == .created)
         }
         try await store.remove()
+    }
+}
+
+@Suite struct ClaimDigestTests {
+    /// The first 128 bits of SHA-256 over these bytes, as the two halves of a digest.
+    func expected(_ bytes: [UInt8]) -> BodyDigest {
+        let hash = Array(SHA256.hash(data: bytes))
+        func word(_ offset: Int) -> UInt64 { hash[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) } }
+        return BodyDigest(high: word(0), low: word(8))
+    }
+
+    // Journals keep these digests to tell a replay from a reused key across restarts, so the
+    // bytes hashed never change: the campaign, a zero, then a one and the referral code if any.
+    @Test func aClaimsDigestIsSHA256OfItsCampaignAndReferralCode() {
+        #expect(ClaimDesk.digest(campaign: "spring", body: ClaimBody(referralCode: nil)) == expected(Array("spring".utf8) + [0]))
+        #expect(
+            ClaimDesk.digest(campaign: "spring", body: ClaimBody(referralCode: "bob"))
+                == expected(Array("spring".utf8) + [0, 1] + Array("bob".utf8)))
+        #expect(
+            ClaimDesk.digest(campaign: "spring", body: ClaimBody(referralCode: "bob"))
+                != ClaimDesk.digest(campaign: "spring", body: ClaimBody(referralCode: nil)))
     }
 }

@@ -242,8 +242,8 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if !processing { resume(context: context) }
     }
 
-    /// Serialises an answer as an HTTP/1.1 response.
-    /// Written piece by piece into the buffer: no string is built on the way.
+    /// Serialises an answer as an HTTP/1.1 response, piece by piece into the buffer, with no
+    /// string built on the way.
     private static func write(_ answer: ClaimAnswer, requestID: String, date: String, serverName: String, to buffer: inout ByteBuffer) {
         buffer.writeStaticString("HTTP/1.1 ")
         writeDecimal(answer.status.code, to: &buffer)

@@ -40,7 +40,7 @@ public struct HotKeyLimiter: Sendable {
     public var capacity: Int { slots.count }
 
     /// Spends one token of `key`'s bucket at time `now` (seconds).
-    public mutating func allow<Key: Hashable>(_ key: Key, now: Double) -> Decision {
+    public mutating func allow(_ key: String, now: Double) -> Decision {
         let fingerprint = key.hashValue | 1  // never 0, the empty slot's fingerprint
         let base = (fingerprint & setMask) * ways
         var chosen = base

@@ -39,6 +39,10 @@ struct ClaimFastPathTests {
             #expect(replay.status == 201)
             #expect(replay.headers["idempotent-replayed"] == "true")
             #expect(try await path.routed().isEmpty)
+            // Every answer has its own request id: a hex prefix, then a 16-digit hex counter.
+            let ids = [answer, replay].compactMap { $0.headers["x-request-id"] }
+            #expect(ids.count == 2 && ids[0] != ids[1])
+            for id in ids { #expect(id.count > 16 && id.allSatisfy(\.isHexDigit), "\(id)") }
         }
     }
 

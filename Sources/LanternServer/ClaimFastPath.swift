@@ -243,11 +243,11 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if !processing { resume(context: context) }
     }
 
-    /// Serialises an answer as an HTTP/1.1 response, piece by piece into the buffer, with no
-    /// string built on the way.
+    /// Serialises an answer as an HTTP/1.1 response, piece by piece into the buffer (numbers
+    /// this short are small strings, kept inline, not allocated).
     private static func write(_ answer: ClaimAnswer, date: String, serverName: String, to buffer: inout ByteBuffer) {
         buffer.writeStaticString("HTTP/1.1 ")
-        writeDecimal(answer.status.code, to: &buffer)
+        buffer.writeString(String(answer.status.code))
         buffer.writeStaticString(" ")
         buffer.writeString(answer.status.reasonPhrase)
         for field in answer.headers {
@@ -257,7 +257,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             buffer.writeString(field.value)
         }
         buffer.writeStaticString("\r\nContent-Length: ")
-        writeDecimal(answer.body.count, to: &buffer)
+        buffer.writeString(String(answer.body.count))
         buffer.writeStaticString("\r\nX-Request-Id: ")
         FastPathRequestID.writeNext(to: &buffer)
         buffer.writeStaticString("\r\nDate: ")
@@ -266,18 +266,6 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         buffer.writeString(serverName)
         buffer.writeStaticString("\r\n\r\n")
         buffer.writeBytes(answer.body)
-    }
-
-    /// Writes a non-negative integer's decimal digits.
-    private static func writeDecimal(_ value: Int, to buffer: inout ByteBuffer) {
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            buffer.writeInteger(UInt8(ascii: "0") + UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        }
     }
 
     /// After an answer or the router's answer: takes the requests that waited, lets the

@@ -46,20 +46,28 @@ public struct LedgerViolation: Error, Sendable, CustomStringConvertible {
 /// The live state of one campaign: its definition, budget accounting and card holders.
 public struct CampaignAccount: Sendable {
     /// The campaign definition.
-    public fileprivate(set) var campaign: Campaign
+    public internal(set) var campaign: Campaign
     /// Budget not yet committed to any card.
-    public fileprivate(set) var remainingFen: Int64
+    public internal(set) var remainingFen: Int64
     /// Value reserved by active cards.
-    public fileprivate(set) var outstandingFen: Int64
+    public internal(set) var outstandingFen: Int64
     /// Value paid out on orders.
-    public fileprivate(set) var spentFen: Int64
+    public internal(set) var spentFen: Int64
     /// Cards issued so far, in any state.
-    public fileprivate(set) var cardsIssued: Int
+    public internal(set) var cardsIssued: Int
     /// When the cards expired, once they have.
-    public fileprivate(set) var cardsExpiredAt: Date?
-    fileprivate var holders: [String: Holding]
+    public internal(set) var cardsExpiredAt: Date?
+    var holders: [String: Holding]
+    /// Budget this node may still issue from, when several nodes share the campaign through
+    /// budget leases; nil on a single node, where the whole remaining budget is its own.
+    public internal(set) var allowanceFen: Int64?
+    /// Budget not yet on cards that is held by the campaign or by other nodes' leases (shared
+    /// mode): a claim this node cannot cover is told to retry rather than that the budget is gone.
+    public internal(set) var budgetElsewhereFen: Int64 = 0
+    /// Value of the cards this node decided, ever: the lease keeper reads its claim rate from it.
+    public internal(set) var issuedHereFen: Int64 = 0
 
-    fileprivate init(campaign: Campaign) {
+    init(campaign: Campaign, reservingHolders: Bool = true) {
         self.campaign = campaign
         self.remainingFen = campaign.budgetFen
         self.outstandingFen = 0
@@ -72,12 +80,17 @@ public struct CampaignAccount: Sendable {
         // there can be, and that (up to a cap) is reserved. Hashing spreads the first holders
         // over the whole table, so its memory is resident after the first few tens of thousands
         // of claims (about 120 MB at the cap), not in proportion to the holders.
+        // A shared node's cache is bounded by its own limit instead, and grows as it fills.
+        guard reservingHolders else { return }
         let possibleHolders = campaign.budgetFen / max(campaign.cardValueFen, 1)
         holders.reserveCapacity(Int(min(possibleHolders, Self.reservedHolders)))
     }
 
     /// Most card holders reserved for up front; a campaign that outgrows it grows as usual.
     static let reservedHolders: Int64 = 1_000_000
+
+    /// What this node may issue: its lease allowance when it shares the campaign, else the remaining budget.
+    var available: Int64 { allowanceFen ?? remainingFen }
 
     /// Number of users holding at least one card.
     public var holderCount: Int { holders.count }
@@ -162,12 +175,12 @@ struct Holding: Sendable {
 /// (and so its idempotency key) lives in their holding, and only refused claims need a map of
 /// their own.
 public struct LedgerBook: Sendable {
-    private struct IdempotencyIndex: Hashable {
+    struct IdempotencyIndex: Hashable {
         var user: String
         var key: String
     }
 
-    private struct Refusal {
+    struct Refusal {
         var digest: BodyDigest
         var error: LedgerError
     }
@@ -175,15 +188,19 @@ public struct LedgerBook: Sendable {
     /// Refused claims remembered for replay at most; past this, refusals are decided afresh.
     public static let maxRememberedRefusals = 1_000_000
 
-    private var accounts: [CampaignAccount] = []
-    private var accountIndex: [String: Int] = [:]
-    private var refusals: [IdempotencyIndex: Refusal] = [:]
-    private var orders: [String: Order] = [:]
-    private var orderBatches: [String: UInt64] = [:]
-    private var orderKeys: [IdempotencyIndex: String] = [:]
-    private var ordersByUser: [String: [String]] = [:]
-    private var ordersByMerchant: [String: [String]] = [:]
-    private var unmadeCups: [String: Int] = [:]
+    var accounts: [CampaignAccount] = []
+    var accountIndex: [String: Int] = [:]
+    var refusals: [IdempotencyIndex: Refusal] = [:]
+    var orders: [String: Order] = [:]
+    var orderBatches: [String: UInt64] = [:]
+    var orderKeys: [IdempotencyIndex: String] = [:]
+    var ordersByUser: [String: [String]] = [:]
+    var ordersByMerchant: [String: [String]] = [:]
+    var unmadeCups: [String: Int] = [:]
+    /// Users whose database records the cache holds whole (shared mode only).
+    var loadedUsers: Set<String> = []
+    /// Whether this book caches a shared database instead of holding the whole ledger.
+    public internal(set) var isCache = false
 
     /// An empty ledger.
     public init() {}
@@ -240,7 +257,7 @@ public struct LedgerBook: Sendable {
         var bonusTo: String?
         var bonusOrdinal = 0
         if let referrer = request.referralCode, let held = accounts[index].holders[referrer]?.count,
-            held < campaign.maxCardsPerUser, accounts[index].remainingFen >= 2 * value
+            held < campaign.maxCardsPerUser, accounts[index].available >= 2 * value
         {
             bonusTo = referrer
             bonusOrdinal = held
@@ -271,14 +288,19 @@ public struct LedgerBook: Sendable {
         }
         if request.referralCode == request.user { return .selfReferral }
         guard accounts[index].holders[request.user] == nil else { return .cardLimitReached }
-        guard accounts[index].remainingFen >= campaign.cardValueFen else { return .budgetExhausted }
+        guard accounts[index].available >= campaign.cardValueFen else {
+            let account = accounts[index]
+            return account.allowanceFen != nil && account.budgetElsewhereFen >= campaign.cardValueFen
+                ? .budgetHeldElsewhere : .budgetExhausted
+        }
         return nil
     }
 
     private mutating func refuse(_ error: LedgerError, _ index: IdempotencyIndex, _ request: ClaimRequest)
         -> ClaimDecision
     {
-        if refusals.count < Self.maxRememberedRefusals {
+        // A refusal that a retry may overcome (budget held by another node) is not remembered.
+        if error != .budgetHeldElsewhere, refusals.count < Self.maxRememberedRefusals {
             refusals[index] = Refusal(digest: request.claimKey.digest, error: error)
         }
         return .decided(.refused(error))
@@ -346,7 +368,13 @@ public struct LedgerBook: Sendable {
                 throw LedgerViolation(description: "campaign \(campaign.id) created twice")
             }
             accountIndex[campaign.id] = accounts.count
-            accounts.append(CampaignAccount(campaign: campaign))
+            var account = CampaignAccount(campaign: campaign, reservingHolders: !isCache)
+            // A node sharing the database issues only what its lease grants it.
+            if isCache {
+                account.allowanceFen = 0
+                account.budgetElsewhereFen = campaign.budgetFen
+            }
+            accounts.append(account)
         case .campaignUpdated(let campaign):
             guard let index = accountIndex[campaign.id] else {
                 throw LedgerViolation(description: "update of unknown campaign \(campaign.id)")
@@ -413,7 +441,7 @@ public struct LedgerBook: Sendable {
     }
 
     /// Records a card that has been decided or checked.
-    private mutating func insert(_ issue: CardIssue, into index: Int, batch: UInt64) {
+    mutating func insert(_ issue: CardIssue, into index: Int, batch: UInt64) {
         let entry = CardEntry(kind: issue.kind, valueFen: issue.valueFen, issuedAtMs: issue.issuedAtMs, state: .active)
         if issue.ordinal == 0 {
             accounts[index].holders[issue.owner] = Holding(
@@ -424,6 +452,8 @@ public struct LedgerBook: Sendable {
         accounts[index].remainingFen -= issue.valueFen
         accounts[index].outstandingFen += issue.valueFen
         accounts[index].cardsIssued += 1
+        accounts[index].issuedHereFen += issue.valueFen
+        if let allowance = accounts[index].allowanceFen { accounts[index].allowanceFen = allowance - issue.valueFen }
     }
 }
 
@@ -453,7 +483,7 @@ extension LedgerBook {
     public var allOrders: some Collection<Order> { orders.values }
 
     /// Where a card id points: its campaign's index, owner and ordinal, if such a card exists.
-    private func locate(card id: String) -> (account: Int, owner: String, ordinal: Int)? {
+    func locate(card id: String) -> (account: Int, owner: String, ordinal: Int)? {
         let parts = id.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 3, let index = accountIndex[String(parts[0])], let ordinal = Int(parts[2]), ordinal >= 0
         else { return nil }
@@ -462,12 +492,12 @@ extension LedgerBook {
         return (index, owner, ordinal)
     }
 
-    private func entry(_ place: (account: Int, owner: String, ordinal: Int)) -> CardEntry {
+    func entry(_ place: (account: Int, owner: String, ordinal: Int)) -> CardEntry {
         let holding = accounts[place.account].holders[place.owner]!
         return place.ordinal == 0 ? holding.first : holding.more[place.ordinal - 1]
     }
 
-    private mutating func setState(
+    mutating func setState(
         _ state: CardState, of place: (account: Int, owner: String, ordinal: Int)
     ) {
         if place.ordinal == 0 {
@@ -601,7 +631,7 @@ extension LedgerBook {
     }
 
     /// Records a placed order and redeems its card.
-    private mutating func record(_ order: Order, batch: UInt64) {
+    mutating func record(_ order: Order, batch: UInt64) {
         orders[order.id] = order
         orderBatches[order.id] = batch
         orderKeys[IdempotencyIndex(user: order.draft.user, key: order.draft.idempotency.key)] = order.id
@@ -617,7 +647,7 @@ extension LedgerBook {
     }
 
     /// Records a state change and settles the card of a rejected or cancelled order.
-    private mutating func recordChange(_ change: OrderChange) {
+    mutating func recordChange(_ change: OrderChange) {
         let before = orders[change.orderID]!
         if before.state.isUnmade && !change.state.isUnmade { unmadeCups[before.draft.merchantID, default: 0] -= before.cups }
         orders[change.orderID]!.state = change.state

@@ -12,6 +12,8 @@ public enum LedgerError: Error, Sendable, Equatable {
     case cardLimitReached
     /// Not enough budget remains for another card.
     case budgetExhausted
+    /// This node's share of the budget is used up while other nodes still hold some: retry.
+    case budgetHeldElsewhere
     /// The claim names the claimant as their own referrer.
     case selfReferral
     /// The idempotency key was used before with a different request body.
@@ -34,6 +36,7 @@ public enum LedgerError: Error, Sendable, Equatable {
         case .campaignNotActive: "campaign_not_active"
         case .cardLimitReached: "card_limit_reached"
         case .budgetExhausted: "budget_exhausted"
+        case .budgetHeldElsewhere: "budget_held_elsewhere"
         case .selfReferral: "self_referral"
         case .idempotencyKeyReused: "idempotency_key_reused"
         case .orderNotFound: "order_not_found"
@@ -52,6 +55,7 @@ public enum LedgerError: Error, Sendable, Equatable {
         case .campaignNotActive(let id): "campaign '\(id)' is not accepting claims now"
         case .cardLimitReached: "you already hold every card this campaign allows"
         case .budgetExhausted: "the campaign's budget is used up"
+        case .budgetHeldElsewhere: "the rest of the budget is reserved by other servers; try again in a moment"
         case .selfReferral: "you cannot use your own referral code"
         case .idempotencyKeyReused: "this Idempotency-Key was used with a different request body"
         case .orderNotFound(let id): "no order with id '\(id)'"

@@ -54,8 +54,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             case .invalidCampaign, .selfReferral, .idempotencyKeyReused, .cardNotFound, .cardNotUsable: .unprocessableContent
             case .campaignNotActive: .forbidden
             case .budgetExhausted: .gone
+            case .budgetHeldElsewhere: .serviceUnavailable
             }
-        self.init(status, error.code, error.message)
+        self.init(status, error.code, error.message, headers: error == .budgetHeldElsewhere ? [.retryAfter: "1"] : [:])
     }
 
     /// Renders the error body.

@@ -36,15 +36,22 @@ public struct ServerConfiguration: Sendable {
     public var dispatch: DispatchConfiguration
     /// Give every request a server span (set when a tracer that exports spans is bootstrapped).
     public var tracing: Bool
+    /// This server's name among the nodes sharing a PostgreSQL database.
+    public var node: String
+    /// Leases, cache bounds and refresh intervals when the database is shared.
+    public var sharing: SharingConfiguration
 
     /// Creates a configuration; the defaults are what `lantern serve` uses with no arguments.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, jwtSecret: String, database: StoreLocation = .default,
         seedDemo: Bool = true, logLevel: Logger.Level = .info, admissionEnabled: Bool = true,
         answerDeadline: Duration = .seconds(2), merchants: Int = 300, citySeed: UInt64 = 2026,
-        llm: LLMConfiguration? = nil, dispatch: DispatchConfiguration = DispatchConfiguration(), tracing: Bool = false
+        llm: LLMConfiguration? = nil, dispatch: DispatchConfiguration = DispatchConfiguration(), tracing: Bool = false,
+        node: String = defaultNodeID(), sharing: SharingConfiguration = SharingConfiguration()
     ) {
         self.tracing = tracing
+        self.node = node
+        self.sharing = sharing
         self.llm = llm
         self.dispatch = dispatch
         self.merchants = merchants
@@ -74,7 +81,7 @@ public func demoCampaign(now: Date = Date()) -> Campaign {
 public func buildRouter(
     engine: LedgerEngine, store: any LedgerStore, sessions: AssistantSessions, tokens: TokenAuthority, admission: AdmissionControl,
     directory: MerchantDirectory, board: MerchantBoard = MerchantBoard(), events: OrderEvents = OrderEvents(),
-    dispatch: DispatchService? = nil,
+    dispatch: DispatchService? = nil, keeper: SharedLedgerKeeper? = nil,
     llm: LLMConfiguration? = nil, metrics: LanternMetrics = LanternMetrics(), tracing: Bool = false,
     clock: @escaping @Sendable () -> Date = Date.init
 ) -> Router<LanternRequestContext> {
@@ -90,21 +97,39 @@ public func buildRouter(
             status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: try OpenAPIDocument.bytes())))
     }
+    // Ready means the database answers and the ledger is loaded; a node sharing the database
+    // also says who it is and what budget its leases hold.
     router.get("readyz") { _, _ in
         do {
             try await engine.ping()
             _ = try engine.read { _ in true }
-            return JSONBody.response(["status": "ready"])
         } catch {
             throw APIError.unavailable("the store is not answering")
         }
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("status", "ready")
+        if let keeper {
+            json.field("node", keeper.node)
+            json.beginArray("leases")
+            for lease in keeper.leases {
+                json.beginObject()
+                json.field("campaign", lease.campaign)
+                json.field("allowance_fen", lease.allowanceFen)
+                json.endObject()
+            }
+            json.endArray()
+        }
+        json.endObject()
+        return json.response(status: .ok)
     }
     let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware())
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
     CampaignController(engine: engine, admission: admission, audit: AuditTrail(store: store, clock: clock)).addRoutes(to: v1)
     router.group("metrics").add(middleware: BearerAuthMiddleware(tokens: tokens)).get { _, context -> Response in
         _ = try context.require(.admin)
-        let text = try metrics.render(engine: engine, admission: admission, directory: directory, board: board, dispatch: dispatch)
+        let text = try metrics.render(
+            engine: engine, admission: admission, directory: directory, board: board, dispatch: dispatch, keeper: keeper)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: text)))
@@ -136,7 +161,7 @@ public func buildRouter(
 public func buildApplication(_ configuration: ServerConfiguration) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "lantern")
     logger.logLevel = configuration.logLevel
-    let opened = try openStore(configuration.database, logger: logger)
+    let opened = try openStore(configuration.database, logger: logger, node: configuration.node)
     let metrics = LanternMetrics()
     let engine = LedgerEngine(
         store: opened.store, logger: logger, answerDeadline: configuration.answerDeadline, metrics: metrics.factory)
@@ -162,17 +187,25 @@ public func buildApplication(
     let dispatch = DispatchService(
         configuration.dispatch, engine: engine, directory: directory, events: events, seed: configuration.citySeed,
         logger: logger, metrics: metrics.factory, clock: clock)
+    // Over a shared database a keeper leases this node's budget and brings other nodes' changes in.
+    let keeper = (opened.store as? PostgresLedgerStore).map { store in
+        SharedLedgerKeeper(
+            store: store, engine: engine, configuration: configuration.sharing, logger: logger, metrics: metrics.factory
+        ) { order in events.publish(order) }
+    }
     var app = Application(
         router: buildRouter(
             engine: engine, store: opened.store, sessions: sessions, tokens: tokens, admission: admission, directory: directory,
-            board: board, events: events, dispatch: dispatch, llm: configuration.llm, metrics: metrics,
+            board: board, events: events, dispatch: dispatch, keeper: keeper, llm: configuration.llm, metrics: metrics,
             tracing: configuration.tracing, clock: clock),
         // Claims are answered on the connection's event loop when nothing would record a span
         // for them; with tracing on, every claim goes through the router's tracing middleware.
         server: configuration.tracing
             ? .http1() : .http1WithClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
-        services: opened.services + [
+        // The keeper starts before the engine and stops after it, so it returns the leases
+        // only once the engine has committed its last batch.
+        services: opened.services + (keeper.map { [$0] } ?? []) + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger), board, sessions,
             dispatch,
         ],
@@ -186,8 +219,13 @@ public func buildApplication(
         try await AdmissionPersistence.restore(admission, from: opened.store)
         try await board.restore()
         if seedDemo, try engine.read({ $0.allAccounts.isEmpty }) {
-            _ = try await engine.createCampaign(demoCampaign())
-            logger.info("seeded the demo campaign 'spring-festival'")
+            do {
+                _ = try await engine.createCampaign(demoCampaign())
+                logger.info("seeded the demo campaign 'spring-festival'")
+            } catch is LedgerUnavailable {
+                // Nodes starting together on one empty database race to seed; one wins.
+                logger.notice("another node seeded the demo campaign")
+            }
         }
         if try await CityDefinition.load(from: opened.store) == nil {
             try await city.save(to: opened.store)

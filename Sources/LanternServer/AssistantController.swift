@@ -31,6 +31,7 @@ struct ToolBox: ToolRunner {
     }
 
     private func run(_ name: String, _ arguments: JSONValue) async throws -> JSONValue {
+        try await engine.prepareUser(user)
         switch name {
         case "find_stores":
             guard let lat = arguments["lat"]?.double, (-90...90).contains(lat), let lng = arguments["lng"]?.double,
@@ -45,7 +46,7 @@ struct ToolBox: ToolRunner {
             }
             return try parse(merchants.menu(of: merchants.requireStore(id)))
         case "my_cards":
-            let cards = try engine.read { $0.cards(of: user) }
+            let cards = try await engine.cards(of: user)
             var json = JSONWriter()
             json.beginObject()
             json.beginArray("cards")
@@ -74,6 +75,7 @@ struct ToolBox: ToolRunner {
             if name == "cancel_order" {
                 order = try await orders.change(id, to: .cancelled, by: .user(user), eventLoop: eventLoop)
             } else {
+                try await engine.prepareOrder(id)
                 guard let found = try engine.read({ $0.order(id) }), found.draft.user == user else {
                     throw APIError(LedgerError.orderNotFound(id))
                 }

@@ -53,6 +53,8 @@ struct CampaignController: Sendable {
     @Sendable func show(_ request: Request, context: LanternRequestContext) async throws -> Response {
         _ = try context.require(.user, .merchant, .admin)
         let id = try context.parameters.require("id")
+        // A node sharing the database shows the campaign as the database has it now.
+        try await engine.refreshCampaigns()
         guard let view = try view(id) else { throw APIError(LedgerError.campaignNotFound(id)) }
         return JSONBody.response(view)
     }
@@ -96,7 +98,7 @@ struct CampaignController: Sendable {
 
     @Sendable func myCards(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
-        let cards = try engine.read { $0.cards(of: identity.userID) }
+        let cards = try await engine.cards(of: identity.userID)
         var json = JSONWriter()
         json.beginObject()
         json.beginArray("cards")

@@ -86,8 +86,15 @@ public final class LanternMetrics: Sendable {
     /// in the Prometheus text format.
     func render(
         engine: LedgerEngine, admission: AdmissionControl, directory: MerchantDirectory, board: MerchantBoard,
-        dispatch: DispatchService?
+        dispatch: DispatchService?, keeper: SharedLedgerKeeper? = nil
     ) throws -> [UInt8] {
+        for lease in keeper?.leases ?? [] {
+            let labels = [("campaign", lease.campaign), ("node", keeper!.node)]
+            registry.makeGauge(name: "lantern_node_lease_allowance_fen", labels: labels, help: "Budget this node's lease still holds.")
+                .set(Double(lease.allowanceFen))
+            registry.makeGauge(name: "lantern_node_claim_rate_fen", labels: labels, help: "Value this node issues per second.")
+                .set(lease.claimRateFenPerSecond)
+        }
         let activity = admission.activity()
         registry.makeGauge(name: "lantern_admission_limit", help: "The adaptive concurrency limit on claims.")
             .set(activity.limit)

@@ -27,6 +27,7 @@ public final class OrderEvents: Sendable {
     func change(
         _ id: String, to state: OrderState, by actor: OrderActor, on engine: LedgerEngine, eventLoop: (any EventLoop)? = nil
     ) async throws -> Order {
+        try await engine.prepareOrder(id)
         switch try await engine.changeOrder(id, to: state, by: actor, eventLoop: eventLoop) {
         case .success(let order):
             publish(order)
@@ -119,6 +120,7 @@ public struct OrderController: Sendable {
     @Sendable func quote(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
         let body = try JSONBody.decode(OrderBody.self, from: try await JSONBody.bytes(of: request))
+        try await engine.prepareUser(identity.userID, holding: body.cardID)
         return try quote(body, user: identity.userID).response(status: .ok)
     }
 
@@ -170,6 +172,7 @@ public struct OrderController: Sendable {
     func placeOrder(_ body: OrderBody, key: String, digest: BodyDigest, user: String, eventLoop: (any EventLoop)?)
         async throws -> (Order, replayed: Bool)
     {
+        try await engine.prepareUser(user, holding: body.cardID)
         if let existing = try engine.read({ $0.orders(of: user).first { $0.draft.idempotency.key == key } }) {
             guard existing.draft.idempotency.digest == digest else { throw APIError(LedgerError.idempotencyKeyReused) }
         }
@@ -191,6 +194,7 @@ public struct OrderController: Sendable {
     @Sendable func show(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user, .merchant, .admin)
         let id = try context.parameters.require("id")
+        try await engine.prepareOrder(id)
         let order = try engine.read { $0.order(id) }
         // Someone else's order is as absent as one that does not exist.
         guard let order,
@@ -232,7 +236,7 @@ public struct OrderController: Sendable {
 
     @Sendable func myOrders(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
-        let orders = try engine.read { $0.orders(of: identity.userID) }
+        let orders = try await engine.orders(of: identity.userID)
         var json = JSONWriter()
         json.beginObject()
         json.beginArray("orders")

@@ -21,11 +21,27 @@ public struct LedgerUnavailable: Error, Sendable, CustomStringConvertible {
 /// it. Nothing is acknowledged before its batch is durable. A failed commit answers its
 /// batch (and the one filling behind it) with `LedgerUnavailable` and rebuilds the book from
 /// the store, which is the truth whatever the failed commit did.
+///
+/// Over a database shared by several nodes the book is a bounded cache (`LedgerBook.cache`):
+/// the store refuses a card another node issued first, and the engine answers that claim on
+/// its own (a replay of the card its key made, or 409) while the rest of its batch commits.
 public final class LedgerEngine: Service, Sendable {
     private struct Waiter {
         /// Where the waiting request's connection lives, if it said.
         let eventLoop: (any EventLoop)?
         let complete: @Sendable ((any Error)?) -> Void
+        /// For a claim: what was asked, so that a card the store refused can be answered anew.
+        var claim: ClaimRequest?
+        /// Answers the claim with a revised outcome instead of `complete(nil)`.
+        var revise: (@Sendable (ClaimRevision) -> Void)?
+    }
+
+    /// How the store's refusal changes a claim's answer.
+    private enum ClaimRevision: Sendable {
+        /// The welcome card stands; the referrer's bonus was refused.
+        case withoutBonus
+        /// The welcome card was refused: this is the answer instead.
+        case outcome(ClaimOutcome, replayed: Bool)
     }
 
     private struct Batch {
@@ -57,6 +73,9 @@ public final class LedgerEngine: Service, Sendable {
     private let commitTimer: Metrics.Timer
     private let batchOperations: Recorder
     private let commitFailures: Counter
+    private let storeRefusals: Counter
+    /// Asked to lease more budget when a claim finds this node's allowance short.
+    private let leaseRequester = Mutex<(@Sendable (String) async -> Void)?>(nil)
 
     /// Creates an engine over `store`; it answers `LedgerUnavailable` until `load()` has run.
     /// Commit latency, batch sizes and failed commits go to `metrics`.
@@ -68,6 +87,7 @@ public final class LedgerEngine: Service, Sendable {
         commitTimer = Metrics.Timer(label: "lantern_ledger_commit_seconds", factory: metrics)
         batchOperations = Recorder(label: "lantern_ledger_batch_operations", aggregate: true, factory: metrics)
         commitFailures = Counter(label: "lantern_ledger_commit_failures_total", factory: metrics)
+        storeRefusals = Counter(label: "lantern_ledger_store_refused_cards_total", factory: metrics)
         self.store = store
         self.logger = logger
         self.clock = clock
@@ -76,7 +96,8 @@ public final class LedgerEngine: Service, Sendable {
         state = Mutex(State(book: LedgerBook(), pending: Batch(id: 1), durable: 0, available: false))
     }
 
-    /// Builds the in-memory ledger from the store's journal and starts answering.
+    /// Builds the in-memory ledger from the store (the whole journal, or a shared database's
+    /// campaigns and leases) and starts answering.
     public func load() async throws {
         let book = try await Self.rebuild(from: store)
         state.withLock { state in
@@ -86,8 +107,86 @@ public final class LedgerEngine: Service, Sendable {
     }
 
     private static func rebuild(from store: any LedgerStore) async throws -> LedgerBook {
-        let journal = try await withSpan("store.load_journal") { _ in try await store.loadJournal() }
-        return try LedgerBook.replaying(journal.map { (batch: UInt64(0), events: $0) })
+        try await withSpan("store.load_book") { _ in try await store.loadBook() }
+    }
+
+    /// Loads what the shared database holds for `user` into the cache, unless it is there (and
+    /// holds `card`, when one is named: another node may have issued it since); call before
+    /// deciding with a user's cards or orders. A whole book needs nothing.
+    public func prepareUser(_ user: String, holding card: String? = nil) async throws {
+        let campaigns: [String]? = try state.withLock { state in
+            guard state.available else { throw LedgerUnavailable(description: "the ledger is recovering") }
+            guard state.book.isCache else { return nil }
+            if state.book.isLoaded(user), card.map({ id in state.book.cards(of: user).contains { $0.id == id } }) ?? true {
+                return nil
+            }
+            return state.book.allAccounts.map(\.campaign.id)
+        }
+        guard let campaigns else { return }
+        let records = try await unavailableOnError { try await self.store.loadUser(user, campaigns: campaigns) }
+        guard let records else { return }
+        state.withLock { $0.book.cache(records, refreshing: card != nil) }
+    }
+
+    /// `user`'s cards, oldest first within each campaign: from the shared database when there
+    /// is one (another node may have issued or spent one a moment ago), else from the book.
+    public func cards(of user: String) async throws -> [Card] {
+        guard let records = try await records(of: user) else { return try read { $0.cards(of: user) } }
+        return try read { book in
+            book.allAccounts.flatMap { account in
+                records.cards.filter { $0.issue.campaign == account.campaign.id }.sorted { $0.issue.ordinal < $1.issue.ordinal }
+                    .map { $0.card(in: account.campaign) }
+            }
+        }
+    }
+
+    /// `user`'s orders, newest first: from the shared database when there is one, else from the book.
+    public func orders(of user: String) async throws -> [Order] {
+        guard let records = try await records(of: user) else { return try read { $0.orders(of: user) } }
+        return records.orders.reversed()
+    }
+
+    /// What a shared database holds for `user`; nil when the book holds everything.
+    private func records(of user: String) async throws -> UserRecords? {
+        let campaigns: [String]? = try read { $0.isCache ? $0.allAccounts.map(\.campaign.id) : nil }
+        guard let campaigns else { return nil }
+        return try await unavailableOnError { try await self.store.loadUser(user, campaigns: campaigns) }
+    }
+
+    /// Loads the order with that id from the shared database into the cache, unless it is there.
+    public func prepareOrder(_ id: String) async throws {
+        let needed = try state.withLock { state in
+            guard state.available else { throw LedgerUnavailable(description: "the ledger is recovering") }
+            return state.book.isCache && state.book.order(id) == nil
+        }
+        guard needed, let order = try await unavailableOnError({ try await self.store.loadOrder(id) }) else { return }
+        state.withLock { $0.book.cacheOrder(order) }
+    }
+
+    /// A store that fails to answer a read makes the ledger unavailable for this request (503).
+    private func unavailableOnError<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch { throw LedgerUnavailable(description: "the store did not answer: \(error)") }
+    }
+
+    /// Re-reads the campaigns and their accounting from a shared database (campaigns created,
+    /// extended or expired by other nodes, and every node's cards); a whole book needs nothing.
+    public func refreshCampaigns() async throws {
+        guard state.withLock({ $0.book.isCache }) else { return }
+        guard let snapshots = try await unavailableOnError({ try await self.store.campaignSnapshots() }) else { return }
+        _ = updateBook { book in for snapshot in snapshots { book.restore(snapshot) } }
+    }
+
+    /// Changes the cached book (the shared-ledger keeper's campaign snapshots, leases, feed).
+    func updateBook<T>(_ body: (inout LedgerBook) -> T) -> T? {
+        state.withLock { state in state.available ? body(&state.book) : nil }
+    }
+
+    /// Whether the book answers now.
+    var isAvailable: Bool { state.withLock { $0.available } }
+
+    /// Who to ask for budget when a claim finds this node's lease allowance short.
+    func setLeaseRequester(_ requester: @escaping @Sendable (String) async -> Void) {
+        leaseRequester.withLock { $0 = requester }
     }
 
     // MARK: Operations
@@ -97,7 +196,33 @@ public final class LedgerEngine: Service, Sendable {
     public func claim(_ request: ClaimRequest, eventLoop: (any EventLoop)? = nil) async throws -> (
         outcome: ClaimOutcome, replayed: Bool
     ) {
-        try await perform(eventLoop: eventLoop, Self.deciding(request, now: clock()))
+        try await withUnsafeThrowingContinuation { continuation in
+            claim(request, eventLoop: eventLoop) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// A claim's answer revised by the store's refusal of its card.
+    private static func revising(_ value: (outcome: ClaimOutcome, replayed: Bool), _ revision: ClaimRevision) -> (
+        outcome: ClaimOutcome, replayed: Bool
+    ) {
+        switch revision {
+        case .withoutBonus:
+            if case .issued(let card, _) = value.outcome { return (.issued(card, referralBonus: false), value.replayed) }
+            return value
+        case .outcome(let outcome, let replayed):
+            return (outcome, replayed)
+        }
+    }
+
+    /// What a claim comes to when the store refused its welcome card: the replay of the card
+    /// its idempotency key made (on another node, or before this node forgot it), or a refusal.
+    private static func outcome(of claim: ClaimRequest, refusedFor existing: StoredCard?, campaign: Campaign?) -> ClaimRevision {
+        guard let existing, let campaign else { return .outcome(.refused(.campaignNotActive(claim.campaign)), replayed: false) }
+        guard let key = existing.issue.claim, key.key == claim.claimKey.key else {
+            return .outcome(.refused(.cardLimitReached), replayed: false)
+        }
+        guard key.digest == claim.claimKey.digest else { return .outcome(.refused(.idempotencyKeyReused), replayed: false) }
+        return .outcome(.issued(existing.card(in: campaign), referralBonus: existing.issue.counterpart != nil), replayed: true)
     }
 
     /// A claim's decision against the book: its outcome, whether it replays an earlier one, and
@@ -197,10 +322,50 @@ public final class LedgerEngine: Service, Sendable {
     /// with the error that kept it from being so). `completion` runs on `eventLoop` when the
     /// claim waits for a commit; an outcome that needs no commit is passed back before this returns.
     public func claim(
-        _ request: ClaimRequest, eventLoop: any EventLoop,
+        _ request: ClaimRequest, eventLoop: (any EventLoop)?,
         completion: @escaping @Sendable (Result<(outcome: ClaimOutcome, replayed: Bool), any Error>) -> Void
     ) {
-        submit(eventLoop: eventLoop, deliver: completion, Self.deciding(request, now: clock()))
+        let requester = leaseRequester.withLock { $0 }
+        guard let requester else {
+            submit(
+                eventLoop: eventLoop, claim: request, revising: Self.revising, deliver: completion,
+                Self.deciding(request, now: clock()))
+            return
+        }
+        // A node sharing the campaign meets the referrer before deciding their bonus. A claim
+        // it cannot pay for may be a retry of a card another node issued: it meets the claimant
+        // and decides again (a replay, or 409). When its lease is short it asks for more and
+        // decides again, a few times while a burst outruns the grants; then the claim is told to retry.
+        // Answers decided after a hop off the connection's loop go back to it, as commits' do.
+        let completion: @Sendable (Result<(outcome: ClaimOutcome, replayed: Bool), any Error>) -> Void = { result in
+            guard let eventLoop, !eventLoop.inEventLoop else { return completion(result) }
+            eventLoop.execute { completion(result) }
+        }
+        @Sendable func decide(retries: Int) {
+            submit(eventLoop: eventLoop, claim: request, revising: Self.revising, deliver: { result in
+                guard case .success((.refused(let refusal), _)) = result,
+                    refusal == .budgetHeldElsewhere || refusal == .budgetExhausted
+                else { return completion(result) }
+                if self.state.withLock({ !$0.book.isLoaded(request.user) }) {
+                    return Task {
+                        do { try await self.prepareUser(request.user) } catch { return completion(.failure(error)) }
+                        decide(retries: retries)
+                    }.discard()
+                }
+                guard refusal == .budgetHeldElsewhere, retries > 0 else { return completion(result) }
+                Task {
+                    await requester(request.campaign)
+                    decide(retries: retries - 1)
+                }
+            }, Self.deciding(request, now: clock()))
+        }
+        guard let referrer = request.referralCode, state.withLock({ $0.book.isCache && !$0.book.isLoaded(referrer) }) else {
+            return decide(retries: 4)
+        }
+        Task {
+            try? await prepareUser(referrer)
+            decide(retries: 4)
+        }
     }
 
     /// Runs `decide` against the book under the lock; it appends its events to the pending
@@ -221,7 +386,8 @@ public final class LedgerEngine: Service, Sendable {
     /// Decides under the lock and hands the result to `deliver` exactly once: at once when
     /// nothing needs to become durable, else when batch `waitFor` has committed or failed.
     private func submit<T: Sendable>(
-        eventLoop: (any EventLoop)?, deliver: @escaping @Sendable (Result<T, any Error>) -> Void,
+        eventLoop: (any EventLoop)?, claim: ClaimRequest? = nil,
+        revising: (@Sendable (T, ClaimRevision) -> T)? = nil, deliver: @escaping @Sendable (Result<T, any Error>) -> Void,
         _ decide: (inout LedgerBook, inout [LedgerEvent], _ pendingBatch: UInt64) -> (T, waitFor: UInt64)
     ) {
         let next: PerformStep<T> = state.withLock { state in
@@ -232,8 +398,12 @@ public final class LedgerEngine: Service, Sendable {
             let (value, waitFor) = decide(&state.book, &state.pending.events, state.pending.id)
             let appended = state.pending.events.count > journaled
             if !appended && waitFor <= state.durable { return .now(value) }
-            let waiter = Waiter(eventLoop: eventLoop) { error in
+            var waiter = Waiter(eventLoop: eventLoop) { error in
                 if let error { deliver(.failure(error)) } else { deliver(.success(value)) }
+            }
+            if let claim, let revising, state.book.isCache {
+                waiter.claim = claim
+                waiter.revise = { revision in deliver(.success(revising(value, revision))) }
             }
             if !appended, let inFlight = state.inFlight, waitFor == inFlight.id {
                 if inFlight.waiters.isEmpty { state.inFlight!.oldestWaiter = .now }
@@ -317,22 +487,25 @@ public final class LedgerEngine: Service, Sendable {
     private func commitLoop() async {
         while let batch = await nextBatch() {
             do {
+                var report = CommitReport()
                 if !batch.events.isEmpty {
                     let started = ContinuousClock.now
-                    try await withSpan("ledger.commit") { span in
+                    report = try await withSpan("ledger.commit") { span in
                         span.attributes["lantern.batch.operations"] = batch.waiters.count
                         span.attributes["lantern.batch.events"] = batch.events.count
-                        try await store.append(batch.events)
+                        return try await store.commit(batch.events)
                     }
                     commitTimer.record(duration: ContinuousClock.now - started)
                     batchOperations.record(batch.waiters.count)
                 }
-                let waiters = state.withLock { state in
+                let (waiters, revised) = state.withLock { state in
                     state.durable = batch.id
                     defer { state.inFlight = nil }
-                    return state.inFlight?.waiters ?? []
+                    return Self.applying(report, to: &state.book, waiters: state.inFlight?.waiters ?? [])
                 }
+                if !report.refused.isEmpty { storeRefusals.increment(by: report.refused.count) }
                 Self.complete(waiters, with: nil)
+                for (waiter, revision) in revised { Self.run(on: waiter.eventLoop) { waiter.revise!(revision) } }
             } catch {
                 commitFailures.increment()
                 logger.error("ledger commit failed; rebuilding from the store", metadata: ["error": "\(error)"])
@@ -351,6 +524,51 @@ public final class LedgerEngine: Service, Sendable {
                 if !rebuilt { await recover() }
             }
         }
+    }
+
+    /// Undoes the cards the store refused and sorts the batch's waiters into those whose answer
+    /// stands and the claims whose answer the refusal changed.
+    private static func applying(_ report: CommitReport, to book: inout LedgerBook, waiters: [Waiter]) -> (
+        [Waiter], [(Waiter, ClaimRevision)]
+    ) {
+        guard !report.refused.isEmpty else { return (waiters, []) }
+        struct Claimant: Hashable {
+            var campaign: String
+            var user: String
+        }
+        var welcomeRefused: [Claimant: RefusedCard] = [:]
+        var bonusRefused = Set<Claimant>()
+        for refusal in report.refused {
+            book.revert(refusal.issue)
+            if refusal.issue.ordinal == 0 {
+                welcomeRefused[Claimant(campaign: refusal.issue.campaign, user: refusal.issue.owner)] = refusal
+            } else if let referee = refusal.issue.counterpart {
+                bonusRefused.insert(Claimant(campaign: refusal.issue.campaign, user: referee))
+            }
+        }
+        var standing: [Waiter] = []
+        var revised: [(Waiter, ClaimRevision)] = []
+        for waiter in waiters {
+            guard let claim = waiter.claim, waiter.revise != nil else {
+                standing.append(waiter)
+                continue
+            }
+            let claimant = Claimant(campaign: claim.campaign, user: claim.user)
+            if let refusal = welcomeRefused[claimant] {
+                let campaign = book.account(claim.campaign)?.campaign
+                revised.append((waiter, outcome(of: claim, refusedFor: refusal.existing, campaign: campaign)))
+            } else if bonusRefused.contains(claimant) {
+                revised.append((waiter, .withoutBonus))
+            } else {
+                standing.append(waiter)
+            }
+        }
+        return (standing, revised)
+    }
+
+    /// Runs `body` on `loop` when there is one, else here.
+    private static func run(on loop: (any EventLoop)?, _ body: @escaping @Sendable () -> Void) {
+        if let loop { loop.execute(body) } else { body() }
     }
 
     /// Answers waiters, one hop per event loop: each loop wakes once and resumes all of its
@@ -432,6 +650,11 @@ public final class LedgerEngine: Service, Sendable {
             return false
         }
     }
+}
+
+extension Task {
+    /// Lets the task run on without waiting for it.
+    fileprivate func discard() {}
 }
 
 extension Result {

@@ -22,6 +22,65 @@ public protocol LedgerStore: Sendable {
     func appendAudit(_ entry: AuditEntry) async throws
     /// The newest `limit` audit entries, newest first.
     func loadAudit(limit: Int) async throws -> [AuditEntry]
+    /// Makes one commit batch durable and reports the cards the store refused, each refused on
+    /// its own while the rest of the batch commits (a store shared by several nodes refuses a
+    /// card another node already issued). A thrown error means the outcome is unknown.
+    func commit(_ events: [LedgerEvent]) async throws -> CommitReport
+    /// The book the engine starts from: the whole ledger, or a cache of a shared database.
+    func loadBook() async throws -> LedgerBook
+    /// What the store holds for `user`, for a cached book; nil when the book holds everything.
+    func loadUser(_ user: String, campaigns: [String]) async throws -> UserRecords?
+    /// The order with that id as the store holds it, for a cached book; nil when the book holds
+    /// everything or there is no such order.
+    func loadOrder(_ id: String) async throws -> Order?
+    /// Every campaign with its accounting as a shared database holds it now; nil when the book
+    /// holds everything.
+    func campaignSnapshots() async throws -> [CampaignSnapshot]?
+}
+
+/// What a commit taught the engine that its own decisions did not know.
+public struct CommitReport: Sendable {
+    /// Cards the store refused; the rest of the batch committed.
+    public var refused: [RefusedCard] = []
+
+    /// Nothing refused.
+    public init(refused: [RefusedCard] = []) { self.refused = refused }
+}
+
+/// A card the store refused to issue, with what it holds instead.
+public struct RefusedCard: Sendable {
+    /// The card the engine decided.
+    public var issue: CardIssue
+    /// For a welcome card: the user's welcome card as the store holds it, when they have one.
+    public var existing: StoredCard?
+
+    /// Creates a refusal.
+    public init(issue: CardIssue, existing: StoredCard?) {
+        self.issue = issue
+        self.existing = existing
+    }
+}
+
+extension LedgerStore {
+    /// A store holding the whole ledger refuses nothing the engine decided.
+    public func commit(_ events: [LedgerEvent]) async throws -> CommitReport {
+        try await append(events)
+        return CommitReport()
+    }
+
+    /// The whole ledger, replayed from the journal.
+    public func loadBook() async throws -> LedgerBook {
+        try LedgerBook.replaying(try await loadJournal().map { (batch: UInt64(0), events: $0) })
+    }
+
+    /// The book holds everything: nothing to load.
+    public func loadUser(_ user: String, campaigns: [String]) async throws -> UserRecords? { nil }
+
+    /// The book holds everything: nothing to load.
+    public func loadOrder(_ id: String) async throws -> Order? { nil }
+
+    /// The book holds everything: it is the campaigns' accounting.
+    public func campaignSnapshots() async throws -> [CampaignSnapshot]? { nil }
 }
 
 extension LedgerStore {
@@ -105,27 +164,36 @@ public struct OpenedStore: Sendable {
     }
 }
 
-/// Opens the store `location` names.
-public func openStore(_ location: StoreLocation, logger: Logger) throws -> OpenedStore {
+/// Opens the store `location` names; `node` names this server among those sharing a database.
+public func openStore(_ location: StoreLocation, logger: Logger, node: String = defaultNodeID()) throws -> OpenedStore {
     switch location {
     case .sqlite(let path):
         let store = try SQLiteLedgerStore(path: path, checkpointsInBackground: true)
         return OpenedStore(store: store, services: [store.checkpointer], prepare: {})
     case .postgres(let url):
-        let store = try PostgresLedgerStore(url: url, logger: logger)
+        let store = try PostgresLedgerStore(url: url, logger: logger, node: node)
         return OpenedStore(store: store, services: [store.client], prepare: { try await store.migrate() })
     }
 }
 
+/// The host's name and the process id: distinct for every server started, stable for none. A
+/// node that restarts under the same `--node-id` takes back its own budget lease at once.
+public func defaultNodeID() -> String {
+    "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+}
 
 extension OpenedStore {
-    /// Runs `body` with a loaded engine over this store whose committer runs; drains it after.
+    /// Runs `body` with a loaded engine over this store whose committer runs (and, over a
+    /// shared database, its keeper); drains it after.
     public func withEngine<T: Sendable>(
-        logger: Logger, clock: @escaping @Sendable () -> Date = Date.init,
+        logger: Logger, clock: @escaping @Sendable () -> Date = Date.init, sharing: SharingConfiguration = SharingConfiguration(),
         _ body: @Sendable @escaping (LedgerEngine) async throws -> T
     ) async throws -> T {
         let engine = LedgerEngine(store: store, logger: logger, clock: clock)
-        return try await whileRunning(with: [engine], logger: logger) {
+        let keeper: [any Service] = (store as? PostgresLedgerStore).map {
+            [SharedLedgerKeeper(store: $0, engine: engine, configuration: sharing, logger: logger)]
+        } ?? []
+        return try await whileRunning(with: keeper + [engine], logger: logger) {
             try await engine.load()
             return try await body(engine)
         }

@@ -3,22 +3,28 @@ import LanternLedger
 import Logging
 import PostgresNIO
 
-/// The PostgreSQL store: one row per card, written a batch at a time as arrays (`unnest`).
+/// The PostgreSQL store: the truth for one node or several sharing a campaign.
 ///
-/// The database enforces what several Lantern nodes sharing a campaign need: the card key
-/// `(campaign, owner, ordinal)` and one welcome card per user are unique, the per-user cap
-/// holds, and a CHECK keeps `remaining + outstanding + spent = budget` with `remaining >= 0`,
-/// so a node whose in-memory view is stale has its whole batch refused rather than overspend.
+/// Cards are one row each, written a batch at a time as arrays (`unnest`). The database enforces
+/// what nodes sharing a campaign need: the card key `(campaign, owner, ordinal)` and one welcome
+/// card per user are unique (a card another node issued first is refused on its own, the rest of
+/// the batch commits), the per-user cap holds, and each node issues only against its budget lease
+/// (`budget_leases`, `used_fen <= granted_fen`), so a batch of claims writes its lease row and
+/// never the campaign row. A CHECK keeps `remaining + leased + outstanding + spent = budget` with
+/// `remaining >= 0` on the campaign row at every commit.
 public struct PostgresLedgerStore: LedgerStore {
     /// The connection pool; run it as a service (`client.run()`).
     public let client: PostgresClient
     let logger: Logger
+    /// This server's name among the nodes sharing the database: its lease and its orders are under it.
+    public let node: String
 
     /// Creates a store for `url` (`postgres://user:password@host:port/database[?sslmode=disable|require]`).
     /// Call `migrate()` once the client runs.
-    public init(url: String, logger: Logger) throws {
+    public init(url: String, logger: Logger, node: String = defaultNodeID()) throws {
         client = PostgresClient(configuration: try Self.configuration(url: url), backgroundLogger: logger)
         self.logger = logger
+        self.node = node
     }
 
     /// Builds a client configuration from a URL.
@@ -139,19 +145,65 @@ public struct PostgresLedgerStore: LedgerStore {
                 """
             ]
         ),
+        (
+            "v5-budget-leases",
+            [
+                // Value a node has reserved in a lease is counted on the campaign row as leased;
+                // the cards a lease paid for move to outstanding when the lease is settled, so a
+                // redemption of a card still inside a lease can take outstanding below zero
+                // until then. The identity over the four columns holds at every commit.
+                """
+                ALTER TABLE campaigns ADD COLUMN leased_fen bigint NOT NULL DEFAULT 0 CHECK (leased_fen >= 0),
+                    ADD COLUMN cards_issued bigint NOT NULL DEFAULT 0,
+                    DROP CONSTRAINT campaigns_check, DROP CONSTRAINT campaigns_outstanding_fen_check
+                """,
+                "UPDATE campaigns SET cards_issued = (SELECT count(*) FROM cards WHERE cards.campaign = campaigns.id)",
+                """
+                ALTER TABLE campaigns ADD CONSTRAINT campaigns_budget_identity
+                    CHECK (remaining_fen + leased_fen + outstanding_fen + spent_fen = budget_fen)
+                """,
+                """
+                CREATE TABLE budget_leases (
+                    campaign text NOT NULL REFERENCES campaigns(id),
+                    node text NOT NULL,
+                    granted_fen bigint NOT NULL,
+                    used_fen bigint NOT NULL DEFAULT 0,
+                    cards bigint NOT NULL DEFAULT 0,
+                    expires_at timestamptz NOT NULL,
+                    PRIMARY KEY (campaign, node),
+                    CHECK (used_fen >= 0 AND used_fen <= granted_fen)
+                )
+                """,
+                "ALTER TABLE order_events ADD COLUMN user_id text, ADD COLUMN node text",
+                "CREATE INDEX order_events_by_user ON order_events (user_id) WHERE kind = 'placed'",
+                "CREATE INDEX order_events_by_node ON order_events (node) WHERE kind = 'placed'",
+            ]
+        ),
     ]
 
-    /// Writes the batch in one transaction: campaign changes in order, cards as one array insert
-    /// that also moves their value from remaining to outstanding.
+    /// Writes the batch and fails if the database refused any of its cards (tools that expect
+    /// every event to apply; the engine calls `commit`).
     public func append(_ events: [LedgerEvent]) async throws {
+        let report = try await commit(events)
+        guard report.refused.isEmpty else {
+            throw PostgresLedgerStoreError(message: "the database refused \(report.refused.count) cards")
+        }
+    }
+
+    /// Writes the batch in one transaction: campaign and order changes in order, cards as array
+    /// inserts that skip any card the database already holds (reported back, one by one) and
+    /// charge the rest to this node's budget lease.
+    public func commit(_ events: [LedgerEvent]) async throws -> CommitReport {
         try await client.withTransaction(logger: logger) { connection in
-            var cards = CardColumns()
+            var cards: [CardIssue] = []
+            var report = CommitReport()
+            var feedLocked = false
             for event in events {
                 if case .cardIssued(let issue) = event {
                     cards.append(issue)
                     continue
                 }
-                try await insert(&cards, on: connection)
+                report.refused += try await insert(&cards, on: connection)
                 switch event {
                 case .campaignCreated(let c):
                     try await connection.query(
@@ -169,25 +221,48 @@ public struct PostgresLedgerStore: LedgerStore {
                         WHERE id = \(c.id)
                         """, logger: logger)
                 case .cardsExpired(let campaign, let at):
-                    try await connection.query(
-                        "UPDATE cards SET state = 'expired' WHERE campaign = \(campaign) AND state = 'active'",
-                        logger: logger)
-                    try await connection.query(
-                        """
-                        UPDATE campaigns SET remaining_fen = remaining_fen + outstanding_fen, outstanding_fen = 0,
-                            cards_expired_at = \(at)
-                        WHERE id = \(campaign)
-                        """, logger: logger)
+                    try await expire(campaign, at: at, on: connection)
                 case .orderPlaced(let order):
+                    if !feedLocked { try await lockOrderFeed(on: connection) }
+                    feedLocked = true
                     try await place(order, on: connection)
                 case .orderChanged(let change):
+                    if !feedLocked { try await lockOrderFeed(on: connection) }
+                    feedLocked = true
                     try await apply(change, on: connection)
                 case .cardIssued:
                     break
                 }
             }
-            try await insert(&cards, on: connection)
+            report.refused += try await insert(&cards, on: connection)
+            if feedLocked { try await connection.query("SELECT pg_notify('lantern_orders', '')", logger: logger) }
+            return report
         }
+    }
+
+    /// Order events are followed by sequence number on every node; writers take turns so that
+    /// they commit in the order of their numbers and a follower never passes over one.
+    private func lockOrderFeed(on connection: PostgresConnection) async throws {
+        try await connection.query("SELECT pg_advisory_xact_lock(7337002)", logger: logger)
+    }
+
+    /// Settles every lease of the campaign (another node's lease included: its cards are
+    /// counted, its unused value returned), then expires the active cards. Several nodes may
+    /// sweep the same campaign; only the first expiry applies.
+    private func expire(_ campaign: String, at: Date, on connection: PostgresConnection) async throws {
+        let rows = try await connection.query(
+            "SELECT 1 FROM campaigns WHERE id = \(campaign) AND cards_expired_at IS NULL FOR UPDATE", logger: logger)
+        var open = false
+        for try await _ in rows { open = true }
+        guard open else { return }
+        try await settleLeases(campaign: campaign, where: "true", on: connection)
+        try await connection.query(
+            "UPDATE cards SET state = 'expired' WHERE campaign = \(campaign) AND state = 'active'", logger: logger)
+        try await connection.query(
+            """
+            UPDATE campaigns SET remaining_fen = remaining_fen + outstanding_fen, outstanding_fen = 0, cards_expired_at = \(at)
+            WHERE id = \(campaign)
+            """, logger: logger)
     }
 
     /// Records a placement and redeems its card: the card must still be active in the database
@@ -195,7 +270,10 @@ public struct PostgresLedgerStore: LedgerStore {
     private func place(_ order: Order, on connection: PostgresConnection) async throws {
         let payload = ByteBuffer(bytes: JournalCodec.encode([.orderPlaced(order)]))
         try await connection.query(
-            "INSERT INTO order_events (order_id, kind, payload) VALUES (\(order.id), 'placed', \(payload))", logger: logger)
+            """
+            INSERT INTO order_events (order_id, kind, payload, user_id, node)
+            VALUES (\(order.id), 'placed', \(payload), \(order.draft.user), \(node))
+            """, logger: logger)
         guard let cardID = order.draft.cardID else { return }
         let value = try await moveCard(cardID, from: "active", to: "redeemed", on: connection)
         try await connection.query(
@@ -266,40 +344,115 @@ public struct PostgresLedgerStore: LedgerStore {
         String(cardID.prefix { $0 != ":" })
     }
 
-    private func insert(_ cards: inout CardColumns, on connection: PostgresConnection) async throws {
-        guard cards.count > 0 else { return }
-        let expected = cards.count
+    /// Inserts the cards, welcome cards first and then the bonuses of referees whose welcome
+    /// card went in, skipping any card the database already holds or its rules refuse; charges
+    /// what went in to this node's lease. Returns the refused cards.
+    private func insert(_ cards: inout [CardIssue], on connection: PostgresConnection) async throws -> [RefusedCard] {
+        guard !cards.isEmpty else { return [] }
+        defer { cards = [] }
+        let welcome = cards.filter { $0.ordinal == 0 }
+        var inserted = try await insertRows(welcome, on: connection)
+        let bonuses = cards.filter { issue in
+            issue.ordinal > 0
+                && issue.counterpart.map { inserted.contains(CardKey(campaign: issue.campaign, owner: $0, ordinal: 0)) } == true
+        }
+        inserted.formUnion(try await insertRows(bonuses, on: connection))
+        var charged: [String: (fen: Int64, cards: Int64)] = [:]
+        var refused: [CardIssue] = []
+        for issue in cards {
+            if inserted.contains(CardKey(issue)) {
+                charged[issue.campaign, default: (0, 0)].fen += issue.valueFen
+                charged[issue.campaign, default: (0, 0)].cards += 1
+            } else {
+                refused.append(issue)
+            }
+        }
+        if !charged.isEmpty {
+            let campaigns = Array(charged.keys)
+            let rows = try await connection.query(
+                """
+                UPDATE budget_leases SET used_fen = budget_leases.used_fen + t.fen, cards = budget_leases.cards + t.cards
+                FROM unnest(\(campaigns)::text[], \(campaigns.map { charged[$0]!.fen })::int8[],
+                    \(campaigns.map { charged[$0]!.cards })::int8[]) AS t(campaign, fen, cards)
+                WHERE budget_leases.campaign = t.campaign AND budget_leases.node = \(node)
+                RETURNING budget_leases.campaign
+                """, logger: logger)
+            var charges = 0
+            for try await _ in rows { charges += 1 }
+            guard charges == campaigns.count else {
+                throw PostgresLedgerStoreError(message: "node \(node) holds no budget lease for a campaign it issued cards in")
+            }
+        }
+        return try await describe(refused, on: connection)
+    }
+
+    /// Inserts card rows that pass the campaign's rules and are not held yet; returns the keys that went in.
+    private func insertRows(_ cards: [CardIssue], on connection: PostgresConnection) async throws -> Set<CardKey> {
+        guard !cards.isEmpty else { return [] }
+        let columns = CardColumns(cards)
         let rows = try await connection.query(
             """
-            WITH new_cards AS (
-                INSERT INTO cards (campaign, owner, ordinal, kind, value_fen, issued_at_ms, idempotency_key,
-                    digest_high, digest_low, counterpart)
-                SELECT u.campaign, u.owner, u.ordinal, u.kind, u.value_fen, u.issued_at_ms, NULLIF(u.key, ''),
-                    u.digest_high, u.digest_low, NULLIF(u.counterpart, '')
-                FROM unnest(\(cards.campaigns)::text[], \(cards.owners)::text[], \(cards.ordinals)::int4[],
-                    \(cards.kinds)::int2[], \(cards.values)::int8[], \(cards.issuedAt)::int8[], \(cards.keys)::text[],
-                    \(cards.digestHigh)::int8[], \(cards.digestLow)::int8[], \(cards.counterparts)::text[])
-                    WITH ORDINALITY AS u(campaign, owner, ordinal, kind, value_fen, issued_at_ms, key, digest_high,
-                        digest_low, counterpart, n)
-                JOIN campaigns c ON c.id = u.campaign AND u.ordinal < c.max_cards_per_user
-                    AND c.cards_expired_at IS NULL AND u.value_fen = c.card_value_fen
-                ORDER BY u.n
-                RETURNING campaign, value_fen
-            ), totals AS (
-                SELECT campaign, sum(value_fen)::int8 AS total, count(*)::int8 AS cards FROM new_cards GROUP BY campaign
-            )
-            UPDATE campaigns SET remaining_fen = remaining_fen - totals.total,
-                outstanding_fen = outstanding_fen + totals.total
-            FROM totals WHERE campaigns.id = totals.campaign
-            RETURNING totals.cards
+            INSERT INTO cards (campaign, owner, ordinal, kind, value_fen, issued_at_ms, idempotency_key,
+                digest_high, digest_low, counterpart)
+            SELECT u.campaign, u.owner, u.ordinal, u.kind, u.value_fen, u.issued_at_ms, NULLIF(u.key, ''),
+                u.digest_high, u.digest_low, NULLIF(u.counterpart, '')
+            FROM unnest(\(columns.campaigns)::text[], \(columns.owners)::text[], \(columns.ordinals)::int4[],
+                \(columns.kinds)::int2[], \(columns.values)::int8[], \(columns.issuedAt)::int8[], \(columns.keys)::text[],
+                \(columns.digestHigh)::int8[], \(columns.digestLow)::int8[], \(columns.counterparts)::text[])
+                WITH ORDINALITY AS u(campaign, owner, ordinal, kind, value_fen, issued_at_ms, key, digest_high,
+                    digest_low, counterpart, n)
+            JOIN campaigns c ON c.id = u.campaign AND u.ordinal < c.max_cards_per_user
+                AND c.cards_expired_at IS NULL AND u.value_fen = c.card_value_fen
+            -- In key order: two nodes inserting the same users wait for each other in one order, never in a cycle.
+            ORDER BY u.campaign, u.owner, u.ordinal
+            ON CONFLICT DO NOTHING
+            RETURNING campaign, owner, ordinal
             """, logger: logger)
-        var inserted: Int64 = 0
-        for try await count in rows.decode(Int64.self) { inserted += count }
-        guard inserted == Int64(expected) else {
-            throw PostgresLedgerStoreError(
-                message: "the database accepted \(inserted) of \(expected) cards (cap, expiry or value rule)")
+        var inserted = Set<CardKey>()
+        for try await (campaign, owner, ordinal) in rows.decode((String, String, Int32).self) {
+            inserted.insert(CardKey(campaign: campaign, owner: owner, ordinal: Int(ordinal)))
         }
-        cards = CardColumns()
+        return inserted
+    }
+
+    /// Pairs each refused welcome card with the welcome card the database holds for that user.
+    private func describe(_ refused: [CardIssue], on connection: PostgresConnection) async throws -> [RefusedCard] {
+        let welcome = refused.filter { $0.ordinal == 0 }
+        var existing: [CardKey: StoredCard] = [:]
+        if !welcome.isEmpty {
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Self.cardColumns) FROM cards
+                JOIN unnest(\(welcome.map(\.campaign))::text[], \(welcome.map(\.owner))::text[]) AS u(campaign, owner)
+                    ON cards.campaign = u.campaign AND cards.owner = u.owner AND cards.ordinal = 0
+                """, logger: logger)
+            for card in try await Self.storedCards(rows) { existing[CardKey(card.issue)] = card }
+        }
+        return refused.map { RefusedCard(issue: $0, existing: existing[CardKey($0)]) }
+    }
+
+    /// The columns `storedCards` reads, in its order.
+    static let cardColumns = """
+        cards.campaign, cards.owner, cards.ordinal, cards.kind, cards.value_fen, cards.issued_at_ms, cards.idempotency_key,
+        cards.digest_high, cards.digest_low, cards.counterpart, cards.state
+        """
+
+    /// Reads rows of `cardColumns`.
+    static func storedCards(_ rows: PostgresRowSequence) async throws -> [StoredCard] {
+        var cards: [StoredCard] = []
+        for try await (campaign, owner, ordinal, kind, value, issuedAt, key, high, low, counterpart, state) in rows.decode(
+            (String, String, Int32, Int16, Int64, Int64, String?, Int64?, Int64?, String?, String).self)
+        {
+            var claim: ClaimKey?
+            if let key, let high, let low {
+                claim = ClaimKey(key: key, digest: BodyDigest(high: UInt64(bitPattern: high), low: UInt64(bitPattern: low)))
+            }
+            let issue = CardIssue(
+                campaign: campaign, owner: owner, ordinal: Int(ordinal), kind: CardKind(rawValue: UInt8(kind)) ?? .welcome,
+                valueFen: value, issuedAtMs: issuedAt, claim: claim, counterpart: counterpart)
+            cards.append(StoredCard(issue: issue, state: CardState(rawValue: state) ?? .active))
+        }
+        return cards
     }
 
     /// Reads campaigns, then cards and order events in the order they were written, then expiries.
@@ -396,6 +549,21 @@ public struct PostgresLedgerStoreError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// A card's key in the database.
+struct CardKey: Hashable {
+    var campaign: String
+    var owner: String
+    var ordinal: Int
+
+    init(campaign: String, owner: String, ordinal: Int) {
+        self.campaign = campaign
+        self.owner = owner
+        self.ordinal = ordinal
+    }
+
+    init(_ issue: CardIssue) { self.init(campaign: issue.campaign, owner: issue.owner, ordinal: issue.ordinal) }
+}
+
 /// Card fields as parallel arrays, the shape `unnest` takes.
 private struct CardColumns {
     var campaigns: [String] = []
@@ -409,7 +577,9 @@ private struct CardColumns {
     var digestLow: [Int64] = []
     var counterparts: [String] = []
 
-    var count: Int { campaigns.count }
+    init(_ issues: [CardIssue]) {
+        for issue in issues { append(issue) }
+    }
 
     mutating func append(_ issue: CardIssue) {
         campaigns.append(issue.campaign)

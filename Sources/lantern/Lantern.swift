@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LanternLedger
 import LanternServer
 import LanternStorage
 import Logging
@@ -90,12 +91,19 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Riders of the demo city seeded into an empty store (0: no dispatch).") var riders = 200
     @Option(name: .long, help: "Simulation speed for riders and autopilot stores (1: real time).") var timeScale: Double = 1
     @Flag(name: .long, help: "Demo stores accept every order at once and mark it ready when predicted.") var autopilot = false
+    @Option(name: .long, help: "This server's name among nodes sharing a PostgreSQL database (default: HOSTNAME-PORT).")
+    var nodeId: String?
+    @Option(name: .long, help: "Seconds a budget lease outlives its node's last renewal (PostgreSQL).")
+    var leaseSeconds: Double = 5
+    @Option(name: .long, help: "Users a node keeps in memory over PostgreSQL; beyond it, it forgets some.")
+    var cacheUsers = 200_000
 
     func run() async throws {
         guard admission == "on" || admission == "off" else { throw ValidationError("--admission takes on or off") }
         guard logFormat == "text" || logFormat == "json" else { throw ValidationError("--log-format takes text or json") }
         if logFormat == "json" { LoggingSystem.bootstrap(JSONLogHandler.init) }
         guard (1...3_000_000).contains(merchants) else { throw ValidationError("--merchants takes 1…3000000") }
+        if let nodeId, !Identifier.isValid(nodeId) { throw ValidationError("--node-id takes 1-64 of a-z, A-Z, 0-9, '-', '_'") }
         // A city seeded into the store (lantern seed) wins over the flags, which seed an empty store.
         var logger = Logger(label: "lantern")
         logger.logLevel = .warning
@@ -113,7 +121,9 @@ struct Serve: AsyncParsableCommand {
                     timeout: .milliseconds(Int64(max(0.1, llmTimeout) * 1_000)), maxConcurrentCalls: max(1, llmMaxConcurrent))
             },
             dispatch: DispatchConfiguration(riders: city.riders, timeScale: max(0.01, timeScale), autopilot: autopilot),
-            tracing: otlpEndpoint != nil)
+            tracing: otlpEndpoint != nil, node: nodeId ?? "\(ProcessInfo.processInfo.hostName)-\(port)",
+            sharing: SharingConfiguration(
+                leaseTTL: .milliseconds(Int64(max(1, leaseSeconds) * 1_000)), cachedUsers: max(1_000, cacheUsers)))
         let app = try await buildApplication(configuration)
         guard let otlpEndpoint else {
             try await app.runService()

@@ -190,7 +190,8 @@ public func buildApplication(
     // Over a shared database a keeper leases this node's budget and brings other nodes' changes in.
     let keeper = (opened.store as? PostgresLedgerStore).map { store in
         SharedLedgerKeeper(
-            store: store, engine: engine, configuration: configuration.sharing, logger: logger, metrics: metrics.factory
+            store: store, engine: engine, configuration: configuration.sharing, logger: logger, metrics: metrics.factory,
+            isFollowed: { events.isFollowed($0) }
         ) { order in events.publish(order) }
     }
     var app = Application(

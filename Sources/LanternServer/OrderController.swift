@@ -17,6 +17,11 @@ public final class OrderEvents: Sendable {
     /// A hub with no subscribers.
     public init() {}
 
+    /// Whether `user` has a live stream open on this node.
+    public func isFollowed(_ user: String) -> Bool {
+        subscribers.withLock { !($0[user]?.isEmpty ?? true) }
+    }
+
     /// Sends `order` to every stream of its user.
     public func publish(_ order: Order) {
         let streams = subscribers.withLock { Array(($0[order.draft.user] ?? [:]).values) }

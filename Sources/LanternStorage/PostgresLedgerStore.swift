@@ -287,9 +287,13 @@ public struct PostgresLedgerStore: LedgerStore {
     /// Records a state change and settles the card of a rejected or cancelled order.
     private func apply(_ change: OrderChange, on connection: PostgresConnection) async throws {
         let payload = ByteBuffer(bytes: JournalCodec.encode([.orderChanged(change)]))
+        // The change carries its order's user, so a node following the feed knows whose stream it is for.
         try await connection.query(
-            "INSERT INTO order_events (order_id, kind, payload) VALUES (\(change.orderID), \(change.state.rawValue), \(payload))",
-            logger: logger)
+            """
+            INSERT INTO order_events (order_id, kind, payload, user_id)
+            VALUES (\(change.orderID), \(change.state.rawValue), \(payload),
+                (SELECT user_id FROM order_events WHERE order_id = \(change.orderID) AND kind = 'placed'))
+            """, logger: logger)
         guard let settlement = change.settlement else { return }
         let rows = try await connection.query(
             "SELECT payload FROM order_events WHERE order_id = \(change.orderID) AND kind = 'placed'", logger: logger)

@@ -15,6 +15,8 @@ public struct LeaseGrant: Sendable, Equatable {
 public struct OrderFeedEntry: Sendable {
     /// Position in the feed; entries are read in this order.
     public var seq: Int64
+    /// Whose order it is.
+    public var user: String?
     /// The event: `orderPlaced` or `orderChanged`.
     public var event: LedgerEvent
 }
@@ -261,12 +263,12 @@ extension PostgresLedgerStore {
     /// Order events after `position`, oldest first, at most `limit`.
     public func orderFeed(after position: Int64, limit: Int = 1_000) async throws -> [OrderFeedEntry] {
         let rows = try await client.query(
-            "SELECT seq, payload FROM order_events WHERE seq > \(position) ORDER BY seq LIMIT \(Int64(limit))",
+            "SELECT seq, user_id, payload FROM order_events WHERE seq > \(position) ORDER BY seq LIMIT \(Int64(limit))",
             logger: logger)
         var entries: [OrderFeedEntry] = []
-        for try await (seq, payload) in rows.decode((Int64, ByteBuffer).self) {
+        for try await (seq, user, payload) in rows.decode((Int64, String?, ByteBuffer).self) {
             for event in try JournalCodec.decode(Array(payload.readableBytesView)) {
-                entries.append(OrderFeedEntry(seq: seq, event: event))
+                entries.append(OrderFeedEntry(seq: seq, user: user, event: event))
             }
         }
         return entries

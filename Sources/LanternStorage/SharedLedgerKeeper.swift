@@ -67,16 +67,23 @@ public final class SharedLedgerKeeper: Service, Sendable {
     private let configuration: SharingConfiguration
     private let logger: Logger
     private let onOrderChanged: @Sendable (Order) -> Void
+    private let isFollowed: @Sendable (String) -> Bool
     private let state = Mutex(State())
+    /// Wakes the order follower: a notification from the database, or the catch-up tick.
+    private let orderWakeups: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation) =
+        AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     private let leaseExtensions: Counter
 
     /// Creates the keeper of `engine`'s share of `store`; `onOrderChanged` hears every order
-    /// another node changed that this node holds.
+    /// another node changed that this node holds or whose user `isFollowed` here (a customer
+    /// watching their order's stream on this node).
     public init(
         store: PostgresLedgerStore, engine: LedgerEngine, configuration: SharingConfiguration = SharingConfiguration(),
         logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        isFollowed: @escaping @Sendable (String) -> Bool = { _ in false },
         onOrderChanged: @escaping @Sendable (Order) -> Void = { _ in }
     ) {
+        self.isFollowed = isFollowed
         self.store = store
         self.engine = engine
         self.configuration = configuration
@@ -109,7 +116,17 @@ public final class SharedLedgerKeeper: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.every(.milliseconds(100)) { try await self.paceLeases() } }
                 group.addTask { await self.every(self.configuration.snapshotInterval) { try await self.engine.refreshCampaigns() } }
-                group.addTask { await self.every(.milliseconds(250)) { try await self.followOrders() } }
+                // NOTIFY wakes the follower at once; the tick catches up on anything a lost
+                // notification (or connection) missed, since the feed is read by sequence number.
+                group.addTask { await self.every(.seconds(1)) { try await self.listenForOrders() } }
+                group.addTask { await self.every(.seconds(1)) { self.orderWakeups.continuation.yield() } }
+                group.addTask {
+                    for await _ in self.orderWakeups.stream {
+                        do { try await self.followOrders() } catch {
+                            self.logger.debug("order feed not read", metadata: ["error": "\(error)"])
+                        }
+                    }
+                }
                 group.addTask { await self.every(.seconds(1)) { try await self.maintain() } }
             }
         }
@@ -196,19 +213,37 @@ public final class SharedLedgerKeeper: Service, Sendable {
         }
     }
 
+    /// Holds a connection that listens for the order feed's notifications until it fails.
+    private func listenForOrders() async throws {
+        try await store.client.withConnection { connection in
+            try await connection.listen(on: "lantern_orders") { notifications in
+                for try await _ in notifications { self.orderWakeups.continuation.yield() }
+            }
+        }
+    }
+
     /// Applies order changes other nodes committed to the orders this node holds.
     private func followOrders() async throws {
         let position = state.withLock { $0.feedPosition }
         let entries = try await store.orderFeed(after: position)
         guard let last = entries.last?.seq else { return }
+        var followed: [String] = []
         let changed = engine.updateBook { book in
             entries.compactMap { entry -> Order? in
                 guard case .orderChanged(let change) = entry.event else { return nil }
+                if book.order(change.orderID) == nil, let user = entry.user, isFollowed(user) {
+                    followed.append(change.orderID)
+                }
                 return book.cacheChange(change)
             }
         }
         state.withLock { $0.feedPosition = last }
         for order in changed ?? [] { onOrderChanged(order) }
+        // An order placed on another node, watched here: load it as it is now and pass it on.
+        for id in Set(followed) {
+            try await engine.prepareOrder(id)
+            if let order = try engine.read({ $0.order(id) }) { onOrderChanged(order) }
+        }
     }
 
     /// Keeps this node's leases alive, settles those of nodes that stopped, and keeps the cache

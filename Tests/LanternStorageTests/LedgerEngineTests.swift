@@ -294,3 +294,52 @@ func withScratchPostgres(_ body: (String) async throws -> Void) async throws {
     }
     try await scratch.drop()
 }
+
+@Suite struct SharedOrderFeedTests {
+    @Test(.enabled(if: postgresServerURL != nil, "needs LANTERN_TEST_POSTGRES_URL (scripts/test starts a server)"))
+    func anOrderChangedOnOneNodeReachesTheOtherNodesFollowers() async throws {
+        try await withScratchPostgres { url in
+            let heard = Mutex<[Order]>([])
+            let nodeA = try openStore(.postgres(url: url), logger: logger, node: "a")
+            let engineA = LedgerEngine(store: nodeA.store, logger: logger)
+            let keeperA = SharedLedgerKeeper(
+                store: nodeA.store as! PostgresLedgerStore, engine: engineA, logger: logger, isFollowed: { $0 == "alice" }
+            ) { order in heard.withLock { $0.append(order) } }
+            try await nodeA.whileRunning(with: [keeperA, engineA], logger: logger) {
+                try await engineA.load()
+                _ = try await engineA.createCampaign(campaign(budget: 10_000, value: 100)).get()
+                guard case .issued(let card, _) = try await engineA.claim(claim("alice")).outcome else {
+                    Issue.record("no card for alice")
+                    return
+                }
+                let nodeB = try openStore(.postgres(url: url), logger: logger, node: "b")
+                try await nodeB.withEngine(logger: logger) { engineB in
+                    // Placed on node B, accepted there: node A never held this order.
+                    try await engineB.prepareUser("alice", holding: card.id)
+                    let draft = OrderDraft(
+                        id: "o1", user: "alice", merchantID: "m1",
+                        items: [OrderItem(drink: "pearl milk tea", size: "large", sugar: 50, ice: "less", toppings: [], quantity: 1, unitPriceFen: 1_800)],
+                        cardID: card.id, deliveryFeeFen: 500, address: DeliveryAddress(lat: 31.2, lng: 121.5, text: "here"),
+                        promisedAtMs: 0, idempotency: ClaimKey(key: "order-1", digest: BodyDigest(high: 2, low: 2)))
+                    guard case .success = try await engineB.placeOrder(draft).result else {
+                        Issue.record("node B did not place the order")
+                        return
+                    }
+                    guard case .success = try await engineB.changeOrder("o1", to: .accepted, by: .merchant("m1")) else {
+                        Issue.record("node B did not accept the order")
+                        return
+                    }
+                    // Node A hears it from the feed (NOTIFY, or the catch-up tick within 1 s).
+                    let deadline = ContinuousClock.now + .seconds(3)
+                    while heard.withLock({ $0.last?.state }) != .accepted, ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    #expect(heard.withLock { $0.last?.state } == .accepted)
+                    #expect(try engineA.read { $0.order("o1")?.state } == .accepted)
+                    // The card node B spent is spent for node A too: the database says so.
+                    #expect(try await engineA.cards(of: "alice").first?.state == .redeemed)
+                }
+            }
+        }
+    }
+}

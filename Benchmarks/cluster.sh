@@ -78,8 +78,8 @@ for size in $SIZES; do
       INSERT INTO cards (campaign, owner, ordinal, kind, value_fen, issued_at_ms, idempotency_key, digest_high, digest_low)
       SELECT 'spring-festival', 'earlier' || g, 0, 0, 2500, 0, 'k' || g, 1, 1 FROM generate_series(1, $size) g;
       UPDATE campaigns SET remaining_fen = remaining_fen - $size::int8 * 2500,
-        outstanding_fen = outstanding_fen + $size::int8 * 2500, cards_issued = $size WHERE id = 'spring-festival';
-      VACUUM ANALYZE cards;" >&2
+        outstanding_fen = outstanding_fen + $size::int8 * 2500, cards_issued = $size WHERE id = 'spring-festival';" >&2
+    psql "$(db_url "$db")" -qc "VACUUM ANALYZE cards" >&2
   fi
   port=$(free_port)
   started=$(now_ms)

@@ -107,7 +107,7 @@ def main():
         sys.exit(f"FAIL: spans from services {services}, expected only 'lantern'")
     if any(path != "/v1/traces" for _, _, _, path in spans):
         sys.exit("FAIL: spans were posted somewhere other than /v1/traces")
-    for wanted in ("/v1/campaigns/{id}/claims", "/v1/assistant/messages", "ledger.commit", "store.load_journal",
+    for wanted in ("/v1/campaigns/{id}/claims", "/v1/assistant/messages", "ledger.commit", "store.load_book",
                    "llm.chat_completion"):
         if not any(wanted in name for name in names):
             sys.exit(f"FAIL: no span named like '{wanted}'")

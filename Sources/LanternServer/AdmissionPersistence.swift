@@ -14,14 +14,27 @@ public struct AdmissionPersistence: Service {
     let admission: AdmissionControl
     let store: any LedgerStore
     let logger: Logger
+    /// Where this node's counters are saved: nodes sharing a database each keep their own.
+    let key: String
+
+    /// Saves `admission`'s state to `store`; `node` names this node when it shares the store.
+    public init(admission: AdmissionControl, store: any LedgerStore, logger: Logger, node: String? = nil) {
+        self.admission = admission
+        self.store = store
+        self.logger = logger
+        key = Self.key(node: node)
+    }
+
+    /// The key of a node's counters (one node alone keeps the original key).
+    static func key(node: String?) -> String { node.map { "\(stateKey):\($0)" } ?? stateKey }
 
     /// Key of the paused campaigns in the store.
     public static let pausedKey = "paused-campaigns"
 
-    /// Loads the saved state into `admission`, if there is any.
-    public static func restore(_ admission: AdmissionControl, from store: any LedgerStore) async throws {
+    /// Loads the saved state of `node` (nil: the only node) into `admission`, if there is any.
+    public static func restore(_ admission: AdmissionControl, from store: any LedgerStore, node: String? = nil) async throws {
         try await refreshPaused(admission, from: store)
-        guard let snapshot = try await store.loadJSON(AdmissionControl.Snapshot.self, key: stateKey) else { return }
+        guard let snapshot = try await store.loadJSON(AdmissionControl.Snapshot.self, key: key(node: node)) else { return }
         admission.restore(snapshot)
     }
 
@@ -80,7 +93,7 @@ public struct AdmissionPersistence: Service {
         let snapshot = admission.snapshot()
         guard snapshot != previous else { return previous }
         do {
-            try await store.saveJSON(snapshot, key: Self.stateKey)
+            try await store.saveJSON(snapshot, key: key)
             return snapshot
         } catch {
             logger.warning("could not save admission state", metadata: ["error": "\(error)"])

@@ -145,8 +145,8 @@ public func buildRouter(
         llm: llm.map { LLMAssistant($0) }, metrics: metrics, clock: clock
     ).addRoutes(to: v1)
     OperatorController(
-        engine: engine, admission: admission, directory: directory, board: board, dispatch: dispatch, tokens: tokens,
-        clock: clock
+        engine: engine, admission: admission, directory: directory, board: board, dispatch: dispatch, keeper: keeper,
+        tokens: tokens, clock: clock
     ).addRoutes(root: router, v1: v1)
     let mcp = router.group("mcp").add(middleware: EventLoopAffinityMiddleware())
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
@@ -207,7 +207,8 @@ public func buildApplication(
         // The keeper starts before the engine and stops after it, so it returns the leases
         // only once the engine has committed its last batch.
         services: opened.services + (keeper.map { [$0] } ?? []) + [
-            engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger), board, sessions,
+            engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger, node: keeper?.node),
+            board, sessions,
             dispatch,
         ],
         logger: logger)
@@ -217,7 +218,7 @@ public func buildApplication(
     app.beforeServerStarts {
         try await opened.prepare()
         try await engine.load()
-        try await AdmissionPersistence.restore(admission, from: opened.store)
+        try await AdmissionPersistence.restore(admission, from: opened.store, node: keeper?.node)
         try await board.restore()
         if seedDemo, try engine.read({ $0.allAccounts.isEmpty }) {
             do {

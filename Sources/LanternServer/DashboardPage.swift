@@ -27,6 +27,8 @@ enum DashboardPage {
         <section><h2>Admission and waiting room</h2><table id="admission"></table></section>
         <section><h2>Orders by state</h2><table id="orders"></table></section>
         <section><h2>Riders</h2><div id="riders" class="big">–</div><table id="drinks"></table></section>
+        <section id="nodes-panel" hidden><h2>Nodes sharing the database</h2><div id="node-self"></div>
+          <table id="nodes"><thead><tr><td>node</td><td>campaign</td><td class="n">lease left</td><td class="n">cards on lease</td><td class="n">claims/s</td><td class="n">renew due in</td></tr></thead><tbody></tbody></table></section>
         <section><h2>Stores (colour: minutes of work waiting; ring: paused)</h2><svg id="map" viewBox="0 0 300 300"></svg></section>
         <section><h2>Campaign controls</h2>
           <p><label>campaign <input id="campaign" value="spring-festival"></label></p>
@@ -74,6 +76,11 @@ enum DashboardPage {
           rows($('orders'), Object.entries(s.orders));
           $('riders').textContent = `${s.riders.busy} of ${s.riders.total} riders busy · ${s.riders.orders_waiting} orders waiting for one`;
           rows($('drinks'), s.top_drinks.map(d => [d.drink, d.cups]));
+          if (s.nodes) {
+            $('nodes-panel').hidden = false;
+            $('node-self').textContent = `this page is served by ${s.node}`;
+            $('nodes').tBodies[0].innerHTML = s.nodes.map(n => `<tr><td>${escape(n.node)}</td><td>${escape(n.campaign)}</td><td class="n">${fmt(n.allowance_fen)}</td><td class="n">${n.cards.toLocaleString()}</td><td class="n">${(n.claim_rate_fen / Math.max(1, (s.campaigns.find(c => c.id === n.campaign) || {}).card_value_fen || 1)).toFixed(0)}</td><td class="n">${n.expires_in_s < 0 ? 'lapsed' : n.expires_in_s.toFixed(1) + ' s'}</td></tr>`).join('');
+          }
           const lats = s.stores.map(x => x.lat), lngs = s.stores.map(x => x.lng);
           const [a, b, c2, d] = [Math.min(...lats), Math.max(...lats), Math.min(...lngs), Math.max(...lngs)];
           $('map').innerHTML = s.stores.map(x => {

@@ -15,6 +15,8 @@ struct OperatorController: Sendable {
     let directory: MerchantDirectory
     let board: MerchantBoard
     let dispatch: DispatchService?
+    /// The node's share of a PostgreSQL database, when several nodes share it.
+    var keeper: SharedLedgerKeeper? = nil
     let tokens: TokenAuthority
     let clock: @Sendable () -> Date
 
@@ -71,6 +73,7 @@ struct OperatorController: Sendable {
                 json.beginObject()
                 json.field("id", account.campaign.id)
                 json.field("budget_fen", account.campaign.budgetFen)
+                json.field("card_value_fen", account.campaign.cardValueFen)
                 json.field("remaining_fen", account.remainingFen)
                 json.field("outstanding_fen", account.outstandingFen)
                 json.field("spent_fen", account.spentFen)
@@ -124,6 +127,21 @@ struct OperatorController: Sendable {
         json.field("busy", riders.busy)
         json.field("orders_waiting", riders.waiting)
         json.endObject()
+        if let keeper {
+            json.field("node", keeper.node)
+            json.beginArray("nodes")
+            for lease in keeper.cluster {
+                json.beginObject()
+                json.field("node", lease.node)
+                json.field("campaign", lease.campaign)
+                json.field("allowance_fen", lease.allowanceFen)
+                json.field("cards", lease.cards)
+                json.field("claim_rate_fen", lease.claimRateFen)
+                json.field("expires_in_s", lease.expiresInSeconds)
+                json.endObject()
+            }
+            json.endArray()
+        }
         json.endObject()
         return String(decoding: json.bytes, as: UTF8.self)
     }

@@ -76,6 +76,8 @@ public final class LedgerEngine: Service, Sendable {
     private let storeRefusals: Counter
     /// Asked to lease more budget when a claim finds this node's allowance short.
     private let leaseRequester = Mutex<(@Sendable (String) async -> Void)?>(nil)
+    /// Set with the lease requester: a single node's claims do not take its lock.
+    private let sharesBudget = Atomic<Bool>(false)
 
     /// Creates an engine over `store`; it answers `LedgerUnavailable` until `load()` has run.
     /// Commit latency, batch sizes and failed commits go to `metrics`.
@@ -181,12 +183,10 @@ public final class LedgerEngine: Service, Sendable {
         state.withLock { state in state.available ? body(&state.book) : nil }
     }
 
-    /// Whether the book answers now.
-    var isAvailable: Bool { state.withLock { $0.available } }
-
     /// Who to ask for budget when a claim finds this node's lease allowance short.
     func setLeaseRequester(_ requester: @escaping @Sendable (String) async -> Void) {
         leaseRequester.withLock { $0 = requester }
+        sharesBudget.store(true, ordering: .releasing)
     }
 
     // MARK: Operations
@@ -325,7 +325,7 @@ public final class LedgerEngine: Service, Sendable {
         _ request: ClaimRequest, eventLoop: (any EventLoop)?,
         completion: @escaping @Sendable (Result<(outcome: ClaimOutcome, replayed: Bool), any Error>) -> Void
     ) {
-        let requester = leaseRequester.withLock { $0 }
+        let requester = sharesBudget.load(ordering: .acquiring) ? leaseRequester.withLock { $0 } : nil
         guard let requester else {
             submit(
                 eventLoop: eventLoop, claim: request, revising: Self.revising, deliver: completion,

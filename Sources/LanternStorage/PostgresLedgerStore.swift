@@ -169,6 +169,7 @@ public struct PostgresLedgerStore: LedgerStore {
                     granted_fen bigint NOT NULL,
                     used_fen bigint NOT NULL DEFAULT 0,
                     cards bigint NOT NULL DEFAULT 0,
+                    claim_rate_fen bigint NOT NULL DEFAULT 0,
                     expires_at timestamptz NOT NULL,
                     PRIMARY KEY (campaign, node),
                     CHECK (used_fen >= 0 AND used_fen <= granted_fen)

@@ -11,6 +11,22 @@ public struct LeaseGrant: Sendable, Equatable {
     public var unleasedFen: Int64
 }
 
+/// One node's lease on one campaign, as every node sees it in the database.
+public struct LeaseStatus: Sendable, Equatable {
+    /// The node holding it.
+    public var node: String
+    /// The campaign.
+    public var campaign: String
+    /// Budget the lease still holds.
+    public var allowanceFen: Int64
+    /// Cards issued under it since it was last settled.
+    public var cards: Int64
+    /// Value the node issued per second, as it last reported.
+    public var claimRateFen: Int64
+    /// Seconds until it lapses unless renewed.
+    public var expiresInSeconds: Double
+}
+
 /// One order event another node (or this one) committed, by its place in the order feed.
 public struct OrderFeedEntry: Sendable {
     /// Position in the feed; entries are read in this order.
@@ -179,12 +195,37 @@ extension PostgresLedgerStore {
         }
     }
 
-    /// Keeps this node's leases alive for another `ttl` (lease rows only).
-    public func renewLeases(ttl: Duration) async throws {
+    /// Keeps this node's leases alive for another `ttl` and records its claim rates (lease rows only).
+    public func renewLeases(ttl: Duration, claimRates: [String: Int64] = [:]) async throws {
         let seconds = Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
+        let campaigns = Array(claimRates.keys)
         try await client.query(
-            "UPDATE budget_leases SET expires_at = now() + make_interval(secs => \(seconds)) WHERE node = \(node)",
-            logger: logger)
+            """
+            UPDATE budget_leases SET expires_at = now() + make_interval(secs => \(seconds)),
+                claim_rate_fen = coalesce((SELECT r.fen FROM unnest(\(campaigns)::text[], \(campaigns.map { claimRates[$0]! })::int8[])
+                    AS r(campaign, fen) WHERE r.campaign = budget_leases.campaign), 0)
+            WHERE node = \(node)
+            """, logger: logger)
+    }
+
+    /// Every node's leases, for the operators' view of the nodes.
+    public func leaseStatuses() async throws -> [LeaseStatus] {
+        let rows = try await client.query(
+            """
+            SELECT node, campaign, granted_fen - used_fen, cards, claim_rate_fen,
+                extract(epoch FROM expires_at - now())::float8
+            FROM budget_leases ORDER BY node, campaign
+            """, logger: logger)
+        var statuses: [LeaseStatus] = []
+        for try await (node, campaign, allowance, cards, rate, expires) in rows.decode(
+            (String, String, Int64, Int64, Int64, Double).self)
+        {
+            statuses.append(
+                LeaseStatus(
+                    node: node, campaign: campaign, allowanceFen: allowance, cards: cards, claimRateFen: rate,
+                    expiresInSeconds: expires))
+        }
+        return statuses
     }
 
     /// Settles the leases of nodes that stopped renewing them: their cards become outstanding

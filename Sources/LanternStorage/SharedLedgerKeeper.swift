@@ -60,6 +60,7 @@ public final class SharedLedgerKeeper: Service, Sendable {
         /// Claims that found the allowance short since the last extension began, per campaign.
         var shortfalls: [String: Int64] = [:]
         var feedPosition: Int64 = 0
+        var cluster: [LeaseStatus] = []
     }
 
     private let store: PostgresLedgerStore
@@ -108,6 +109,9 @@ public final class SharedLedgerKeeper: Service, Sendable {
             }
         }) ?? []
     }
+
+    /// Every node's leases as the database last listed them (once a second).
+    public var cluster: [LeaseStatus] { state.withLock { $0.cluster } }
 
     /// Runs until graceful shutdown, then returns this node's leases.
     public func run() async throws {
@@ -249,8 +253,11 @@ public final class SharedLedgerKeeper: Service, Sendable {
     /// Keeps this node's leases alive, settles those of nodes that stopped, and keeps the cache
     /// within its bounds.
     private func maintain() async throws {
-        try await store.renewLeases(ttl: configuration.leaseTTL)
+        let rates = state.withLock { $0.pace.mapValues { Int64($0.rateFenPerSecond.rounded()) } }
+        try await store.renewLeases(ttl: configuration.leaseTTL, claimRates: rates)
         let settled = try await store.reclaimExpiredLeases()
+        let cluster = try await store.leaseStatuses()
+        state.withLock { $0.cluster = cluster }
         if settled > 0 { logger.notice("settled budget leases of stopped nodes", metadata: ["leases": "\(settled)"]) }
         _ = engine.updateBook { $0.trim(holdersTo: configuration.cachedUsers, ordersTo: configuration.cachedOrders) }
     }

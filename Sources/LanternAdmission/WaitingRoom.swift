@@ -15,6 +15,38 @@ public struct WaitingRoomCounters: Codable, Sendable, Equatable {
     }
 }
 
+/// A campaign's waiting room as the database shared by several nodes holds it.
+public struct SharedRoomState: Sendable, Equatable {
+    /// Sequence numbers reserved by every node so far.
+    public var issued: UInt64
+    /// The campaign-wide admission frontier.
+    public var admitted: Double
+    /// Tickets issued before the start, fixed by the first node to see the start.
+    public var preQueueSize: UInt64?
+    /// Key of the pre-queue's random order, the same on every node.
+    public var shuffleSeed: UInt64
+    /// Admissions per second over the whole campaign: the fixed rate, or the nodes' rates added up.
+    public var rate: Double
+    /// An operator's fixed rate per second, if set.
+    public var fixedRate: Double?
+    /// Sequence numbers reserved for this node's next arrivals.
+    public var block: Range<UInt64>
+
+    /// Creates the shared state.
+    public init(
+        issued: UInt64, admitted: Double, preQueueSize: UInt64?, shuffleSeed: UInt64, rate: Double, fixedRate: Double?,
+        block: Range<UInt64>
+    ) {
+        self.issued = issued
+        self.admitted = admitted
+        self.preQueueSize = preQueueSize
+        self.shuffleSeed = shuffleSeed
+        self.rate = rate
+        self.fixedRate = fixedRate
+        self.block = block
+    }
+}
+
 /// Where a ticket stands.
 public enum QueueStatus: Sendable, Equatable {
     /// The campaign has not started; places are drawn at the start.
@@ -49,6 +81,18 @@ public struct WaitingRoom: Sendable {
     public var paused = false
     private var lastAdvance: Double
     private var checkpoints: [(time: Double, admitted: Double)] = []
+    /// Shared by several nodes: sequence numbers come from blocks the database reserved for
+    /// this node, and the frontier and the pre-queue from the database (`adopt`).
+    public private(set) var isShared = false
+    /// The block this node hands places out of, when shared.
+    private var block: Range<UInt64> = 0..<0
+    /// Places handed out since the last `adopt`, whether or not the block held them.
+    public private(set) var arrivalsSinceSync: UInt64 = 0
+    /// The campaign-wide admission rate, when shared.
+    private var sharedRate: Double?
+    /// Places every node had reserved at the last sync: what caps the frontier on every node
+    /// alike (this node's own burst past its block does not move it).
+    private var sharedIssued: UInt64 = 0
     private static let checkpointInterval = 1.0
     private static let maxCheckpoints = 3_600
 
@@ -66,7 +110,26 @@ public struct WaitingRoom: Sendable {
     }
 
     /// Admissions per second now.
-    public var rate: Double { max(0.001, fixedRate ?? adaptiveRate) }
+    public var rate: Double { max(0.001, fixedRate ?? sharedRate ?? adaptiveRate) }
+
+    /// Takes in the room as the database shared by several nodes holds it now: the frontier,
+    /// the pre-queue, the campaign-wide rate, and a fresh block of places for this node (what is
+    /// left of the previous block is not used again, so a slow node cannot hand out places the
+    /// frontier has long passed).
+    public mutating func adopt(_ shared: SharedRoomState, now: Double) {
+        isShared = true
+        counters.issued = max(counters.issued, shared.issued)
+        sharedIssued = shared.issued
+        counters.admitted = max(counters.admitted, shared.admitted)
+        counters.preQueueSize = shared.preQueueSize
+        counters.shuffleSeed = shared.shuffleSeed
+        sharedRate = shared.rate
+        fixedRate = shared.fixedRate
+        block = shared.block
+        arrivalsSinceSync = 0
+        lastAdvance = max(lastAdvance, now)
+        if let last = checkpoints.last, now - last.time >= Self.checkpointInterval { checkpoints.append((now, counters.admitted)) }
+    }
 
     /// Tickets issued but not yet admitted.
     public var waitingCount: UInt64 {
@@ -83,7 +146,8 @@ public struct WaitingRoom: Sendable {
     /// Moves the admission frontier forward to `now`; at the campaign's start, fixes the pre-queue.
     public mutating func advance(to now: Double) {
         if counters.preQueueSize == nil {
-            guard now >= startsAt else {
+            // A shared room's pre-queue is fixed in the database, the same for every node.
+            guard now >= startsAt, !isShared else {
                 lastAdvance = now
                 return
             }
@@ -96,7 +160,7 @@ public struct WaitingRoom: Sendable {
         // nobody waits, newcomers go straight in at up to the admission rate. Credit above that
         // (left from a higher rate, say before an operator fixed a low one) is dropped; an
         // admission already handed to an issued ticket never is.
-        let ceiling = Double(counters.issued) + max(1, rate)
+        let ceiling = Double(isShared ? sharedIssued : counters.issued) + max(1, rate)
         counters.admitted = max(
             min(ceiling, counters.admitted + elapsed * rate), min(counters.admitted, Double(counters.issued)))
         if let last = checkpoints.last, now - last.time >= Self.checkpointInterval {
@@ -105,10 +169,18 @@ public struct WaitingRoom: Sendable {
         }
     }
 
-    /// Hands out the next place in line.
+    /// Hands out the next place in line. A shared room takes it from this node's block; past
+    /// the block's end (a burst between two syncs) it counts on, and such a place may be shared
+    /// with another node's arrival: both are admitted together.
     public mutating func enqueue() -> (sequence: UInt64, preQueue: Bool) {
-        defer { counters.issued += 1 }
-        return (counters.issued, counters.preQueueSize == nil)
+        guard isShared else {
+            defer { counters.issued += 1 }
+            return (counters.issued, counters.preQueueSize == nil)
+        }
+        defer { arrivalsSinceSync += 1 }
+        let sequence = block.lowerBound + arrivalsSinceSync
+        counters.issued = max(counters.issued, sequence + 1)
+        return (sequence, counters.preQueueSize == nil)
     }
 
     /// The ticket's rank in admission order; nil for a pre-queue ticket before the start.
@@ -125,8 +197,11 @@ public struct WaitingRoom: Sendable {
             return .waitingForStart(startsInSeconds: max(0, startsAt - now))
         }
         let position = Double(rank)
-        guard position < counters.admitted.rounded(.down) else {
-            let ahead = UInt64(position - counters.admitted.rounded(.down)) + 1
+        // Nodes sharing a room see its frontier up to a sync apart; each counts a quarter second
+        // of admissions ahead of its own as passed, so a ticket one node admits, all honour.
+        let frontier = (counters.admitted + (isShared ? max(1, rate * 0.25) : 0)).rounded(.down)
+        guard position < frontier else {
+            let ahead = UInt64(position - frontier) + 1
             return .waiting(position: ahead, estimatedWaitSeconds: Double(ahead) / rate)
         }
         let admittedAt = admissionTime(of: position)

@@ -71,6 +71,8 @@ public final class AdmissionControl: Sendable {
     private let clock: @Sendable () -> Date
     /// Saves of the paused set, one at a time (see `AdmissionPersistence.setPaused`).
     let pauseSaves = SerialSaves()
+    /// Where an operator's fixed rate is saved for every node, when the rooms are shared.
+    private let sharedRateStore = Mutex<(@Sendable (String, Double?) async throws -> Void)?>(nil)
 
     /// Creates admission control.
     public init(_ configuration: AdmissionConfiguration, clock: @escaping @Sendable () -> Date = Date.init) {
@@ -277,6 +279,56 @@ public final class AdmissionControl: Sendable {
     /// Sets (or, with nil, clears) an operator's fixed admission rate for a campaign.
     public func setFixedRate(_ perSecond: Double?, campaign: String) {
         state.withLock { $0.fixedRates[campaign] = perSecond }
+    }
+
+    /// An operator's change of the fixed rate: saved for every node first when the rooms are shared.
+    func changeFixedRate(_ perSecond: Double?, campaign: String) async throws {
+        if let save = sharedRateStore.withLock({ $0 }) { try await save(campaign, perSecond) }
+        setFixedRate(perSecond, campaign: campaign)
+    }
+
+    // MARK: Rooms shared by several nodes
+
+    /// What this node asks of the shared room at a sync.
+    struct RoomSyncRequest: Sendable {
+        /// Places to reserve for the next arrivals here.
+        var places: UInt64
+        /// Admissions per second this node sustains.
+        var rate: Double
+        /// Whether an operator paused the campaign.
+        var paused: Bool
+        /// Key of the pre-queue's order, should the room be new.
+        var seed: UInt64
+    }
+
+    /// Makes the rooms shared: a fixed rate is saved through `saveRate` for every node.
+    func shareRooms(saveRate: @escaping @Sendable (String, Double?) async throws -> Void) {
+        sharedRateStore.withLock { $0 = saveRate }
+    }
+
+    /// The campaign's room (opened if need be) brought to now, and what to ask of the database:
+    /// as many places as arrived here since the last sync. Every place reserved and not used is
+    /// one the frontier passes over for nobody, so a quiet node reserves none; arrivals beyond
+    /// the block share places with other nodes' (admitted together) rather than leave holes.
+    func roomSyncRequest(for campaign: Campaign) -> RoomSyncRequest {
+        let now = clock().timeIntervalSince1970
+        return state.withLock { state in
+            let room = currentRoom(for: campaign, now: now, state: &state)
+            state.rooms[campaign.id] = room
+            let arrivals = room.arrivalsSinceSync
+            return RoomSyncRequest(
+                places: arrivals, rate: room.adaptiveRate, paused: room.paused,
+                seed: room.counters.shuffleSeed)
+        }
+    }
+
+    /// Takes in the shared room after a sync; an operator's fixed rate set on any node comes with it.
+    func adopt(_ shared: SharedRoomState, campaign: String) {
+        let now = clock().timeIntervalSince1970
+        state.withLock { state in
+            state.fixedRates[campaign] = shared.fixedRate
+            state.rooms[campaign]?.adopt(shared, now: now)
+        }
     }
 
     /// What survives a restart: every room's counters and the operators' fixed rates.

@@ -187,6 +187,11 @@ public func buildApplication(
     let dispatch = DispatchService(
         configuration.dispatch, engine: engine, directory: directory, events: events, seed: configuration.citySeed,
         logger: logger, metrics: metrics.factory, clock: clock)
+    // Over PostgreSQL every node shares each campaign's waiting room (a service that returned
+    // early would stop the whole group, so none runs while admission is off).
+    let sharedRooms: [any Service] = (opened.store as? PostgresLedgerStore).map {
+        configuration.admissionEnabled ? [SharedWaitingRooms(store: $0, engine: engine, admission: admission, logger: logger)] : []
+    } ?? []
     // Over a shared database a keeper leases this node's budget and brings other nodes' changes in.
     let keeper = (opened.store as? PostgresLedgerStore).map { store in
         SharedLedgerKeeper(
@@ -208,9 +213,7 @@ public func buildApplication(
         // only once the engine has committed its last batch.
         services: opened.services + (keeper.map { [$0] } ?? []) + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger, node: keeper?.node),
-            board, sessions,
-            dispatch,
-        ],
+        ] + sharedRooms + [board, sessions, dispatch],
         logger: logger)
     let seedDemo = configuration.seedDemo
     let city = CityDefinition(

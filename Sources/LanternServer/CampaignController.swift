@@ -161,7 +161,11 @@ struct CampaignController: Sendable {
             throw APIError(
                 .unprocessableContent, "invalid_field", "rate_per_minute must be 1…100000000, or null for adaptive")
         }
-        admission.setFixedRate(change.ratePerMinute.map { $0 / 60 }, campaign: campaign)
+        do {
+            try await admission.changeFixedRate(change.ratePerMinute.map { $0 / 60 }, campaign: campaign)
+        } catch {
+            throw APIError.changeNotSaved
+        }
         try await audit.record("admission.rate", by: admin, target: campaign) { json in
             if let perMinute = change.ratePerMinute { json.field("rate_per_minute", perMinute) } else { json.null("rate_per_minute") }
         }

@@ -180,6 +180,33 @@ public struct PostgresLedgerStore: LedgerStore {
                 "CREATE INDEX order_events_by_node ON order_events (node) WHERE kind = 'placed'",
             ]
         ),
+        (
+            "v6-shared-waiting-rooms",
+            [
+                // One waiting room per campaign for every node: places are reserved in blocks,
+                // the frontier moves at the campaign's rate (fixed, or the live nodes' rates added up).
+                """
+                CREATE TABLE waiting_rooms (
+                    campaign text PRIMARY KEY,
+                    issued bigint NOT NULL DEFAULT 0,
+                    admitted float8 NOT NULL DEFAULT 0,
+                    pre_queue_size bigint,
+                    shuffle_seed bigint NOT NULL,
+                    fixed_rate float8,
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                CREATE TABLE waiting_room_nodes (
+                    campaign text NOT NULL,
+                    node text NOT NULL,
+                    rate float8 NOT NULL,
+                    seen_at timestamptz NOT NULL,
+                    PRIMARY KEY (campaign, node)
+                )
+                """,
+            ]
+        ),
     ]
 
     /// Writes the batch and fails if the database refused any of its cards (tools that expect
@@ -252,7 +279,7 @@ public struct PostgresLedgerStore: LedgerStore {
     /// sweep the same campaign; only the first expiry applies.
     private func expire(_ campaign: String, at: Date, on connection: PostgresConnection) async throws {
         let rows = try await connection.query(
-            "SELECT 1 FROM campaigns WHERE id = \(campaign) AND cards_expired_at IS NULL FOR UPDATE", logger: logger)
+            "SELECT 1 FROM campaigns WHERE id = \(campaign) AND cards_expired_at IS NULL FOR NO KEY UPDATE", logger: logger)
         var open = false
         for try await _ in rows { open = true }
         guard open else { return }
@@ -350,8 +377,8 @@ public struct PostgresLedgerStore: LedgerStore {
     }
 
     /// Inserts the cards, welcome cards first and then the bonuses of referees whose welcome
-    /// card went in, skipping any card the database already holds or its rules refuse; charges
-    /// what went in to this node's lease. Returns the refused cards.
+    /// card went in, skipping any card the database already holds or its rules refuse; what went
+    /// in is charged to this node's lease in the same statement. Returns the refused cards.
     private func insert(_ cards: inout [CardIssue], on connection: PostgresConnection) async throws -> [RefusedCard] {
         guard !cards.isEmpty else { return [] }
         defer { cards = [] }
@@ -362,59 +389,48 @@ public struct PostgresLedgerStore: LedgerStore {
                 && issue.counterpart.map { inserted.contains(CardKey(campaign: issue.campaign, owner: $0, ordinal: 0)) } == true
         }
         inserted.formUnion(try await insertRows(bonuses, on: connection))
-        var charged: [String: (fen: Int64, cards: Int64)] = [:]
-        var refused: [CardIssue] = []
-        for issue in cards {
-            if inserted.contains(CardKey(issue)) {
-                charged[issue.campaign, default: (0, 0)].fen += issue.valueFen
-                charged[issue.campaign, default: (0, 0)].cards += 1
-            } else {
-                refused.append(issue)
-            }
-        }
-        if !charged.isEmpty {
-            let campaigns = Array(charged.keys)
-            let rows = try await connection.query(
-                """
-                UPDATE budget_leases SET used_fen = budget_leases.used_fen + t.fen, cards = budget_leases.cards + t.cards
-                FROM unnest(\(campaigns)::text[], \(campaigns.map { charged[$0]!.fen })::int8[],
-                    \(campaigns.map { charged[$0]!.cards })::int8[]) AS t(campaign, fen, cards)
-                WHERE budget_leases.campaign = t.campaign AND budget_leases.node = \(node)
-                RETURNING budget_leases.campaign
-                """, logger: logger)
-            var charges = 0
-            for try await _ in rows { charges += 1 }
-            guard charges == campaigns.count else {
-                throw PostgresLedgerStoreError(message: "node \(node) holds no budget lease for a campaign it issued cards in")
-            }
-        }
-        return try await describe(refused, on: connection)
+        return try await describe(cards.filter { !inserted.contains(CardKey($0)) }, on: connection)
     }
 
-    /// Inserts card rows that pass the campaign's rules and are not held yet; returns the keys that went in.
+    /// Inserts card rows that pass the campaign's rules and are not held yet, and adds them to
+    /// this node's lease (whose CHECK refuses an overspend); returns the keys that went in. One
+    /// round trip per call.
     private func insertRows(_ cards: [CardIssue], on connection: PostgresConnection) async throws -> Set<CardKey> {
         guard !cards.isEmpty else { return [] }
         let columns = CardColumns(cards)
         let rows = try await connection.query(
             """
-            INSERT INTO cards (campaign, owner, ordinal, kind, value_fen, issued_at_ms, idempotency_key,
-                digest_high, digest_low, counterpart)
-            SELECT u.campaign, u.owner, u.ordinal, u.kind, u.value_fen, u.issued_at_ms, NULLIF(u.key, ''),
-                u.digest_high, u.digest_low, NULLIF(u.counterpart, '')
-            FROM unnest(\(columns.campaigns)::text[], \(columns.owners)::text[], \(columns.ordinals)::int4[],
-                \(columns.kinds)::int2[], \(columns.values)::int8[], \(columns.issuedAt)::int8[], \(columns.keys)::text[],
-                \(columns.digestHigh)::int8[], \(columns.digestLow)::int8[], \(columns.counterparts)::text[])
-                WITH ORDINALITY AS u(campaign, owner, ordinal, kind, value_fen, issued_at_ms, key, digest_high,
-                    digest_low, counterpart, n)
-            JOIN campaigns c ON c.id = u.campaign AND u.ordinal < c.max_cards_per_user
-                AND c.cards_expired_at IS NULL AND u.value_fen = c.card_value_fen
-            -- In key order: two nodes inserting the same users wait for each other in one order, never in a cycle.
-            ORDER BY u.campaign, u.owner, u.ordinal
-            ON CONFLICT DO NOTHING
-            RETURNING campaign, owner, ordinal
+            WITH new_cards AS (
+                INSERT INTO cards (campaign, owner, ordinal, kind, value_fen, issued_at_ms, idempotency_key,
+                    digest_high, digest_low, counterpart)
+                SELECT u.campaign, u.owner, u.ordinal, u.kind, u.value_fen, u.issued_at_ms, NULLIF(u.key, ''),
+                    u.digest_high, u.digest_low, NULLIF(u.counterpart, '')
+                FROM unnest(\(columns.campaigns)::text[], \(columns.owners)::text[], \(columns.ordinals)::int4[],
+                    \(columns.kinds)::int2[], \(columns.values)::int8[], \(columns.issuedAt)::int8[], \(columns.keys)::text[],
+                    \(columns.digestHigh)::int8[], \(columns.digestLow)::int8[], \(columns.counterparts)::text[])
+                    AS u(campaign, owner, ordinal, kind, value_fen, issued_at_ms, key, digest_high, digest_low, counterpart)
+                JOIN campaigns c ON c.id = u.campaign AND u.ordinal < c.max_cards_per_user
+                    AND c.cards_expired_at IS NULL AND u.value_fen = c.card_value_fen
+                -- In key order: two nodes inserting the same users wait for each other in one order, never in a cycle.
+                ORDER BY u.campaign, u.owner, u.ordinal
+                ON CONFLICT DO NOTHING
+                RETURNING campaign, owner, ordinal, value_fen
+            ), totals AS (
+                SELECT campaign, sum(value_fen)::int8 AS fen, count(*)::int8 AS cards FROM new_cards GROUP BY campaign
+            ), charged AS (
+                UPDATE budget_leases SET used_fen = budget_leases.used_fen + totals.fen,
+                    cards = budget_leases.cards + totals.cards
+                FROM totals WHERE budget_leases.campaign = totals.campaign AND budget_leases.node = \(node)
+                RETURNING budget_leases.campaign
+            )
+            SELECT n.campaign, n.owner, n.ordinal, (SELECT count(*) FROM charged)::int8, (SELECT count(*) FROM totals)::int8
+            FROM new_cards n
             """, logger: logger)
         var inserted = Set<CardKey>()
-        for try await (campaign, owner, ordinal) in rows.decode((String, String, Int32).self) {
+        for try await (campaign, owner, ordinal, charged, campaigns) in rows.decode((String, String, Int32, Int64, Int64).self) {
+            guard charged == campaigns else {
+                throw PostgresLedgerStoreError(message: "node \(node) holds no budget lease for a campaign it issued cards in")
+            }
             inserted.insert(CardKey(campaign: campaign, owner: owner, ordinal: Int(ordinal)))
         }
         return inserted

@@ -27,6 +27,24 @@ public struct LeaseStatus: Sendable, Equatable {
     public var expiresInSeconds: Double
 }
 
+/// A campaign's waiting room as the database holds it after a node's sync.
+public struct WaitingRoomRow: Sendable, Equatable {
+    /// First of the places reserved for this node by the sync.
+    public var blockStart: UInt64
+    /// Places reserved by every node so far.
+    public var issued: UInt64
+    /// The campaign-wide admission frontier.
+    public var admitted: Double
+    /// Tickets issued before the start, once it has passed.
+    public var preQueueSize: UInt64?
+    /// Key of the pre-queue's order.
+    public var shuffleSeed: UInt64
+    /// Admissions per second over the campaign.
+    public var rate: Double
+    /// An operator's fixed rate per second, if set.
+    public var fixedRate: Double?
+}
+
 /// One order event another node (or this one) committed, by its place in the order feed.
 public struct OrderFeedEntry: Sendable {
     /// Position in the feed; entries are read in this order.
@@ -143,7 +161,7 @@ extension PostgresLedgerStore {
             let rows = try await connection.query(
                 """
                 SELECT remaining_fen, card_value_fen, cards_expired_at IS NOT NULL FROM campaigns WHERE id = \(campaign)
-                FOR UPDATE
+                FOR NO KEY UPDATE
                 """, logger: logger)
             var found: (remaining: Int64, value: Int64, expired: Bool)?
             for try await row in rows.decode((Int64, Int64, Bool).self) { found = row }
@@ -180,7 +198,7 @@ extension PostgresLedgerStore {
     public func shrinkLease(campaign: String, byFen fen: Int64) async throws {
         guard fen > 0 else { return }
         try await client.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT 1 FROM campaigns WHERE id = \(campaign) FOR UPDATE", logger: logger)
+            try await connection.query("SELECT 1 FROM campaigns WHERE id = \(campaign) FOR NO KEY UPDATE", logger: logger)
             let rows = try await connection.query(
                 """
                 UPDATE budget_leases SET granted_fen = granted_fen - \(fen) WHERE campaign = \(campaign) AND node = \(node)
@@ -239,7 +257,7 @@ extension PostgresLedgerStore {
         var settled = 0
         for campaign in campaigns {
             settled += try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT 1 FROM campaigns WHERE id = \(campaign) FOR UPDATE", logger: logger)
+                try await connection.query("SELECT 1 FROM campaigns WHERE id = \(campaign) FOR NO KEY UPDATE", logger: logger)
                 return try await settleLeases(campaign: campaign, where: "expires_at < now()", on: connection)
             }
         }
@@ -253,7 +271,7 @@ extension PostgresLedgerStore {
         for try await campaign in rows.decode(String.self) { campaigns.append(campaign) }
         for campaign in campaigns {
             _ = try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT 1 FROM campaigns WHERE id = \(campaign) FOR UPDATE", logger: logger)
+                try await connection.query("SELECT 1 FROM campaigns WHERE id = \(campaign) FOR NO KEY UPDATE", logger: logger)
                 return try await settleLeases(campaign: campaign, where: "node = \(node)", on: connection)
             }
         }
@@ -290,6 +308,66 @@ extension PostgresLedgerStore {
             WHERE id = \(campaign)
             """, logger: logger)
         return settled
+    }
+
+    // MARK: Waiting rooms
+
+    /// Reserves `places` sequence numbers for this node's next arrivals, records the admission
+    /// rate this node sustains, moves the campaign's frontier to now at the campaign-wide rate
+    /// (unless `paused` or before `startsAt`, when it stands still; at the start the pre-queue is
+    /// fixed), and returns the room. `seed` keys the pre-queue's order if the room is new.
+    public func syncWaitingRoom(
+        campaign: String, startsAt: Date, places: UInt64, rate: Double, paused: Bool, seed: UInt64
+    ) async throws -> WaitingRoomRow {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO waiting_rooms (campaign, shuffle_seed) VALUES (\(campaign), \(Int64(bitPattern: seed)))
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO waiting_room_nodes (campaign, node, rate, seen_at) VALUES (\(campaign), \(node), \(rate), now())
+                ON CONFLICT (campaign, node) DO UPDATE SET rate = excluded.rate, seen_at = excluded.seen_at
+                """, logger: logger)
+            // SET reads the row as it was; RETURNING sees it as it is now.
+            let rows = try await connection.query(
+                """
+                WITH nodes AS (
+                    SELECT coalesce(sum(rate), 0) AS rate FROM waiting_room_nodes
+                    WHERE campaign = \(campaign) AND seen_at > now() - interval '3 seconds'
+                )
+                UPDATE waiting_rooms w SET
+                    pre_queue_size = CASE WHEN w.pre_queue_size IS NULL AND now() >= \(startsAt) THEN w.issued
+                        ELSE w.pre_queue_size END,
+                    admitted = CASE WHEN \(paused) OR now() < \(startsAt) THEN w.admitted ELSE greatest(
+                        least(w.issued + greatest(1, coalesce(w.fixed_rate, nodes.rate)),
+                            w.admitted + coalesce(w.fixed_rate, nodes.rate) * extract(epoch FROM now() - w.updated_at)),
+                        least(w.admitted, w.issued)) END,
+                    issued = w.issued + \(Int64(places)),
+                    updated_at = now()
+                FROM nodes WHERE w.campaign = \(campaign)
+                RETURNING w.issued - \(Int64(places)), w.issued, w.admitted, w.pre_queue_size, w.shuffle_seed,
+                    coalesce(w.fixed_rate, nodes.rate), w.fixed_rate
+                """, logger: logger)
+            for try await (start, issued, admitted, preQueue, seed, rate, fixed) in rows.decode(
+                (Int64, Int64, Double, Int64?, Int64, Double, Double?).self)
+            {
+                return WaitingRoomRow(
+                    blockStart: UInt64(start), issued: UInt64(issued), admitted: admitted, preQueueSize: preQueue.map(UInt64.init),
+                    shuffleSeed: UInt64(bitPattern: seed), rate: rate, fixedRate: fixed)
+            }
+            throw PostgresLedgerStoreError(message: "the waiting room of \(campaign) is missing")
+        }
+    }
+
+    /// Fixes (or, with nil, frees) the campaign's admission rate for every node.
+    public func setWaitingRoomRate(campaign: String, perSecond: Double?, seed: UInt64) async throws {
+        try await client.query(
+            """
+            INSERT INTO waiting_rooms (campaign, shuffle_seed, fixed_rate) VALUES (\(campaign), \(Int64(bitPattern: seed)), \(perSecond))
+            ON CONFLICT (campaign) DO UPDATE SET fixed_rate = excluded.fixed_rate
+            """, logger: logger)
     }
 
     // MARK: Order feed

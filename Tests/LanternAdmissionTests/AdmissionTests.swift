@@ -343,3 +343,55 @@ extension WaitingRoom {
         #expect(abs(rankCorrelation(ordered, ordered.map { Double((Int($0) * 37) % 100) })) < 0.3)
     }
 }
+
+/// A waiting room shared by several nodes through the database: places from blocks, the
+/// frontier and the pre-queue from the shared state.
+@Suite struct SharedWaitingRoomTests {
+    func shared(issued: UInt64, admitted: Double, block: Range<UInt64>, rate: Double = 8) -> SharedRoomState {
+        SharedRoomState(
+            issued: issued, admitted: admitted, preQueueSize: 0, shuffleSeed: 7, rate: rate, fixedRate: rate, block: block)
+    }
+
+    @Test func nodesNumberTheirArrivalsFromTheirOwnBlocksAndAgreeOnWhoIsAdmitted() {
+        var a = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 10)
+        var b = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 2), startsAt: 0, now: 10)
+        a.adopt(shared(issued: 6, admitted: 0, block: 0..<3), now: 10)
+        b.adopt(shared(issued: 6, admitted: 0, block: 3..<6), now: 10)
+        #expect((0..<3).map { _ in a.enqueue().sequence } == [0, 1, 2])
+        #expect((0..<3).map { _ in b.enqueue().sequence } == [3, 4, 5])
+        // The frontier at 2 with a quarter second of grace at 8/s: ranks 0-3 are in on both nodes.
+        a.adopt(shared(issued: 6, admitted: 2, block: 6..<6), now: 10)
+        b.adopt(shared(issued: 6, admitted: 2, block: 6..<6), now: 10)
+        for sequence: UInt64 in 0..<6 {
+            let onA = a.status(sequence: sequence, preQueue: false, now: 10)
+            let onB = b.status(sequence: sequence, preQueue: false, now: 10)
+            if case .admitted = onA { #expect(sequence < 4) } else { #expect(sequence >= 4) }
+            #expect((onA == .lapsed) == (onB == .lapsed))
+            if case .admitted = onA, case .admitted = onB {} else if case .waiting = onA, case .waiting = onB {} else {
+                Issue.record("nodes disagree on place \(sequence): \(onA) vs \(onB)")
+            }
+        }
+    }
+
+    @Test func aFreshBlockReplacesWhatIsLeftOfTheOldOne() {
+        var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 10)
+        room.adopt(shared(issued: 10, admitted: 0, block: 0..<10), now: 10)
+        _ = room.enqueue()
+        room.adopt(shared(issued: 14, admitted: 0, block: 12..<14), now: 10.1)
+        // Places 1-9 are never handed out now: the frontier may already have passed them.
+        #expect(room.enqueue().sequence == 12)
+        #expect(room.arrivalsSinceSync == 1)
+    }
+
+    @Test func aBurstPastTheBlockDoesNotMoveThisNodesFrontierAheadOfTheOthers() {
+        var burst = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 10)
+        var quiet = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 2), startsAt: 0, now: 10)
+        burst.adopt(shared(issued: 2, admitted: 2, block: 0..<2), now: 10)
+        quiet.adopt(shared(issued: 2, admitted: 2, block: 2..<2), now: 10)
+        for _ in 0..<50 { _ = burst.enqueue() }
+        burst.advance(to: 20)
+        quiet.advance(to: 20)
+        #expect(burst.counters.admitted == quiet.counters.admitted)
+        #expect(burst.waitingCount > quiet.waitingCount)
+    }
+}

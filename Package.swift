@@ -45,6 +45,7 @@ let package = Package(
             name: "LanternStorage",
             dependencies: [
                 "LanternLedger",
+                "LanternAdmission",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

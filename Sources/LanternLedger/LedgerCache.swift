@@ -47,11 +47,10 @@ public struct StoredCard: Sendable, Equatable {
     }
 
     /// The card as the API shows it, in `campaign`.
-    public func card(in campaign: Campaign) -> Card {
-        Card(
-            campaign: campaign.id, owner: issue.owner, ordinal: issue.ordinal, kind: issue.kind, valueFen: issue.valueFen,
-            issuedAt: Date(millisecondsSince1970: issue.issuedAtMs), expiresAt: campaign.cardsExpireAt, state: state)
-    }
+    public func card(in campaign: Campaign) -> Card { entry.card(campaign: campaign, owner: issue.owner, ordinal: issue.ordinal) }
+
+    /// The card as the book keeps it.
+    var entry: CardEntry { CardEntry(kind: issue.kind, valueFen: issue.valueFen, issuedAtMs: issue.issuedAtMs, state: state) }
 }
 
 /// Everything the database holds for one user: their cards in every campaign and their orders.
@@ -154,11 +153,8 @@ extension LedgerBook {
             if let held = accounts[index].holders[records.user], held.count >= cards.count { continue }
             let sorted = cards.sorted { $0.issue.ordinal < $1.issue.ordinal }
             guard let welcome = sorted.first, welcome.issue.ordinal == 0 else { continue }
-            func entry(_ card: StoredCard) -> CardEntry {
-                CardEntry(kind: card.issue.kind, valueFen: card.issue.valueFen, issuedAtMs: card.issue.issuedAtMs, state: card.state)
-            }
             accounts[index].holders[records.user] = Holding(
-                first: entry(welcome), more: sorted.dropFirst().map(entry), claim: welcome.issue.claim, batch: 0,
+                first: welcome.entry, more: sorted.dropFirst().map(\.entry), claim: welcome.issue.claim, batch: 0,
                 referralBonus: welcome.issue.counterpart != nil)
         }
         for order in records.orders where orders[order.id] == nil { cacheOrder(order) }

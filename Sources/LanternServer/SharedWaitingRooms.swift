@@ -52,14 +52,10 @@ struct SharedWaitingRooms: Service {
         }) ?? []
         for campaign in campaigns {
             let request = admission.roomSyncRequest(for: campaign)
-            let row = try await store.syncWaitingRoom(
+            let room = try await store.syncWaitingRoom(
                 campaign: campaign.id, startsAt: campaign.startsAt, places: request.places, rate: request.rate,
                 paused: request.paused, seed: request.seed)
-            admission.adopt(
-                SharedRoomState(
-                    issued: row.issued, admitted: row.admitted, preQueueSize: row.preQueueSize, shuffleSeed: row.shuffleSeed,
-                    rate: row.rate, fixedRate: row.fixedRate, block: row.blockStart..<row.blockStart + request.places),
-                campaign: campaign.id)
+            admission.adopt(room, campaign: campaign.id)
         }
     }
 }

@@ -630,7 +630,7 @@ public final class LedgerEngine: Service, Sendable {
         while await !rebuild() {
             if state.withLock({ $0.draining }) { return }
             try? await Task.sleep(for: delay)
-            delay = min(delay * 2, .seconds(5))
+            delay = min(delay * 2, .seconds(1))
         }
     }
 

@@ -382,20 +382,28 @@ public struct PostgresLedgerStore: LedgerStore {
     private func insert(_ cards: inout [CardIssue], on connection: PostgresConnection) async throws -> [RefusedCard] {
         guard !cards.isEmpty else { return [] }
         defer { cards = [] }
-        let welcome = cards.filter { $0.ordinal == 0 }
-        var inserted = try await insertRows(welcome, on: connection)
-        let bonuses = cards.filter { issue in
-            issue.ordinal > 0
-                && issue.counterpart.map { inserted.contains(CardKey(campaign: issue.campaign, owner: $0, ordinal: 0)) } == true
+        var refused = try await insertRows(cards.filter { $0.ordinal == 0 }, on: connection)
+        let refusedReferees = Set(refused.map { CardKey($0) })
+        var bonuses: [CardIssue] = []
+        for issue in cards where issue.ordinal > 0 {
+            // A bonus stands only with its referee's welcome card.
+            if let referee = issue.counterpart,
+                !refusedReferees.contains(CardKey(campaign: issue.campaign, owner: referee, ordinal: 0))
+            {
+                bonuses.append(issue)
+            } else {
+                refused.append(issue)
+            }
         }
-        inserted.formUnion(try await insertRows(bonuses, on: connection))
-        return try await describe(cards.filter { !inserted.contains(CardKey($0)) }, on: connection)
+        refused += try await insertRows(bonuses, on: connection)
+        return try await describe(refused, on: connection)
     }
 
     /// Inserts card rows that pass the campaign's rules and are not held yet, and adds them to
-    /// this node's lease (whose CHECK refuses an overspend); returns the keys that went in. One
-    /// round trip per call.
-    private func insertRows(_ cards: [CardIssue], on connection: PostgresConnection) async throws -> Set<CardKey> {
+    /// this node's lease (whose CHECK refuses an overspend), in one round trip that answers one
+    /// row; returns the cards that did not go in. Only when some did not does a second query ask
+    /// which: a batch from a crowd of new users costs no more than its insert.
+    private func insertRows(_ cards: [CardIssue], on connection: PostgresConnection) async throws -> [CardIssue] {
         guard !cards.isEmpty else { return [] }
         let columns = CardColumns(cards)
         let rows = try await connection.query(
@@ -414,7 +422,7 @@ public struct PostgresLedgerStore: LedgerStore {
                 -- In key order: two nodes inserting the same users wait for each other in one order, never in a cycle.
                 ORDER BY u.campaign, u.owner, u.ordinal
                 ON CONFLICT DO NOTHING
-                RETURNING campaign, owner, ordinal, value_fen
+                RETURNING campaign, value_fen
             ), totals AS (
                 SELECT campaign, sum(value_fen)::int8 AS fen, count(*)::int8 AS cards FROM new_cards GROUP BY campaign
             ), charged AS (
@@ -423,17 +431,28 @@ public struct PostgresLedgerStore: LedgerStore {
                 FROM totals WHERE budget_leases.campaign = totals.campaign AND budget_leases.node = \(node)
                 RETURNING budget_leases.campaign
             )
-            SELECT n.campaign, n.owner, n.ordinal, (SELECT count(*) FROM charged)::int8, (SELECT count(*) FROM totals)::int8
-            FROM new_cards n
+            SELECT coalesce((SELECT sum(cards) FROM totals), 0)::int8, (SELECT count(*) FROM charged)::int8,
+                (SELECT count(*) FROM totals)::int8
             """, logger: logger)
-        var inserted = Set<CardKey>()
-        for try await (campaign, owner, ordinal, charged, campaigns) in rows.decode((String, String, Int32, Int64, Int64).self) {
+        var inserted: Int64 = 0
+        for try await (count, charged, campaigns) in rows.decode((Int64, Int64, Int64).self) {
             guard charged == campaigns else {
                 throw PostgresLedgerStoreError(message: "node \(node) holds no budget lease for a campaign it issued cards in")
             }
-            inserted.insert(CardKey(campaign: campaign, owner: owner, ordinal: Int(ordinal)))
+            inserted = count
         }
-        return inserted
+        guard inserted < cards.count else { return [] }
+        // Which went in: a card this statement wrote is the one with this issue's own facts.
+        var held: [CardKey: StoredCard] = [:]
+        let found = try await connection.query(
+            """
+            SELECT \(unescaped: Self.cardColumns) FROM cards
+            JOIN unnest(\(columns.campaigns)::text[], \(columns.owners)::text[], \(columns.ordinals)::int4[])
+                AS u(campaign, owner, ordinal)
+                ON cards.campaign = u.campaign AND cards.owner = u.owner AND cards.ordinal = u.ordinal
+            """, logger: logger)
+        for card in try await Self.storedCards(found) { held[CardKey(card.issue)] = card }
+        return cards.filter { held[CardKey($0)]?.issue != $0 }
     }
 
     /// Pairs each refused welcome card with the welcome card the database holds for that user.

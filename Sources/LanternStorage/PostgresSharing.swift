@@ -1,4 +1,5 @@
 import Foundation
+import LanternAdmission
 import LanternLedger
 import Logging
 import PostgresNIO
@@ -25,24 +26,6 @@ public struct LeaseStatus: Sendable, Equatable {
     public var claimRateFen: Int64
     /// Seconds until it lapses unless renewed.
     public var expiresInSeconds: Double
-}
-
-/// A campaign's waiting room as the database holds it after a node's sync.
-public struct WaitingRoomRow: Sendable, Equatable {
-    /// First of the places reserved for this node by the sync.
-    public var blockStart: UInt64
-    /// Places reserved by every node so far.
-    public var issued: UInt64
-    /// The campaign-wide admission frontier.
-    public var admitted: Double
-    /// Tickets issued before the start, once it has passed.
-    public var preQueueSize: UInt64?
-    /// Key of the pre-queue's order.
-    public var shuffleSeed: UInt64
-    /// Admissions per second over the campaign.
-    public var rate: Double
-    /// An operator's fixed rate per second, if set.
-    public var fixedRate: Double?
 }
 
 /// One order event another node (or this one) committed, by its place in the order feed.
@@ -315,10 +298,11 @@ extension PostgresLedgerStore {
     /// Reserves `places` sequence numbers for this node's next arrivals, records the admission
     /// rate this node sustains, moves the campaign's frontier to now at the campaign-wide rate
     /// (unless `paused` or before `startsAt`, when it stands still; at the start the pre-queue is
-    /// fixed), and returns the room. `seed` keys the pre-queue's order if the room is new.
+    /// fixed), and returns the room with this node's new block. `seed` keys the pre-queue's
+    /// order if the room is new.
     public func syncWaitingRoom(
         campaign: String, startsAt: Date, places: UInt64, rate: Double, paused: Bool, seed: UInt64
-    ) async throws -> WaitingRoomRow {
+    ) async throws -> SharedRoomState {
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query(
                 """
@@ -353,9 +337,10 @@ extension PostgresLedgerStore {
             for try await (start, issued, admitted, preQueue, seed, rate, fixed) in rows.decode(
                 (Int64, Int64, Double, Int64?, Int64, Double, Double?).self)
             {
-                return WaitingRoomRow(
-                    blockStart: UInt64(start), issued: UInt64(issued), admitted: admitted, preQueueSize: preQueue.map(UInt64.init),
-                    shuffleSeed: UInt64(bitPattern: seed), rate: rate, fixedRate: fixed)
+                return SharedRoomState(
+                    issued: UInt64(issued), admitted: admitted, preQueueSize: preQueue.map(UInt64.init),
+                    shuffleSeed: UInt64(bitPattern: seed), rate: rate, fixedRate: fixed,
+                    block: UInt64(start)..<UInt64(start) + places)
             }
             throw PostgresLedgerStoreError(message: "the waiting room of \(campaign) is missing")
         }

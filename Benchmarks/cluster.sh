@@ -6,15 +6,16 @@
 #     often the campaign row was written per node per second (leases, not batches);
 #  3. with BASELINE=REV, the same single-node figure for a build of REV, as the comparison.
 #
-#   Benchmarks/cluster.sh     # DURATION=6 CONNECTIONS=64 USERS=1500000 SIZES="0 1000000 10000000"
-# Each of the six measurements claims for its own sixth of the users, once each: claims/s counts
-# the 201 answers only (a run that outruns its users shows the rest as non-201).
+#   Benchmarks/cluster.sh     # DURATION=6 CONNECTIONS=64 USERS=1600000 SIZES="0 1000000 10000000"
+# Each of the eight measurements claims for its own eighth of the users, once each: claims/s
+# counts the 201 answers only (a run that outruns its users shows the rest as non-201). The
+# single-node runs alternate this build and the baseline, so neither gets the quieter moment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-6}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
-USERS=${USERS:-1500000}
+USERS=${USERS:-1600000}
 SIZES=${SIZES:-"0 1000000 10000000"}
 SECRET=benchmark-secret-0123456789abcdef0123456789
 
@@ -141,32 +142,40 @@ created_rate() {
 # Each measurement claims for users nobody has claimed for yet.
 slice_tokens() {
   OFFSET=$1
-  awk -v from=$(( $1 * USERS / 6 )) -v to=$(( ($1 + 1) * USERS / 6 )) 'NR > from && NR <= to' "$WORK/tokens" > "$WORK/tokens.$1"
+  awk -v from=$(( $1 * USERS / 8 )) -v to=$(( ($1 + 1) * USERS / 8 )) 'NR > from && NR <= to' "$WORK/tokens" > "$WORK/tokens.$1"
 }
 
+sql "CHECKPOINT"
+
+# One node straight from wrk, on a fresh database: this build, and with BASELINE the baseline's.
+single_pg() {
+  local label=$1 slice=$2
+  sql "DROP DATABASE IF EXISTS bench_rush" && sql "CREATE DATABASE bench_rush"
+  local port
+  port=$(free_port)
+  start_node bench_rush "$port" single; wait_ready "$port"
+  slice_tokens "$slice"; measure "$label" "$port" 1
+  stop_node "$NODE_PID"
+}
 echo
 echo "== durable HTTP claims on PostgreSQL, $CONNECTIONS connections, ${DURATION}s each, $(nproc) cores =="
+for round in 1 2; do
+  single_pg "one node, this build (round $round)" $(( round - 1 ))
+  [ -n "${BASE_BIN:-}" ] && NODE_BIN=$BASE_BIN single_pg "one node, baseline $BASELINE (round $round)" $(( round + 1 ))
+done
 sql "DROP DATABASE IF EXISTS bench_rush" && sql "CREATE DATABASE bench_rush"
 P1=$(free_port); P2=$(free_port); P3=$(free_port)
 start_node bench_rush "$P1" n1; N1=$NODE_PID; wait_ready "$P1"
 start_node bench_rush "$P2" n2 --no-seed; N2=$NODE_PID
 start_node bench_rush "$P3" n3 --no-seed; N3=$NODE_PID
 wait_ready "$P2"; wait_ready "$P3"
-slice_tokens 0; measure "one node, no load balancer" "$P1" 1
-slice_tokens 1; through_nginx "nginx, 1 node" "$P1"
-slice_tokens 2; through_nginx "nginx, 2 nodes" "$P1" "$P2"
-slice_tokens 3; through_nginx "nginx, 3 nodes" "$P1" "$P2" "$P3"
+slice_tokens 4; through_nginx "nginx, 1 node" "$P1"
+slice_tokens 5; through_nginx "nginx, 2 nodes" "$P1" "$P2"
+slice_tokens 6; through_nginx "nginx, 3 nodes" "$P1" "$P2" "$P3"
 stop_node "$N1"; stop_node "$N2"; stop_node "$N3"
 echo "campaign row after the runs (remaining + leased + outstanding + spent = budget):"
 psql "$(db_url bench_rush)" -Atqc "SELECT remaining_fen, leased_fen, outstanding_fen, spent_fen, budget_fen, cards_issued FROM campaigns" | sed 's/^/  /'
 
-if [ -n "${BASE_BIN:-}" ]; then
-  sql "DROP DATABASE IF EXISTS bench_rush" && sql "CREATE DATABASE bench_rush"
-  P0=$(free_port)
-  NODE_BIN=$BASE_BIN start_node bench_rush "$P0" base; wait_ready "$P0"
-  slice_tokens 4; measure "one node, no load balancer, baseline $BASELINE" "$P0" 1
-  stop_node "$NODE_PID"
-fi
 
 # One node on embedded SQLite, this build and (with BASELINE) the baseline's, alternated.
 sqlite_claims() {
@@ -179,13 +188,13 @@ sqlite_claims() {
   wait_ready "$port"
   # Half the time of the PostgreSQL runs: a sixth of the users lasts a node on SQLite about that long.
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$(( (DURATION + 1) / 2 ))s" -s Benchmarks/claims.lua "http://127.0.0.1:$port" \
-    -- "$WORK/tokens.5" "$THREADS" > "$WORK/wrk.txt"
+    -- "$WORK/tokens.7" "$THREADS" > "$WORK/wrk.txt"
   printf '%-44s %10.0f claims/s  (non-201: %s)\n' "$label" "$(created_rate)" "$(non_created)"
   stop_node "$pid"
 }
 echo
 echo "== durable HTTP claims on embedded SQLite, one node =="
-slice_tokens 5
+slice_tokens 7
 for round in 1 2; do
   sqlite_claims "$BIN" "SQLite, this build (round $round)"
   [ -n "${BASE_BIN:-}" ] && sqlite_claims "$BASE_BIN" "SQLite, baseline $BASELINE (round $round)"

@@ -325,47 +325,73 @@ public final class LedgerEngine: Service, Sendable {
         _ request: ClaimRequest, eventLoop: (any EventLoop)?,
         completion: @escaping @Sendable (Result<(outcome: ClaimOutcome, replayed: Bool), any Error>) -> Void
     ) {
-        let requester = sharesBudget.load(ordering: .acquiring) ? leaseRequester.withLock { $0 } : nil
-        guard let requester else {
+        guard sharesBudget.load(ordering: .acquiring) else {
             submit(
                 eventLoop: eventLoop, claim: request, revising: Self.revising, deliver: completion,
                 Self.deciding(request, now: clock()))
             return
         }
-        // A node sharing the campaign meets the referrer before deciding their bonus. A claim
-        // it cannot pay for may be a retry of a card another node issued: it meets the claimant
-        // and decides again (a replay, or 409). When its lease is short it asks for more and
-        // decides again, a few times while a burst outruns the grants; then the claim is told to retry.
-        // Answers decided after a hop off the connection's loop go back to it, as commits' do.
-        let completion: @Sendable (Result<(outcome: ClaimOutcome, replayed: Bool), any Error>) -> Void = { result in
-            guard let eventLoop, !eventLoop.inEventLoop else { return completion(result) }
-            eventLoop.execute { completion(result) }
+        // A node sharing the campaign meets the referrer before deciding their bonus, and gives
+        // a claim refused for budget a second look (see `reconsider`), off the connection's loop.
+        let needsReferrer = request.referralCode.map { referrer in
+            state.withLock { $0.book.isCache && !$0.book.isLoaded(referrer) }
+        } ?? false
+        guard !needsReferrer else {
+            Task {
+                try? await prepareUser(request.referralCode!)
+                let result = await reconsider(request, after: await decideClaim(request))
+                Self.run(on: eventLoop) { completion(result) }
+            }
+            return
         }
-        @Sendable func decide(retries: Int) {
-            submit(eventLoop: eventLoop, claim: request, revising: Self.revising, deliver: { result in
-                guard case .success((.refused(let refusal), _)) = result,
-                    refusal == .budgetHeldElsewhere || refusal == .budgetExhausted
-                else { return completion(result) }
-                if self.state.withLock({ !$0.book.isLoaded(request.user) }) {
-                    return Task {
-                        do { try await self.prepareUser(request.user) } catch { return completion(.failure(error)) }
-                        decide(retries: retries)
-                    }.discard()
-                }
-                guard refusal == .budgetHeldElsewhere, retries > 0 else { return completion(result) }
-                Task {
-                    await requester(request.campaign)
-                    decide(retries: retries - 1)
-                }
-            }, Self.deciding(request, now: clock()))
+        submit(eventLoop: eventLoop, claim: request, revising: Self.revising, deliver: { result in
+            guard Self.refusedForBudget(result) else { return completion(result) }
+            Task {
+                let result = await self.reconsider(request, after: result)
+                Self.run(on: eventLoop) { completion(result) }
+            }
+        }, Self.deciding(request, now: clock()))
+    }
+
+    private typealias ClaimResult = Result<(outcome: ClaimOutcome, replayed: Bool), any Error>
+
+    private static func refusedForBudget(_ result: ClaimResult) -> Bool {
+        guard case .success((.refused(let refusal), _)) = result else { return false }
+        return refusal == .budgetHeldElsewhere || refusal == .budgetExhausted
+    }
+
+    /// Decides a claim and waits for its answer.
+    private func decideClaim(_ request: ClaimRequest) async -> ClaimResult {
+        await withUnsafeContinuation { continuation in
+            submit(
+                eventLoop: nil, claim: request, revising: Self.revising, deliver: { continuation.resume(returning: $0) },
+                Self.deciding(request, now: clock()))
         }
-        guard let referrer = request.referralCode, state.withLock({ $0.book.isCache && !$0.book.isLoaded(referrer) }) else {
-            return decide(retries: 4)
+    }
+
+    /// A claim refused for budget on a node sharing the campaign may be a retry of a card
+    /// another node issued: the node meets the claimant once and decides again (a replay, or
+    /// 409). When its lease is short it asks for more and decides again, up to four times while
+    /// a burst outruns the grants; then the claim is told to retry.
+    private func reconsider(_ request: ClaimRequest, after first: ClaimResult) async -> ClaimResult {
+        var result = first
+        var metClaimant = false
+        var extensions = 4
+        while case .success((.refused(let refusal), _)) = result,
+            refusal == .budgetHeldElsewhere || refusal == .budgetExhausted
+        {
+            if !metClaimant, state.withLock({ !$0.book.isLoaded(request.user) }) {
+                metClaimant = true
+                do { try await prepareUser(request.user) } catch { return .failure(error) }
+            } else if refusal == .budgetHeldElsewhere, extensions > 0, let requester = leaseRequester.withLock({ $0 }) {
+                extensions -= 1
+                await requester(request.campaign)
+            } else {
+                break
+            }
+            result = await decideClaim(request)
         }
-        Task {
-            try? await prepareUser(referrer)
-            decide(retries: 4)
-        }
+        return result
     }
 
     /// Runs `decide` against the book under the lock; it appends its events to the pending
@@ -650,11 +676,6 @@ public final class LedgerEngine: Service, Sendable {
             return false
         }
     }
-}
-
-extension Task {
-    /// Lets the task run on without waiting for it.
-    fileprivate func discard() {}
 }
 
 extension Result {

@@ -338,8 +338,10 @@ public final class LedgerEngine: Service, Sendable {
         } ?? false
         guard !needsReferrer else {
             Task {
-                try? await prepareUser(request.referralCode!)
-                let result = await reconsider(request, after: await decideClaim(request))
+                let result = await withinDeadline {
+                    try? await self.prepareUser(request.referralCode!)
+                    return await self.reconsider(request, after: await self.decideClaim(request))
+                }
                 Self.run(on: eventLoop) { completion(result) }
             }
             return
@@ -347,10 +349,20 @@ public final class LedgerEngine: Service, Sendable {
         submit(eventLoop: eventLoop, claim: request, revising: Self.revising, deliver: { result in
             guard Self.refusedForBudget(result) else { return completion(result) }
             Task {
-                let result = await self.reconsider(request, after: result)
+                let result = await self.withinDeadline { await self.reconsider(request, after: result) }
                 Self.run(on: eventLoop) { completion(result) }
             }
         }, Self.deciding(request, now: clock()))
+    }
+
+    /// A claim's second look bounded by the answer deadline: a store that does not answer (a
+    /// lease or a user that cannot be read) makes it a 503 with Retry-After, never a hang.
+    private func withinDeadline(_ work: @escaping @Sendable () async -> ClaimResult) async -> ClaimResult {
+        let failure = LedgerUnavailable(description: "the store did not answer within \(answerDeadline)")
+        switch await Self.first(within: answerDeadline, orFail: failure, { await work() }) {
+        case .success(let result): return result
+        case .failure(let error): return .failure(error)
+        }
     }
 
     private typealias ClaimResult = Result<(outcome: ClaimOutcome, replayed: Bool), any Error>
@@ -369,10 +381,10 @@ public final class LedgerEngine: Service, Sendable {
         }
     }
 
-    /// A claim refused for budget on a node sharing the campaign may be a retry of a card
-    /// another node issued: the node meets the claimant once and decides again (a replay, or
-    /// 409). When its lease is short it asks for more and decides again, up to four times while
-    /// a burst outruns the grants; then the claim is told to retry.
+    /// A claim refused for budget on a node sharing the campaign: when the node's lease is short
+    /// it asks for more and decides again, up to four times while a burst outruns the grants.
+    /// A refusal that stands may be a retry of a card another node issued, so the node meets the
+    /// claimant once and decides again (a replay, or 409) before telling them to retry.
     private func reconsider(_ request: ClaimRequest, after first: ClaimResult) async -> ClaimResult {
         var result = first
         var metClaimant = false
@@ -380,12 +392,14 @@ public final class LedgerEngine: Service, Sendable {
         while case .success((.refused(let refusal), _)) = result,
             refusal == .budgetHeldElsewhere || refusal == .budgetExhausted
         {
-            if !metClaimant, state.withLock({ !$0.book.isLoaded(request.user) }) {
-                metClaimant = true
-                do { try await prepareUser(request.user) } catch { return .failure(error) }
-            } else if refusal == .budgetHeldElsewhere, extensions > 0, let requester = leaseRequester.withLock({ $0 }) {
+            // Budget first (a burst of new users needs only that), the claimant last: meeting them
+            // turns a final refusal into the replay of a card another node issued.
+            if refusal == .budgetHeldElsewhere, extensions > 0, let requester = leaseRequester.withLock({ $0 }) {
                 extensions -= 1
                 await requester(request.campaign)
+            } else if !metClaimant, state.withLock({ !$0.book.isLoaded(request.user) }) {
+                metClaimant = true
+                do { try await prepareUser(request.user) } catch { return .failure(error) }
             } else {
                 break
             }
@@ -519,7 +533,7 @@ public final class LedgerEngine: Service, Sendable {
                     report = try await withSpan("ledger.commit") { span in
                         span.attributes["lantern.batch.operations"] = batch.waiters.count
                         span.attributes["lantern.batch.events"] = batch.events.count
-                        return try await store.commit(batch.events)
+                        return try await commit(batch.events)
                     }
                     commitTimer.record(duration: ContinuousClock.now - started)
                     batchOperations.record(batch.waiters.count)
@@ -548,6 +562,46 @@ public final class LedgerEngine: Service, Sendable {
                 let unavailable = LedgerUnavailable(description: "the ledger could not commit: \(error)")
                 Self.complete(failed, with: unavailable)
                 if !rebuilt { await recover() }
+            }
+        }
+    }
+
+    /// The store could not say whether a commit landed within the time it was given.
+    struct CommitAbandoned: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Commits a batch. Over a shared database, which refuses what it must whatever a node
+    /// believes, a commit that has not answered within two answer deadlines (a connection that
+    /// died with the database, say) is given up and counts as failed, so the node reloads and
+    /// serves again once the database is back; the abandoned commit may still land, and a
+    /// same-key retry then replays it. A whole book (SQLite) always waits for its store.
+    private func commit(_ events: [LedgerEvent]) async throws -> CommitReport {
+        guard state.withLock({ $0.book.isCache }) else { return try await store.commit(events) }
+        let store = self.store
+        let limit = answerDeadline * 2
+        return try await Self.first(within: limit, orFail: CommitAbandoned(description: "the store did not answer a commit within \(limit)")) {
+            try await store.commit(events)
+        }.get()
+    }
+
+    /// The result of `work`, or `failure` once `limit` has passed: then `work` is cancelled and
+    /// not waited for (a call into a store whose connection died may never return).
+    private static func first<T: Sendable>(
+        within limit: Duration, orFail failure: any Error, _ work: @escaping @Sendable () async throws -> T
+    ) async -> Result<T, any Error> {
+        let answered = FirstAnswer()
+        return await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<T, any Error>, Never>) in
+            let attempt = Task {
+                let result: Result<T, any Error>
+                do { result = .success(try await work()) } catch { result = .failure(error) }
+                if answered.claim() { continuation.resume(returning: result) }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                guard answered.claim() else { return }
+                attempt.cancel()
+                continuation.resume(returning: .failure(failure))
             }
         }
     }
@@ -676,6 +730,14 @@ public final class LedgerEngine: Service, Sendable {
             return false
         }
     }
+}
+
+/// Lets exactly one of several racing callers answer.
+private final class FirstAnswer: Sendable {
+    private let answered = Atomic<Bool>(false)
+
+    /// True for the first caller only.
+    func claim() -> Bool { !answered.exchange(true, ordering: .acquiringAndReleasing) }
 }
 
 extension Result {

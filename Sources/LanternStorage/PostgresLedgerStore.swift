@@ -442,17 +442,21 @@ public struct PostgresLedgerStore: LedgerStore {
             inserted = count
         }
         guard inserted < cards.count else { return [] }
-        // Which went in: a card this statement wrote is the one with this issue's own facts.
-        var held: [CardKey: StoredCard] = [:]
+        // Which went in: the rows this transaction wrote (a retry can carry the very facts of
+        // the card it repeats, so only the writer tells them apart).
+        var written = Set<CardKey>()
         let found = try await connection.query(
             """
-            SELECT \(unescaped: Self.cardColumns) FROM cards
+            SELECT cards.campaign, cards.owner, cards.ordinal FROM cards
             JOIN unnest(\(columns.campaigns)::text[], \(columns.owners)::text[], \(columns.ordinals)::int4[])
                 AS u(campaign, owner, ordinal)
                 ON cards.campaign = u.campaign AND cards.owner = u.owner AND cards.ordinal = u.ordinal
+            WHERE age(cards.xmin) = 0
             """, logger: logger)
-        for card in try await Self.storedCards(found) { held[CardKey(card.issue)] = card }
-        return cards.filter { held[CardKey($0)]?.issue != $0 }
+        for try await (campaign, owner, ordinal) in found.decode((String, String, Int32).self) {
+            written.insert(CardKey(campaign: campaign, owner: owner, ordinal: Int(ordinal)))
+        }
+        return cards.filter { !written.contains(CardKey($0)) }
     }
 
     /// Pairs each refused welcome card with the welcome card the database holds for that user.

@@ -590,18 +590,23 @@ public final class LedgerEngine: Service, Sendable {
     private static func first<T: Sendable>(
         within limit: Duration, orFail failure: any Error, _ work: @escaping @Sendable () async throws -> T
     ) async -> Result<T, any Error> {
-        let answered = FirstAnswer()
+        let race = Race()
         return await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<T, any Error>, Never>) in
-            let attempt = Task {
+            // The timer ends as soon as the work answers: a commit a second should not leave a
+            // sleeping task behind each.
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                guard race.claim() else { return }
+                race.cancelWork()
+                continuation.resume(returning: .failure(failure))
+            }
+            race.start {
                 let result: Result<T, any Error>
                 do { result = .success(try await work()) } catch { result = .failure(error) }
-                if answered.claim() { continuation.resume(returning: result) }
-            }
-            Task {
-                try? await Task.sleep(for: limit)
-                guard answered.claim() else { return }
-                attempt.cancel()
-                continuation.resume(returning: .failure(failure))
+                if race.claim() {
+                    timer.cancel()
+                    continuation.resume(returning: result)
+                }
             }
         }
     }
@@ -732,12 +737,23 @@ public final class LedgerEngine: Service, Sendable {
     }
 }
 
-/// Lets exactly one of several racing callers answer.
-private final class FirstAnswer: Sendable {
+/// A piece of work racing a timer: exactly one of them answers, and the timer can cancel the work.
+private final class Race: Sendable {
     private let answered = Atomic<Bool>(false)
+    private let work = Mutex<Task<Void, Never>?>(nil)
 
     /// True for the first caller only.
     func claim() -> Bool { !answered.exchange(true, ordering: .acquiringAndReleasing) }
+
+    /// Starts the work.
+    func start(_ body: @escaping @Sendable () async -> Void) {
+        work.withLock { $0 = Task(operation: body) }
+    }
+
+    /// Cancels the work, if it started.
+    func cancelWork() {
+        work.withLock { $0?.cancel() }
+    }
 }
 
 extension Result {

@@ -177,7 +177,7 @@ extension LedgerBook {
     }
 
     /// Forgets a user in every campaign (their cards stay in the database).
-    public mutating func forget(_ user: String) {
+    private mutating func forget(_ user: String) {
         for index in accounts.indices { accounts[index].holders[user] = nil }
         loadedUsers.remove(user)
     }

@@ -4,14 +4,6 @@ import LanternLedger
 import Logging
 import PostgresNIO
 
-/// A node's budget lease on one campaign, as the database holds it.
-public struct LeaseGrant: Sendable, Equatable {
-    /// Value added to the lease by this grant (0 when the campaign had none to give).
-    public var grantedFen: Int64
-    /// Campaign budget still unleased after it.
-    public var unleasedFen: Int64
-}
-
 /// One node's lease on one campaign, as every node sees it in the database.
 public struct LeaseStatus: Sendable, Equatable {
     /// The node holding it.
@@ -138,8 +130,9 @@ extension PostgresLedgerStore {
 
     /// Adds up to `wantFen` of the campaign's unleased budget to this node's lease and extends
     /// it for `ttl`. While other nodes hold live leases too, a node gets at most half of a fair
-    /// share of what is left, so the last cards are not stranded on one node.
-    public func extendLease(campaign: String, wantFen: Int64, ttl: Duration) async throws -> LeaseGrant {
+    /// share of what is left, so the last cards are not stranded on one node. Returns the value
+    /// granted (0 when the campaign had none to give).
+    public func extendLease(campaign: String, wantFen: Int64, ttl: Duration) async throws -> Int64 {
         try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
@@ -148,7 +141,7 @@ extension PostgresLedgerStore {
                 """, logger: logger)
             var found: (remaining: Int64, value: Int64, expired: Bool)?
             for try await row in rows.decode((Int64, Int64, Bool).self) { found = row }
-            guard let (remaining, value, expired) = found, !expired else { return LeaseGrant(grantedFen: 0, unleasedFen: 0) }
+            guard let (remaining, value, expired) = found, !expired else { return 0 }
             let leaseRows = try await connection.query(
                 """
                 SELECT count(*)::int8 FROM budget_leases
@@ -173,7 +166,7 @@ extension PostgresLedgerStore {
                 ON CONFLICT (campaign, node) DO UPDATE SET granted_fen = budget_leases.granted_fen + excluded.granted_fen,
                     expires_at = excluded.expires_at
                 """, logger: logger)
-            return LeaseGrant(grantedFen: grant, unleasedFen: remaining - grant)
+            return grant
         }
     }
 

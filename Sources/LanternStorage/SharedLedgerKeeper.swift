@@ -178,9 +178,9 @@ public final class SharedLedgerKeeper: Service, Sendable {
         do {
             let grant = try await store.extendLease(campaign: campaign, wantFen: target - allowance, ttl: configuration.leaseTTL)
             leaseExtensions.increment()
-            _ = engine.updateBook { $0.grantAllowance(grant.grantedFen, campaign: campaign) }
+            _ = engine.updateBook { $0.grantAllowance(grant, campaign: campaign) }
             // Short of what it asked: the claim waiting for it must know what is left elsewhere.
-            if grant.grantedFen < target - allowance { try await engine.refreshCampaigns() }
+            if grant < target - allowance { try await engine.refreshCampaigns() }
         } catch {
             logger.warning("budget lease not extended", metadata: ["campaign": "\(campaign)", "error": "\(error)"])
         }

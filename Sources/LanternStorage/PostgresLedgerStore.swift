@@ -225,7 +225,7 @@ public struct PostgresLedgerStore: LedgerStore {
         try await client.withTransaction(logger: logger) { connection in
             var cards: [CardIssue] = []
             var report = CommitReport()
-            var feedLocked = false
+            let feedLocked = try await lockInOrder(for: events, on: connection)
             for event in events {
                 if case .cardIssued(let issue) = event {
                     cards.append(issue)
@@ -251,12 +251,8 @@ public struct PostgresLedgerStore: LedgerStore {
                 case .cardsExpired(let campaign, let at):
                     try await expire(campaign, at: at, on: connection)
                 case .orderPlaced(let order):
-                    if !feedLocked { try await lockOrderFeed(on: connection) }
-                    feedLocked = true
                     try await place(order, on: connection)
                 case .orderChanged(let change):
-                    if !feedLocked { try await lockOrderFeed(on: connection) }
-                    feedLocked = true
                     try await apply(change, on: connection)
                 case .cardIssued:
                     break
@@ -268,10 +264,51 @@ public struct PostgresLedgerStore: LedgerStore {
         }
     }
 
-    /// Order events are followed by sequence number on every node; writers take turns so that
-    /// they commit in the order of their numbers and a follower never passes over one.
-    private func lockOrderFeed(on connection: PostgresConnection) async throws {
-        try await connection.query("SELECT pg_advisory_xact_lock(7337002)", logger: logger)
+    /// Takes, before the batch writes anything, the locks its later events need, in the one
+    /// order every transaction takes them: the order feed, then campaign rows by id, then lease
+    /// rows (the card inserts). Taken as the events come, a batch that charges its lease and
+    /// then redeems a card would wait for the campaign row while the keeper, holding that row
+    /// to extend the lease, waits for the lease: a deadlock. Returns whether the feed is locked.
+    ///
+    /// Order events are followed by sequence number on every node; writers take the feed's lock
+    /// in turn so that they commit in the order of their numbers and a follower never passes
+    /// over one.
+    private func lockInOrder(for events: [LedgerEvent], on connection: PostgresConnection) async throws -> Bool {
+        var campaigns = Set<String>()
+        var settled: [String] = []
+        var feed = false
+        for event in events {
+            switch event {
+            case .campaignUpdated(let campaign): campaigns.insert(campaign.id)
+            case .cardsExpired(let campaign, _): campaigns.insert(campaign)
+            case .orderPlaced(let order):
+                feed = true
+                if let card = order.draft.cardID { campaigns.insert(Self.campaign(of: card)) }
+            case .orderChanged(let change):
+                feed = true
+                if change.settlement != nil { settled.append(change.orderID) }
+            case .campaignCreated, .cardIssued: break
+            }
+        }
+        if feed { try await connection.query("SELECT pg_advisory_xact_lock(7337002)", logger: logger) }
+        if !settled.isEmpty {
+            // A settled card's campaign is in its order's placement (one placed in this batch
+            // was counted above).
+            let rows = try await connection.query(
+                "SELECT payload FROM order_events WHERE order_id = ANY(\(settled)) AND kind = 'placed'", logger: logger)
+            for try await bytes in rows.decode(ByteBuffer.self) {
+                if case .orderPlaced(let order) = try JournalCodec.decode(Array(bytes.readableBytesView)).first,
+                    let card = order.draft.cardID
+                {
+                    campaigns.insert(Self.campaign(of: card))
+                }
+            }
+        }
+        if !campaigns.isEmpty {
+            try await connection.query(
+                "SELECT 1 FROM campaigns WHERE id = ANY(\(campaigns.sorted())) ORDER BY id FOR NO KEY UPDATE", logger: logger)
+        }
+        return feed
     }
 
     /// Settles every lease of the campaign (another node's lease included: its cards are

@@ -198,7 +198,9 @@ extension PostgresLedgerStore {
             UPDATE budget_leases SET expires_at = now() + make_interval(secs => \(seconds)),
                 claim_rate_fen = coalesce((SELECT r.fen FROM unnest(\(campaigns)::text[], \(campaigns.map { claimRates[$0]! })::int8[])
                     AS r(campaign, fen) WHERE r.campaign = budget_leases.campaign), 0)
-            WHERE node = \(node)
+            WHERE node = \(node) AND campaign IN (
+                -- by campaign, the order in which a batch's card inserts charge the same rows
+                SELECT campaign FROM budget_leases WHERE node = \(node) ORDER BY campaign FOR UPDATE)
             """, logger: logger)
     }
 

@@ -178,14 +178,19 @@ public struct OrderController: Sendable {
         async throws -> (Order, replayed: Bool)
     {
         try await engine.prepareUser(user, holding: body.cardID)
+        let draft: OrderDraft
         if let existing = try engine.read({ $0.orders(of: user).first { $0.draft.idempotency.key == key } }) {
             guard existing.draft.idempotency.digest == digest else { throw APIError(LedgerError.idempotencyKeyReused) }
+            // A retry (perhaps of an answer lost to a database failover): not priced again, since
+            // its card is spent now; the ledger replays the order once it is durable.
+            draft = existing.draft
+        } else {
+            let (priced, _) = try price(body, user: user)
+            draft = OrderDraft(
+                id: Self.newOrderID(), user: user, merchantID: priced.store.id, items: priced.items,
+                cardID: body.cardID, deliveryFeeFen: priced.deliveryFeeFen, address: try body.address.value(),
+                promisedAtMs: priced.promisedAtMs, idempotency: ClaimKey(key: key, digest: digest))
         }
-        let (priced, _) = try price(body, user: user)
-        let draft = OrderDraft(
-            id: Self.newOrderID(), user: user, merchantID: priced.store.id, items: priced.items,
-            cardID: body.cardID, deliveryFeeFen: priced.deliveryFeeFen, address: try body.address.value(),
-            promisedAtMs: priced.promisedAtMs, idempotency: ClaimKey(key: key, digest: digest))
         let (result, replayed) = try await engine.placeOrder(draft, eventLoop: eventLoop)
         switch result {
         case .success(let order):

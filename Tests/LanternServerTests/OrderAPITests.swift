@@ -177,6 +177,24 @@ struct OrderAPITests {
         }
     }
 
+    @Test("A retried order paid with a card replays the order instead of finding the card spent", arguments: StoreKind.available)
+    func paidOrderReplayed(kind: StoreKind) async throws {
+        try await withTestApp(kind) { app in
+            #expect(try await app.createCampaign() == .created)
+            let card = try #require(try await app.claim("ann").cardID)
+            let store = try await app.nearbyStore()
+            let first = try await app.order("ann", merchant: store, card: card, key: "paid")
+            #expect(first.status == .created)
+            // The client lost the answer (a 503 during a database failover, say) and asks again.
+            let again = try await app.order("ann", merchant: store, card: card, key: "paid")
+            #expect(again.status == .ok)
+            #expect(again.headers[.idempotentReplayed] == "true")
+            #expect(again.order["id"] as? String == first.order["id"] as? String)
+            let orders = try await app.send(.get, "/v1/me/orders", as: "ann").json["orders"] as? [[String: Any]]
+            #expect(orders?.count == 1)
+        }
+    }
+
     @Test("Orders and their cards survive a restart", arguments: StoreKind.available)
     func survivesRestart(kind: StoreKind) async throws {
         let store = try await TestStore.make(kind)

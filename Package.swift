@@ -114,6 +114,7 @@ let package = Package(
                 "LanternStorage",
                 "LanternLedger",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(

@@ -124,6 +124,7 @@ public func buildRouter(
         return json.response(status: .ok)
     }
     let v1 = router.group("v1").add(middleware: EventLoopAffinityMiddleware())
+        .add(middleware: AnswerDeadlineMiddleware(deadline: engine.answerDeadline))
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
     CampaignController(engine: engine, admission: admission, audit: AuditTrail(store: store, clock: clock)).addRoutes(to: v1)
     router.group("metrics").add(middleware: BearerAuthMiddleware(tokens: tokens)).get { _, context -> Response in

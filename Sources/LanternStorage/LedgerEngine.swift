@@ -48,8 +48,8 @@ public final class LedgerEngine: Service, Sendable {
         var id: UInt64
         var events: [LedgerEvent] = []
         var waiters: [Waiter] = []
-        /// When the oldest waiter joined.
-        var oldestWaiter: ContinuousClock.Instant?
+        /// The earliest instant by which one of its waiters must be answered.
+        var answerBy: ContinuousClock.Instant?
         var isEmpty: Bool { events.isEmpty && waiters.isEmpty }
     }
 
@@ -62,6 +62,9 @@ public final class LedgerEngine: Service, Sendable {
         var draining = false
         var stopped = false
         var committerWake: UnsafeContinuation<Void, Never>?
+        /// The waiters of a failed commit while the book is rebuilt, answered when it is (or at
+        /// their deadline, if the store takes longer).
+        var failed: (waiters: [Waiter], answerBy: ContinuousClock.Instant)?
     }
 
     private let store: any LedgerStore
@@ -69,7 +72,8 @@ public final class LedgerEngine: Service, Sendable {
     private let clock: @Sendable () -> Date
     private let logger: Logger
     private let expiryInterval: Duration
-    private let answerDeadline: Duration
+    /// How long a request may wait on the store before it is answered 503 with Retry-After.
+    public let answerDeadline: Duration
     private let commitTimer: Metrics.Timer
     private let batchOperations: Recorder
     private let commitFailures: Counter
@@ -166,8 +170,20 @@ public final class LedgerEngine: Service, Sendable {
     }
 
     /// A store that fails to answer a read makes the ledger unavailable for this request (503).
-    private func unavailableOnError<T>(_ body: () async throws -> T) async throws -> T {
-        do { return try await body() } catch { throw LedgerUnavailable(description: "the store did not answer: \(error)") }
+    /// So does one that does not answer by the request's deadline (a stalled or vanished database).
+    private func unavailableOnError<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let limit = answerBy() - .now
+        let late = LedgerUnavailable(description: "the store did not answer within \(answerDeadline)")
+        switch await Self.first(within: limit, orFail: late, body) {
+        case .success(let value): return value
+        case .failure(let error as LedgerUnavailable): throw error
+        case .failure(let error): throw LedgerUnavailable(description: "the store did not answer: \(error)")
+        }
+    }
+
+    /// The current request's deadline, or the whole answer deadline from now.
+    private func answerBy() -> ContinuousClock.Instant {
+        AnswerDeadline.instant ?? .now + answerDeadline
     }
 
     /// Re-reads the campaigns and their accounting from a shared database (campaigns created,
@@ -316,7 +332,10 @@ public final class LedgerEngine: Service, Sendable {
     }
 
     /// Checks that the store answers.
-    public func ping() async throws { try await store.ping() }
+    public func ping() async throws {
+        let store = self.store
+        try await unavailableOnError { try await store.ping() }
+    }
 
     /// Decides a claim at once and calls `completion` with its outcome once it is durable (or
     /// with the error that kept it from being so). `completion` runs on `eventLoop` when the
@@ -336,9 +355,10 @@ public final class LedgerEngine: Service, Sendable {
         let needsReferrer = request.referralCode.map { referrer in
             state.withLock { $0.book.isCache && !$0.book.isLoaded(referrer) }
         } ?? false
+        let answerBy = answerBy()
         guard !needsReferrer else {
             Task {
-                let result = await withinDeadline {
+                let result = await withinDeadline(answerBy) {
                     try? await self.prepareUser(request.referralCode!)
                     return await self.reconsider(request, after: await self.decideClaim(request))
                 }
@@ -349,7 +369,7 @@ public final class LedgerEngine: Service, Sendable {
         submit(eventLoop: eventLoop, claim: request, revising: Self.revising, deliver: { result in
             guard Self.refusedForBudget(result) else { return completion(result) }
             Task {
-                let result = await self.withinDeadline { await self.reconsider(request, after: result) }
+                let result = await self.withinDeadline(answerBy) { await self.reconsider(request, after: result) }
                 Self.run(on: eventLoop) { completion(result) }
             }
         }, Self.deciding(request, now: clock()))
@@ -357,9 +377,12 @@ public final class LedgerEngine: Service, Sendable {
 
     /// A claim's second look bounded by the answer deadline: a store that does not answer (a
     /// lease or a user that cannot be read) makes it a 503 with Retry-After, never a hang.
-    private func withinDeadline(_ work: @escaping @Sendable () async -> ClaimResult) async -> ClaimResult {
+    private func withinDeadline(
+        _ answerBy: ContinuousClock.Instant, _ work: @escaping @Sendable () async -> ClaimResult
+    ) async -> ClaimResult {
         let failure = LedgerUnavailable(description: "the store did not answer within \(answerDeadline)")
-        switch await Self.first(within: answerDeadline, orFail: failure, { await work() }) {
+        let limited: @Sendable () async -> ClaimResult = { await AnswerDeadline.$instant.withValue(answerBy) { await work() } }
+        switch await Self.first(within: answerBy - .now, orFail: failure, limited) {
         case .success(let result): return result
         case .failure(let error): return .failure(error)
         }
@@ -445,12 +468,18 @@ public final class LedgerEngine: Service, Sendable {
                 waiter.claim = claim
                 waiter.revise = { revision in deliver(.success(revising(value, revision))) }
             }
+            // Without a request deadline, the first waiter's default deadline is the batch's earliest.
+            let requested = AnswerDeadline.instant
             if !appended, let inFlight = state.inFlight, waitFor == inFlight.id {
-                if inFlight.waiters.isEmpty { state.inFlight!.oldestWaiter = .now }
+                if inFlight.waiters.isEmpty || requested != nil {
+                    state.inFlight!.answerBy = Self.earlier(inFlight.answerBy, requested ?? .now + answerDeadline)
+                }
                 state.inFlight!.waiters.append(waiter)
                 return .waiting(wake: nil)
             }
-            if state.pending.waiters.isEmpty { state.pending.oldestWaiter = .now }
+            if state.pending.waiters.isEmpty || requested != nil {
+                state.pending.answerBy = Self.earlier(state.pending.answerBy, requested ?? .now + answerDeadline)
+            }
             state.pending.waiters.append(waiter)
             let wake = state.committerWake
             state.committerWake = nil
@@ -485,25 +514,35 @@ public final class LedgerEngine: Service, Sendable {
         }
     }
 
-    /// Answers waiters whose commit has taken longer than the deadline with `LedgerUnavailable`
-    /// (a 503 with Retry-After): the store is too slow or down. Their events stay in line and
-    /// may still commit; a retry with the same idempotency key then replays the card.
+    private static func earlier(_ a: ContinuousClock.Instant?, _ b: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        a.map { min($0, b) } ?? b
+    }
+
+    /// Answers waiters whose commit would outlast their deadline with `LedgerUnavailable` (a
+    /// 503 with Retry-After): the store is too slow or down. A batch's waiters are answered
+    /// together, up to one tick before the earliest deadline among them, so none is late. Their
+    /// events stay in line and may still commit; a retry with the same idempotency key then
+    /// replays the card.
     private func enforceDeadline() async {
-        let tick = answerDeadline / 10
+        let tick = min(answerDeadline / 20, .milliseconds(50))
         while !Task.isCancelled {
             try? await Task.sleep(for: tick)
-            let cutoff = ContinuousClock.now - answerDeadline
+            let cutoff = ContinuousClock.now + tick
             let overdue = state.withLock { state -> [Waiter] in
                 var overdue: [Waiter] = []
-                if let started = state.inFlight?.oldestWaiter, started < cutoff {
+                if let answerBy = state.inFlight?.answerBy, answerBy <= cutoff {
                     overdue += state.inFlight!.waiters
                     state.inFlight!.waiters = []
-                    state.inFlight!.oldestWaiter = nil
+                    state.inFlight!.answerBy = nil
                 }
-                if let started = state.pending.oldestWaiter, started < cutoff {
+                if let answerBy = state.pending.answerBy, answerBy <= cutoff {
                     overdue += state.pending.waiters
                     state.pending.waiters = []
-                    state.pending.oldestWaiter = nil
+                    state.pending.answerBy = nil
+                }
+                if let failed = state.failed, failed.answerBy <= cutoff {
+                    overdue += failed.waiters
+                    state.failed = nil
                 }
                 return overdue
             }
@@ -549,16 +588,22 @@ public final class LedgerEngine: Service, Sendable {
             } catch {
                 commitFailures.increment()
                 logger.error("ledger commit failed; rebuilding from the store", metadata: ["error": "\(error)"])
-                let failed = state.withLock { state in
+                state.withLock { state in
                     state.available = false
-                    let failed = (state.inFlight?.waiters ?? batch.waiters) + state.pending.waiters
+                    let waiters = (state.inFlight?.waiters ?? batch.waiters) + state.pending.waiters
+                    let answerBy = [state.inFlight?.answerBy, state.pending.answerBy].compactMap { $0 }.min()
+                    state.failed = (waiters, answerBy ?? .now)
                     state.inFlight = nil
                     state.pending = Batch(id: state.pending.id + 1)
-                    return failed
                 }
                 // One rebuild before answering, so a client retrying at once finds the ledger back;
-                // if the store is still down, answer anyway and keep trying.
+                // if the store is still down, answer anyway (at the waiters' deadline, if it
+                // comes first) and keep trying.
                 let rebuilt = await rebuild()
+                let failed = state.withLock { state in
+                    defer { state.failed = nil }
+                    return state.failed?.waiters ?? []
+                }
                 let unavailable = LedgerUnavailable(description: "the ledger could not commit: \(error)")
                 Self.complete(failed, with: unavailable)
                 if !rebuilt { await recover() }
@@ -720,9 +765,19 @@ public final class LedgerEngine: Service, Sendable {
     }
 
     /// Replaces the book with one rebuilt from the store; false if the store did not answer.
+    /// A shared database's rebuild (campaigns, leases, the node's live orders) is small, so one
+    /// that has not answered in five answer deadlines is given up and tried again on a new
+    /// connection; a whole journal (SQLite) takes as long as it takes.
     private func rebuild() async -> Bool {
         do {
-            let book = try await Self.rebuild(from: store)
+            let store = self.store
+            let limit = answerDeadline * 5
+            let book =
+                state.withLock({ $0.book.isCache })
+                ? try await Self.first(within: limit, orFail: CommitAbandoned(description: "the store did not load within \(limit)")) {
+                    try await Self.rebuild(from: store)
+                }.get()
+                : try await Self.rebuild(from: store)
             state.withLock { state in
                 state.book = book
                 state.durable = state.pending.id - 1

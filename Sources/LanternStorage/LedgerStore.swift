@@ -187,9 +187,9 @@ extension OpenedStore {
     /// shared database, its keeper); drains it after.
     public func withEngine<T: Sendable>(
         logger: Logger, clock: @escaping @Sendable () -> Date = Date.init, sharing: SharingConfiguration = SharingConfiguration(),
-        _ body: @Sendable @escaping (LedgerEngine) async throws -> T
+        answerDeadline: Duration = .seconds(2), _ body: @Sendable @escaping (LedgerEngine) async throws -> T
     ) async throws -> T {
-        let engine = LedgerEngine(store: store, logger: logger, clock: clock)
+        let engine = LedgerEngine(store: store, logger: logger, answerDeadline: answerDeadline, clock: clock)
         let keeper: [any Service] = (store as? PostgresLedgerStore).map {
             [SharedLedgerKeeper(store: $0, engine: engine, configuration: sharing, logger: logger)]
         } ?? []

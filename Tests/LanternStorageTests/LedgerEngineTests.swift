@@ -1,6 +1,7 @@
 import Foundation
 import LanternLedger
 import Logging
+import PostgresNIO
 import Synchronization
 import Testing
 
@@ -92,8 +93,9 @@ final class StallingStore: LedgerStore {
             store.stalled.withLock { $0 = true }
             let asked = ContinuousClock.now
             await #expect(throws: LedgerUnavailable.self) { try await engine.claim(claim("alice")) }
+            // Answered with its batch up to one tick (50 ms) before the deadline, never after.
             let waited = ContinuousClock.now - asked
-            #expect(waited >= .seconds(1))
+            #expect(waited >= .milliseconds(900))
             #expect(waited < .seconds(5))
             // The client retries with the same key while the store is still stalled; the store
             // recovers well within a fresh deadline, and the retry gets the card.
@@ -108,6 +110,31 @@ final class StallingStore: LedgerStore {
                 return
             }
             #expect(replayed)
+        }
+    }
+
+    @Test func aRequestsDeadlineBoundsItsWaitForTheCommit() async throws {
+        let (sqlite, path) = try temporarySQLite()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = StallingStore(inner: sqlite)
+        let engine = LedgerEngine(store: store, logger: logger, answerDeadline: .seconds(5))
+        let opened = OpenedStore(store: store, services: [], prepare: {})
+        try await opened.whileRunning(with: [engine], logger: logger) {
+            try await engine.load()
+            _ = try await engine.createCampaign(campaign(budget: 1_000)).get()
+            store.stalled.withLock { $0 = true }
+            defer { store.stalled.withLock { $0 = false } }
+            // A request that already spent most of its time elsewhere (reading the user, say)
+            // is answered by its own deadline, not the engine's five seconds from now.
+            let asked = ContinuousClock.now
+            await #expect(throws: LedgerUnavailable.self) {
+                try await AnswerDeadline.$instant.withValue(asked + .milliseconds(400)) {
+                    try await engine.claim(claim("alice"))
+                }
+            }
+            let waited = ContinuousClock.now - asked
+            #expect(waited >= .milliseconds(300))
+            #expect(waited < .milliseconds(900))
         }
     }
 
@@ -280,6 +307,103 @@ final class StallingStore: LedgerStore {
             }
         }
     }
+}
+
+@Suite struct StalledDatabaseTests {
+    /// Holds `tables` locked in another session, so the node's reads and writes of them wait on
+    /// the real server as they would on one that accepts connections and does not answer.
+    func whileLocked(_ tables: String, url: String, _ body: () async throws -> Void) async throws {
+        let locker = try PostgresLedgerStore(url: url, logger: logger, node: "locker")
+        let (locked, lockedNow) = AsyncStream<Void>.makeStream()
+        let (release, releaseNow) = AsyncStream<Void>.makeStream()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await locker.client.run() }
+            group.addTask {
+                try await locker.client.withTransaction(logger: logger) { connection in
+                    try await connection.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(tables) IN ACCESS EXCLUSIVE MODE"), logger: logger)
+                    lockedNow.yield()
+                    for await _ in release { break }
+                }
+            }
+            for await _ in locked { break }
+            do { try await body() } catch {
+                releaseNow.finish()
+                group.cancelAll()
+                throw error
+            }
+            releaseNow.finish()
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    @Test(.enabled(if: postgresServerURL != nil, "needs LANTERN_TEST_POSTGRES_URL (scripts/test starts a server)"))
+    func aStalledDatabaseIsAnswered503InTimeAndAClaimLandsOnce() async throws {
+        try await withScratchPostgres { url in
+            let node = try openStore(.postgres(url: url), logger: logger, node: "a")
+            try await node.withEngine(logger: logger, answerDeadline: .milliseconds(500)) { engine in
+                _ = try await engine.createCampaign(campaign(budget: 10_000, value: 100)).get()
+                // The node's lease in hand, so the claim below waits only on the card insert.
+                guard case .issued = try await engine.claim(claim("warm-up")).outcome else {
+                    Issue.record("the node refused its first claim")
+                    return
+                }
+                try await whileLocked("cards", url: url) {
+                    // The commit waits on the lock: answered by the deadline, never a hang; so
+                    // is a read of a user the node has not met.
+                    let claiming = await answer(within: .seconds(3)) { _ = try await engine.claim(claim("alice")) }
+                    let reading = await answer(within: .seconds(3)) { try await engine.prepareUser("bob") }
+                    for (what, answered) in [("the claim", claiming), ("the read", reading)] {
+                        guard let (result, waited) = answered else {
+                            Issue.record("\(what) was not answered within 3 s")
+                            continue
+                        }
+                        #expect(throws: LedgerUnavailable.self, "\(what)") { try result.get() }
+                        #expect(waited >= .milliseconds(400), "\(what)")
+                        #expect(waited < .milliseconds(900), "\(what)")
+                    }
+                }
+                // Once the database answers, the client's same-key retries end in alice's card,
+                // whether the first commit landed after its 503 (a replay) or not (issued now).
+                let started = ContinuousClock.now
+                var outcome: ClaimOutcome?
+                while outcome == nil, ContinuousClock.now - started < .seconds(20) {
+                    do { outcome = try await engine.claim(claim("alice")).outcome } catch is LedgerUnavailable {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                guard case .issued = outcome else {
+                    Issue.record("the retries did not end in a card: \(String(describing: outcome))")
+                    return
+                }
+                let cards = try await node.store.loadUser("alice", campaigns: ["c"])?.cards ?? []
+                #expect(cards.count == 1)
+            }
+        }
+    }
+}
+
+/// What `work` answered and how long it took, or nil if it had not answered within `limit`
+/// (it is left running, so a hang fails the test instead of stopping it).
+func answer(
+    within limit: Duration, _ work: @escaping @Sendable () async throws -> Void
+) async -> (Result<Void, any Error>, Duration)? {
+    let (answers, answered) = AsyncStream<(Result<Void, any Error>, Duration)?>.makeStream()
+    let started = ContinuousClock.now
+    Task {
+        do {
+            try await work()
+            answered.yield((.success(()), ContinuousClock.now - started))
+        } catch {
+            answered.yield((.failure(error), ContinuousClock.now - started))
+        }
+    }
+    Task {
+        try? await Task.sleep(for: limit)
+        answered.yield(nil)
+    }
+    for await first in answers { return first }
+    return nil
 }
 
 /// Runs `body` against a scratch database on the test server, dropped afterwards.

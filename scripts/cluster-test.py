@@ -17,12 +17,9 @@ surviving node, same-key retries on another node replayed the same card, answers
 within 1 s. Exits non-zero on any failure.
 """
 import argparse
-import http.client
-import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,34 +27,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from lantern_http import free_port, request
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMPAIGN = "cluster-rush"
 VALUE = 2_500
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(port, method, path, token=None, body=None, headers=None, timeout=10):
-    """One HTTP request; returns (status, headers, parsed JSON or None), or (None, {}, None) with no answer."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    all_headers = {"Content-Type": "application/json"}
-    if token:
-        all_headers["Authorization"] = f"Bearer {token}"
-    all_headers.update(headers or {})
-    try:
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=all_headers)
-        response = conn.getresponse()
-        data = response.read()
-        parsed = json.loads(data) if data else None
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, parsed
-    except (OSError, http.client.HTTPException, json.JSONDecodeError):
-        return None, {}, None
-    finally:
-        conn.close()
 
 
 def wait_ready(port, process, timeout=90):

@@ -514,6 +514,7 @@ public final class LedgerEngine: Service, Sendable {
         }
     }
 
+    /// A batch's deadline once a waiter due at `b` joins it.
     private static func earlier(_ a: ContinuousClock.Instant?, _ b: ContinuousClock.Instant) -> ContinuousClock.Instant {
         a.map { min($0, b) } ?? b
     }

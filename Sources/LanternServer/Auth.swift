@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import JWTKit
+import LanternAdmission
 import LanternLedger
 import NIOCore
 
@@ -81,6 +82,9 @@ public final class TokenAuthority: Sendable {
         case .invalid:
             throw .unauthorized("the bearer token is invalid or expired")
         case .unrecognized:
+            // jwt-kit verifies with the key it holds whatever the header names, so the header
+            // must name that key's algorithm and no other key.
+            guard Self.namesOurKey(token) else { throw .unauthorized("the bearer token is invalid or expired") }
             let full: LanternClaims
             do {
                 full = try await keys.verify(token, as: LanternClaims.self)
@@ -99,10 +103,25 @@ public final class TokenAuthority: Sendable {
         return try? Self.identity(sub: sub, role: role, expiresAt: Date(timeIntervalSince1970: exp), merchantID: merchantID)
     }
 
+    /// Whether a token's header asks for HS256 (the one key Lantern holds) and names no key id.
+    private static func namesOurKey(_ token: String) -> Bool {
+        guard let segment = token.split(separator: ".", omittingEmptySubsequences: false).first,
+            let bytes = Base64URL.decode(Array(segment.utf8)[...]),
+            let header = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+        else { return false }
+        return header["alg"] as? String == "HS256" && header["kid"] == nil && header["crit"] == nil
+    }
+
+    /// The latest expiry a token may carry: the last second of the year 9999.
+    private static let latestExpiry = Date(timeIntervalSince1970: 253_402_300_799)
+
     private static func identity(sub: String, role: String, expiresAt: Date, merchantID: String?) throws(APIError)
         -> Identity
     {
-        guard expiresAt > Date() else { throw .unauthorized("the bearer token is invalid or expired") }
+        // An `exp` of 1e999 reads as infinity: a token that would never expire.
+        guard expiresAt > Date(), expiresAt <= latestExpiry else {
+            throw .unauthorized("the bearer token is invalid or expired")
+        }
         guard let role = Role(rawValue: role) else { throw .unauthorized("the token has an unknown role") }
         guard Identifier.isValid(sub) else {
             throw .unauthorized("the token's subject must be 1-64 characters of a-z, A-Z, 0-9, '-' or '_'")

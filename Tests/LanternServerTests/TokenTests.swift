@@ -52,6 +52,33 @@ import Testing
         await #expect(throws: APIError.self) { try await tokens.verify(unsigned) }
     }
 
+    /// A token signed with the test secret (HMAC-SHA256) whatever its header says.
+    func hmacSigned(header: String, payload: String) -> String {
+        let signingInput = base64URL(header) + "." + base64URL(payload)
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: SymmetricKey(data: Array(Self.secret.utf8)))
+        return signingInput + "." + Base64URL.encode(Array(mac))
+    }
+
+    @Test("A token whose header names another algorithm than its key's is refused, however it was signed",
+        arguments: [#"{"alg":"none","typ":"JWT"}"#, #"{"alg":"RS256","typ":"JWT"}"#, #"{"alg":"HS512"}"#, #"{"typ":"JWT"}"#,
+                    #"{"alg":"HS256","typ":"JWT","kid":"other"}"#])
+    func theHeadersAlgorithmMustBeTheKeys(header: String) async throws {
+        let tokens = try await TokenAuthority(secret: Self.secret)
+        let exp = Int(Date().addingTimeInterval(3_600).timeIntervalSince1970)
+        let token = hmacSigned(header: header, payload: #"{"sub":"eve","role":"admin","exp":\#(exp)}"#)
+        await #expect(throws: APIError.self) { try await tokens.verify(token) }
+    }
+
+    @Test("An expiry that is not a finite time is refused", arguments: ["1e999", "-1e999", "1e300"])
+    func anInfiniteExpiryIsRefused(exp: String) async throws {
+        let tokens = try await TokenAuthority(secret: Self.secret)
+        for header in [#"{"alg":"HS256","typ":"JWT"}"#, #"{"typ":"JWT","alg":"HS256","x":1}"#] {
+            let token = hmacSigned(header: header, payload: #"{"sub":"eve","role":"admin","exp":\#(exp)}"#)
+            await #expect(throws: APIError.self, "\(header) exp \(exp)") { try await tokens.verify(token) }
+            #expect(tokens.verifiedIdentity(token[...]) == nil)
+        }
+    }
+
     @Test func anotherSecretsSignatureIsInvalid() async throws {
         let ours = try await TokenAuthority(secret: Self.secret)
         let theirs = try await TokenAuthority(secret: "some-other-secret-0123456789abcdefghij")

@@ -163,6 +163,8 @@ public enum OfflineAssistant {
         if Intent.startsOver(words) {
             session.lines = []
             session.offered = []
+            session.brand = nil
+            session.address = nil
             session.quotedArguments = nil
             session.awaiting = .nothing
             return AssistantReply(
@@ -197,6 +199,17 @@ public enum OfflineAssistant {
             for index in session.lines.indices { apply(options, to: &session.lines[index]) }
         } else if session.awaiting == .address, parsed.items.isEmpty, !words.isEmpty {
             session.address = String(text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))
+        }
+        // A count the stores will not take is said so, never quietly read as one cup.
+        if let line = session.lines.first(where: { $0.quantity > Catalog.maximumCupsPerLine }) {
+            let drink = Catalog.drink(named: line.drink)
+            session.lines = session.lines.map { var capped = $0; capped.quantity = min(capped.quantity, Catalog.maximumCupsPerLine); return capped }
+            session.awaiting = .nothing
+            return AssistantReply(
+                reply: say("一单每种饮品最多 \(Catalog.maximumCupsPerLine) 杯，\(line.quantity) 杯\(drink?.chinese ?? line.drink)点不了。要改成 \(Catalog.maximumCupsPerLine) 杯吗？需要更多请分几单。",
+                    "One order takes at most \(Catalog.maximumCupsPerLine) cups of a drink, so \(line.quantity) × \(line.drink) is too many. Make it \(Catalog.maximumCupsPerLine)? For more, place several orders."),
+                suggestions: [say("好的，\(Catalog.maximumCupsPerLine) 杯", "yes, \(Catalog.maximumCupsPerLine) cups"), say("算了", "start over")],
+                pendingOrder: nil, order: nil, engine: "offline")
         }
         if let address = parsed.address { session.address = String(address.prefix(200)) }
         if let store = parsed.store {

@@ -26,6 +26,10 @@ enum OrderToken: Sendable, Equatable {
     case everyDrink
     /// "第二个", "the second one": picks one of the offered choices.
     case choice(Int)
+    /// "another", "再来": a new cup follows, even of a drink already named.
+    case another
+    /// A brand of the demo city, by its English name: the store to order from.
+    case brand(String)
     /// "from …", "在…点": the store's name follows.
     case storeMarker
     /// "送到", "deliver to": the address follows.
@@ -104,13 +108,29 @@ enum Lexicon {
 
     private static let chineseNumbers: [(String, Int)] = [
         ("一", 1), ("二", 2), ("两", 2), ("三", 3), ("四", 4), ("五", 5), ("六", 6), ("七", 7), ("八", 8), ("九", 9),
-        ("十", 10), ("十一", 11), ("十二", 12), ("十五", 15), ("二十", 20),
-    ]
+        ("俩", 2), ("仨", 3),
+    ] + (10...999).map { (chineseNumeral($0), $0) } + [("两百", 200), ("两千", 2_000), ("一千", 1_000), ("一万", 10_000)]
+
+    /// 10 → 十, 25 → 二十五, 100 → 一百, 305 → 三百零五: how a number of cups is written in words.
+    private static func chineseNumeral(_ number: Int) -> String {
+        let digits = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"]
+        let hundreds = number / 100, tens = number / 10 % 10, ones = number % 10
+        var text = hundreds > 0 ? digits[hundreds] + "百" : ""
+        if tens > 0 {
+            text += (hundreds == 0 && tens == 1 ? "" : digits[tens]) + "十"
+        } else if hundreds > 0, ones > 0 {
+            text += "零"
+        }
+        if ones > 0 { text += digits[ones] }
+        return text
+    }
 
     private static let englishNumbers: [(String, Int)] = [
         ("one", 1), ("a", 1), ("an", 1), ("single", 1), ("two", 2), ("a couple of", 2), ("couple of", 2),
         ("a couple", 2), ("a pair of", 2), ("both of", 2), ("three", 3), ("four", 4), ("five", 5), ("six", 6),
-        ("seven", 7), ("eight", 8), ("nine", 9), ("ten", 10), ("a dozen", 12), ("dozen", 12),
+        ("seven", 7), ("eight", 8), ("nine", 9), ("ten", 10), ("eleven", 11), ("twelve", 12), ("a dozen", 12),
+        ("dozen", 12), ("fifteen", 15), ("twenty", 20), ("thirty", 30), ("fifty", 50), ("a hundred", 100),
+        ("one hundred", 100), ("hundred", 100), ("a thousand", 1_000),
     ]
 
     /// Drink aliases: canonical name and Chinese name come from the catalog, these are the rest.
@@ -166,7 +186,12 @@ enum Lexicon {
         ("regular cup", .medium), ("small", .medium), ("med", .medium), ("medium size", .medium),
         ("大杯", .large), ("超大杯", .large), ("大份", .large), ("large", .large), ("big", .large),
         ("large size", .large), ("larg", .large), ("grande", .large), ("venti", .large),
-    ]
+    ] + ["m", "l", "xl"].flatMap { letter -> [(String, CupSize)] in
+        // Size letters only where they cannot be anything else: "M杯", "size M", "L size", "size要L".
+        let size: CupSize = letter == "m" ? .medium : .large
+        return ["\(letter)杯", "\(letter) 杯", "\(letter)号", "size \(letter)", "\(letter) size", "size要\(letter)",
+                "size:\(letter)", "size: \(letter)", "\(letter)码", "大小\(letter)", "要\(letter)杯"].map { ($0, size) }
+    }
 
     private static let sugars: [(String, Int)] = [
         ("无糖", 0), ("不要糖", 0), ("不加糖", 0), ("去糖", 0), ("零糖", 0), ("0糖", 0), ("不放糖", 0), ("不甜", 0),
@@ -198,9 +223,11 @@ enum Lexicon {
     ]
 
     private static let separators = [
-        "和", "跟", "与", "还有", "再来", "再要", "另外", "以及", "加上", "+", "＋", ",", "，", "、", ";", "；", "。",
-        ".", "!", "！", "?", "？", "&", "and", "plus", "also", "then", "and also", "as well as", "another",
+        "和", "跟", "与", "还有", "另外", "以及", "加上", "+", "＋", ",", "，", "、", ";", "；", "。",
+        ".", "!", "！", "?", "？", "&", "and", "plus", "also", "then", "and also", "as well as",
     ]
+
+    private static let anotherWords = ["再来", "再要", "再加一杯", "another", "one more", "and another"]
 
     private static let withWords = ["加", "多加", "加个", "加点", "要加", "with", "extra", "add", "topped with", "with extra", "add extra"]
 
@@ -278,7 +305,7 @@ enum Lexicon {
         for (chinese, number) in chineseNumbers {
             for measure in ["杯", "份", "个"] { entries.append((chinese + measure, [.quantity(number)])) }
         }
-        for number in 1...20 {
+        for number in 1...999 {
             for form in ["\(number)", "\(number)杯", "\(number)份", "\(number)x", "x\(number)", "×\(number)", "\(number)×", "\(number) x"] {
                 entries.append((form, [.quantity(number)]))
             }
@@ -289,6 +316,13 @@ enum Lexicon {
         for phrase in withWords { entries.append((phrase, [.with])) }
         for phrase in everyWords { entries.append((phrase, [.everyDrink])) }
         for (phrase, index) in choices { entries.append((phrase, [.choice(index)])) }
+        for phrase in anotherWords { entries.append((phrase, [.another])) }
+        for (phrase, number) in [("俩", 2), ("仨", 3)] { entries.append((phrase, [.quantity(number)])) }
+        // Brands after everything else: "Moon Pearl" is the store, never pearls.
+        for brand in DemoCity.brandNames {
+            entries.append((brand.english.lowercased(), [.brand(brand.english)]))
+            entries.append((brand.chinese, [.brand(brand.english)]))
+        }
         for phrase in storeMarkers { entries.append((phrase, [.storeMarker])) }
         for phrase in addressMarkers { entries.append((phrase, [.addressMarker])) }
         return entries

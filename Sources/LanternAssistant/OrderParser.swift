@@ -96,7 +96,17 @@ public enum OrderParser {
             }
             index = match.end
             switch match.tokens.first {
+            case .brand(let name):
+                lexemes.append(.store(name))
             case .storeMarker:
+                // "from Moon Pearl": a known brand is taken whole, not read word by word.
+                var next = index
+                while next < text.count, text[next] == 0x20 { next += 1 }
+                if let brand = trie.longestMatch(in: text, from: next), case .brand(let name)? = brand.tokens.first {
+                    lexemes.append(.store(name))
+                    index = brand.end
+                    continue
+                }
                 let (name, end) = capture(normalised, original: original, from: index, stopAtPhrases: true)
                 index = end
                 if let name { lexemes.append(.store(name)) }
@@ -171,16 +181,22 @@ public enum OrderParser {
         var everyDrink = false
         var previous: OrderToken?
         var splits: [Options] = []
+        /// The drink options attach to when it is not the last: one named again to amend it.
+        var focus: Int?
+        /// "another": the next drink is a new cup even if that drink was named before.
+        var wantsAnother = false
+        var target: Int? { focus ?? order.items.indices.last }
 
         func add(_ options: Options) {
             if everyDrink, !order.items.isEmpty {
                 for index in order.items.indices { options.apply(to: &order.items[index]) }
                 return
             }
-            guard !afterSeparator, let last = order.items.last else {
+            guard !afterSeparator, let index = target else {
                 mergePending(options)
                 return
             }
+            let last = order.items[index]
             // An option the last drink already has starts the next drink: 一杯珍珠奶茶一杯芋泥奶茶.
             let clashes = (options.size != nil && last.size != nil) || (options.sugar != nil && last.sugar != nil)
                 || (options.ice != nil && last.ice != nil) || (options.quantity != nil && last.quantity != nil)
@@ -188,7 +204,7 @@ public enum OrderParser {
                 afterSeparator = true
                 mergePending(options)
             } else {
-                options.apply(to: &order.items[order.items.count - 1])
+                options.apply(to: &order.items[index])
             }
         }
 
@@ -210,7 +226,7 @@ public enum OrderParser {
         /// and a plain line for cups no group claimed ("两杯芋泥奶茶，一杯加布丁").
         /// A lone group splits only at the end of the sentence: before a drink its count is that drink's.
         func resolveSplits(atEnd: Bool) {
-            guard let last = order.items.last, afterSeparator, let pendingCount = pending.quantity else { return }
+            guard focus == nil, let last = order.items.last, afterSeparator, let pendingCount = pending.quantity else { return }
             let total = (splits + [pending]).reduce(0) { $0 + ($1.quantity ?? 0) }
             guard !splits.isEmpty || (atEnd && pendingCount < (last.quantity ?? 1)) else { return }
             order.items.removeLast()
@@ -230,6 +246,20 @@ public enum OrderParser {
 
         func startDrink(_ drink: String?) {
             resolveSplits(atEnd: false)
+            // A later clause that names a drink already ordered, with no count of its own, is
+            // about that drink: "…，芝士乌龙要少冰", "…, the lemon tea with no ice".
+            if let drink, afterSeparator, !wantsAnother, pending.quantity == nil,
+                let earlier = order.items.firstIndex(where: { $0.drink == drink })
+            {
+                pending.apply(to: &order.items[earlier])
+                pending = Options()
+                focus = earlier
+                afterSeparator = false
+                everyDrink = false
+                return
+            }
+            wantsAnother = false
+            focus = nil
             var item = ParsedItem(drink: drink)
             pending.apply(to: &item)
             pending = Options()
@@ -266,12 +296,16 @@ public enum OrderParser {
             case .separator:
                 afterSeparator = true
                 everyDrink = false
+            case .another:
+                afterSeparator = true
+                everyDrink = false
+                wantsAnother = true
             case .with:
                 if !order.items.isEmpty, pending.isEmpty { afterSeparator = false }
             case .everyDrink:
                 if order.items.count > 1 { everyDrink = true }
             case .choice(let index): order.choice = index
-            case .storeMarker, .addressMarker, .filler: break
+            case .storeMarker, .addressMarker, .filler, .brand: break
             }
         }
         resolveSplits(atEnd: true)
@@ -280,9 +314,8 @@ public enum OrderParser {
                 // Options with no drink named: "少糖去冰" answering a question about the drink.
                 startDrink(nil)
             } else {
-                var item = order.items[order.items.count - 1]
-                pending.apply(to: &item)
-                order.items[order.items.count - 1] = item
+                let index = target ?? order.items.count - 1
+                pending.apply(to: &order.items[index])
             }
         }
         order.items = order.items.map(resolveMilkTea)

@@ -147,6 +147,9 @@ public enum Catalog {
     /// The drink with that canonical English name.
     public static func drink(named name: String) -> Drink? { byName[name] }
 
+    /// Most cups of one drink an order line may ask for: a store makes a line in one go.
+    public static let maximumCupsPerLine = 20
+
     private static func milkTea(_ name: String, _ chinese: String, _ price: Int64) -> Drink {
         Drink(
             name: name, chinese: chinese, priceFen: price, largeExtraFen: 300, ice: any, toppings: milkToppings,
@@ -231,7 +234,7 @@ extension Catalog {
     /// Checks a line against the catalog, fills in defaults and prices it from the catalog alone.
     public static func price(_ line: OrderLine) -> Result<PricedLine, OrderLineProblem> {
         guard let drink = drink(named: line.drink) else { return .failure(.unknownDrink(line.drink)) }
-        guard (1...20).contains(line.quantity) else { return .failure(.badQuantity(line.quantity)) }
+        guard (1...maximumCupsPerLine).contains(line.quantity) else { return .failure(.badQuantity(line.quantity)) }
         let ice = line.ice ?? drink.defaultIce
         guard drink.ice.contains(ice) else { return .failure(.iceNotAllowed(drink: drink.name, ice: ice)) }
         let sugar = line.sugar ?? drink.defaultSugar

@@ -133,7 +133,7 @@ public enum OrderProblem: Error, Sendable, Equatable {
             case .iceNotAllowed(let drink, let ice): why = "\(drink) cannot be made \(ice.rawValue)"
             case .toppingNotAllowed(let drink, let topping): why = "\(drink) takes no \(topping.rawValue)"
             case .sugarNotAllowed(let drink, let sugar): why = "\(drink) cannot be made with sugar \(sugar)"
-            case .badQuantity(let quantity): why = "quantity must be 1 to 20, not \(quantity)"
+            case .badQuantity(let quantity): why = "quantity must be 1 to \(Catalog.maximumCupsPerLine), not \(quantity)"
             }
             return "items[\(index)]: \(why)"
         case .notOnMenu(let index, let drink, let store): return "items[\(index)]: \(store) does not sell \(drink)"

@@ -90,6 +90,55 @@ struct OrderParserTests {
         #expect(order.items.map(\.drink) == ["pearl milk tea"])
     }
 
+    @Test("A brand is the store, never a topping, with or without a marker, in either language")
+    func brandsAreStores() {
+        let english = OrderParser.parse("a jasmine green tea no sugar from Moon Pearl, deliver to 200 Nanjing East Road")
+        #expect(english.store == "Moon Pearl")
+        #expect(english.items == [ParsedItem(drink: "jasmine green tea", sugar: 0, quantity: 1)])
+        #expect(english.address == "200 Nanjing East Road")
+        let possessive = OrderParser.parse("Moon Pearl's taro milk tea, half sugar")
+        #expect(possessive.store == "Moon Pearl")
+        #expect(possessive.items == [ParsedItem(drink: "taro milk tea", sugar: 50)])
+        let chinese = OrderParser.parse("月珠的芋泥奶茶少冰")
+        #expect(chinese.store == "Moon Pearl")
+        #expect(chinese.items == [ParsedItem(drink: "taro milk tea", ice: .less)])
+        let marked = OrderParser.parse("在云杯点两杯珍珠奶茶")
+        #expect(marked.store == "Cloud Cup")
+        #expect(marked.items == [ParsedItem(drink: "pearl milk tea", quantity: 2)])
+    }
+
+    @Test("Counts in words and digits, colloquial and large, are read as said",
+        arguments: [("来俩珍珠奶茶", 2), ("仨柠檬水", 3), ("一百杯珍珠奶茶", 100), ("二十五杯柠檬水", 25), ("100 cups of lemon water", 100),
+                    ("twelve pearl milk teas", 12), ("a hundred pearl milk teas", 100), ("30杯芋泥奶茶", 30), ("一百零五杯柠檬水", 105)])
+    func counts(text: String, cups: Int) {
+        #expect(OrderParser.parse(text).items.map(\.quantity) == [cups], "\(text)")
+    }
+
+    @Test("Size letters where nothing else is meant",
+        arguments: [("珍珠奶茶M杯", CupSize.medium), ("珍珠奶茶 L 杯", .large), ("taro milk tea size L", .large),
+                    ("an M size lemon water", .medium), ("芋泥奶茶size要M", .medium)])
+    func sizeLetters(text: String, size: CupSize) {
+        #expect(OrderParser.parse(text).items.map(\.size) == [size], "\(text)")
+    }
+
+    @Test("A later clause naming an earlier drink amends it; another cup of it is a new line")
+    func references() {
+        let chinese = OrderParser.parse("一杯芝士乌龙一杯柠檬红茶，芝士乌龙要少冰")
+        #expect(chinese.items == [
+            ParsedItem(drink: "cheese foam oolong", ice: .less, quantity: 1), ParsedItem(drink: "lemon black tea", quantity: 1),
+        ])
+        let english = OrderParser.parse("a large pearl milk tea and a lemon tea, the pearl milk tea with less sugar")
+        #expect(english.items == [
+            ParsedItem(drink: "pearl milk tea", size: .large, sugar: 70, quantity: 1), ParsedItem(drink: "lemon black tea", quantity: 1),
+        ])
+        let another = OrderParser.parse("a pearl milk tea, and another pearl milk tea with no ice")
+        #expect(another.items.count == 2)
+        #expect(another.items.last?.ice == IceLevel.none)
+        #expect(another.items.first?.ice == nil)
+        let again = OrderParser.parse("一杯珍珠奶茶，再来一杯珍珠奶茶去冰")
+        #expect(again.items.count == 2)
+    }
+
     @Test("Choices: 第二个 and the second one")
     func choices() {
         #expect(OrderParser.parse("第二个，少糖").choice == 2)

@@ -80,6 +80,37 @@ struct AssistantAPITests {
         try await store.remove()
     }
 
+    @Test("A brand named in the sentence is where the order goes, and 算了 forgets it")
+    func brandNamedThenStartOver() async throws {
+        try await withTestApp(.sqlite) { app in
+            let quoted = try await app.say("a jasmine green tea no sugar from Moon Pearl, deliver to 200 Nanjing East Road")
+            let pending = try #require(quoted.json["pending_order"] as? [String: Any], "\(quoted.text)")
+            let store = try #require(pending["merchant_id"] as? String)
+            let page = try await app.send(.get, "/v1/merchants/\(store)", as: "ann").json
+            #expect(page["brand"] as? String == "Moon Pearl")
+            let items = pending["items"] as? [[String: Any]] ?? []
+            #expect(items.count == 1)
+            #expect(items.first?["toppings"] as? [String] == [])
+            let session = try #require(quoted.session)
+            _ = try await app.say("算了", session: session)
+            // Moon Pearl sells no coffee: with the brand forgotten, an americano finds a store.
+            let coffee = try await app.say("一杯美式，送到人民广场1号", session: session)
+            #expect(coffee.json["pending_order"] != nil, "\(coffee.text)")
+        }
+    }
+
+    @Test("A hundred cups is answered with the limit, in the customer's language, not read as one", arguments: [
+        ("一百杯珍珠奶茶，送到人民广场1号", "最多 20 杯"), ("100 pearl milk teas, deliver to 5 Park Road", "at most 20 cups"),
+    ])
+    func tooManyCups(text: String, answer: String) async throws {
+        try await withTestApp(.sqlite) { app in
+            let reply = try await app.say(text)
+            #expect(reply.json["pending_order"] == nil)
+            #expect(reply.text.contains(answer), "\(reply.text)")
+            #expect(reply.text.contains("100"), "\(reply.text)")
+        }
+    }
+
     @Test("A session idle for over 30 minutes starts over")
     func sessionsExpire() async throws {
         try await withTestApp(.sqlite) { app in

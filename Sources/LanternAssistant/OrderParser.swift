@@ -165,6 +165,14 @@ public enum OrderParser {
 
         var isEmpty: Bool { size == nil && sugar == nil && ice == nil && toppings.isEmpty && quantity == nil }
 
+        /// These options, then `later` over them.
+        func merging(_ later: Options) -> Options {
+            var item = ParsedItem(drink: nil)
+            apply(to: &item)
+            later.apply(to: &item)
+            return Options(size: item.size, sugar: item.sugar, ice: item.ice, toppings: item.toppings, quantity: item.quantity)
+        }
+
         func apply(to item: inout ParsedItem) {
             if let size { item.size = size }
             if let sugar { item.sugar = sugar }
@@ -186,10 +194,16 @@ public enum OrderParser {
         /// "another": the next drink is a new cup even if that drink was named before.
         var wantsAnother = false
         var target: Int? { focus ?? order.items.indices.last }
+        /// Options said for every drink ("都要大杯", "both large"), applied again at the end so
+        /// that they reach the lines a later split makes.
+        var everyOptions = Options()
+        /// Options said in this clause for the drink they went to: "…, half sugar for both" makes them everyone's.
+        var clauseOptions = Options()
 
         func add(_ options: Options) {
             if everyDrink, !order.items.isEmpty {
                 for index in order.items.indices { options.apply(to: &order.items[index]) }
+                everyOptions = everyOptions.merging(options)
                 return
             }
             guard !afterSeparator, let index = target else {
@@ -205,6 +219,7 @@ public enum OrderParser {
                 mergePending(options)
             } else {
                 options.apply(to: &order.items[index])
+                clauseOptions = clauseOptions.merging(options)
             }
         }
 
@@ -260,6 +275,7 @@ public enum OrderParser {
             }
             wantsAnother = false
             focus = nil
+            clauseOptions = Options()
             var item = ParsedItem(drink: drink)
             pending.apply(to: &item)
             pending = Options()
@@ -296,14 +312,28 @@ public enum OrderParser {
             case .separator:
                 afterSeparator = true
                 everyDrink = false
+                clauseOptions = Options()
             case .another:
                 afterSeparator = true
                 everyDrink = false
                 wantsAnother = true
+                clauseOptions = Options()
             case .with:
                 if !order.items.isEmpty, pending.isEmpty { afterSeparator = false }
             case .everyDrink:
-                if order.items.count > 1 { everyDrink = true }
+                // Several drinks, or one drink of several cups about to be split ("两杯…，一杯加布丁一杯加椰果，都要大杯").
+                let splitting = !splits.isEmpty || (afterSeparator && pending.quantity != nil)
+                    || (order.items.last?.quantity ?? 1) > 1
+                if order.items.count > 1 || splitting {
+                    everyDrink = true
+                    // Said just before "both" / "for all": those options are everyone's.
+                    let said = afterSeparator && pending.quantity == nil ? pending : clauseOptions
+                    if !said.isEmpty, order.items.count > 1 {
+                        for index in order.items.indices { said.apply(to: &order.items[index]) }
+                        everyOptions = everyOptions.merging(said)
+                        if afterSeparator && pending.quantity == nil { pending = Options() } else { clauseOptions = Options() }
+                    }
+                }
             case .choice(let index): order.choice = index
             case .storeMarker, .addressMarker, .filler, .brand: break
             }
@@ -317,6 +347,11 @@ public enum OrderParser {
                 let index = target ?? order.items.count - 1
                 pending.apply(to: &order.items[index])
             }
+        }
+        if !everyOptions.isEmpty {
+            var shared = everyOptions
+            shared.quantity = nil
+            for index in order.items.indices { shared.apply(to: &order.items[index]) }
         }
         order.items = order.items.map(resolveMilkTea)
         return order

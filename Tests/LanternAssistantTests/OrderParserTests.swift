@@ -139,6 +139,21 @@ struct OrderParserTests {
         #expect(again.items.count == 2)
     }
 
+    @Test("An option for every cup reaches every line, also the lines a split makes and options said before 'both'")
+    func distribution() {
+        let large = [
+            ParsedItem(drink: "taro milk tea", size: .large, toppings: [.pudding], quantity: 1),
+            ParsedItem(drink: "taro milk tea", size: .large, toppings: [.coconutJelly], quantity: 1),
+        ]
+        #expect(OrderParser.parse("两杯芋泥奶茶，一杯加布丁一杯加椰果，都要大杯").items == large)
+        #expect(OrderParser.parse("two taro milk teas, one with pudding and one with coconut jelly, both large").items == large)
+        #expect(OrderParser.parse("one taro milk tea no ice and one pearl milk tea, half sugar for both").items == [
+            ParsedItem(drink: "taro milk tea", sugar: 50, ice: IceLevel.none, quantity: 1),
+            ParsedItem(drink: "pearl milk tea", sugar: 50, quantity: 1),
+        ])
+        #expect(OrderParser.parse("草莓果茶两杯，都少糖").items == [ParsedItem(drink: "strawberry fruit tea", sugar: 70, quantity: 2)])
+    }
+
     @Test("Choices: 第二个 and the second one")
     func choices() {
         #expect(OrderParser.parse("第二个，少糖").choice == 2)

@@ -165,6 +165,16 @@ public enum JSONValue: Sendable, Equatable, Codable {
         out += "\""
     }
 
+    /// The same value with every object's members sorted by key: parsing keeps no member order,
+    /// so this is what a digest of a request is taken over.
+    public var canonical: JSONValue {
+        switch self {
+        case .array(let elements): .array(elements.map(\.canonical))
+        case .object(let members): .object(members.map { ($0.0, $0.1.canonical) }.sorted { $0.0 < $1.0 })
+        default: self
+        }
+    }
+
     /// Parses JSON text.
     public static func parse(_ text: String) throws -> JSONValue {
         try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))

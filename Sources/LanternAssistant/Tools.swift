@@ -35,7 +35,7 @@ public enum AssistantTools {
     private static let item: JSONValue = [
         "type": "object",
         "properties": [
-            "drink": ["type": "string", "description": "canonical drink name, e.g. 'pearl milk tea'"],
+            "drink": ["type": "string", "description": "the drink's name from get_menu, English or Chinese, e.g. 'pearl milk tea' or '珍珠奶茶'"],
             "size": ["type": "string", "enum": ["medium", "large"]],
             "sugar": ["type": "integer", "enum": [0, 30, 50, 70, 100]],
             "ice": ["type": "string", "enum": ["none", "less", "normal", "room", "warm", "hot"]],
@@ -61,6 +61,15 @@ public enum AssistantTools {
         "card_id": ["type": "string", "description": "one of the user's active cards from my_cards"],
         "address": address,
     ]
+
+    private static let placeProperties: JSONValue = {
+        guard case .object(var members) = orderProperties else { return orderProperties }
+        members.append(("idempotency_key", [
+            "type": "string", "minLength": 1, "maxLength": 255,
+            "description": "unique to this order; send the same key when retrying, and the order is returned instead of placed twice",
+        ]))
+        return .object(members)
+    }()
 
     /// Every tool.
     public static let definitions: [ToolDefinition] = [
@@ -90,7 +99,7 @@ public enum AssistantTools {
         ToolDefinition(
             name: "place_order",
             description: "Place an order for the user, paid with the card if given. Only after the user confirmed the quote.",
-            inputSchema: ["type": "object", "properties": orderProperties, "required": ["items", "address"]]),
+            inputSchema: ["type": "object", "properties": placeProperties, "required": ["items", "address", "idempotency_key"]]),
         ToolDefinition(
             name: "order_status", description: "One of the user's orders.",
             inputSchema: ["type": "object", "properties": ["order_id": ["type": "string"]], "required": ["order_id"]]),

@@ -56,6 +56,14 @@ public enum Topping: String, Sendable, CaseIterable, Codable {
     /// 西米
     case sago
 
+    /// The topping a menu name stands for: its English name (in any case) or its Chinese name.
+    public init?(called text: String) {
+        guard let topping = Topping(rawValue: text.lowercased()) ?? Topping.allCases.first(where: { $0.chinese == text }) else {
+            return nil
+        }
+        self = topping
+    }
+
     /// The Chinese name.
     public var chinese: String {
         switch self {
@@ -146,6 +154,14 @@ public enum Catalog {
 
     /// The drink with that canonical English name.
     public static func drink(named name: String) -> Drink? { byName[name] }
+
+    /// The drink a menu name stands for: its canonical English name (which is its id, in any
+    /// case) or its Chinese name, as `get_menu` lists them.
+    public static func drink(called text: String) -> Drink? {
+        byName[text] ?? byName[text.lowercased()] ?? byChinese[text]
+    }
+
+    private static let byChinese: [String: Drink] = Dictionary(uniqueKeysWithValues: drinks.map { ($0.chinese, $0) })
 
     /// Most cups of one drink an order line may ask for: a store makes a line in one go.
     public static let maximumCupsPerLine = 20

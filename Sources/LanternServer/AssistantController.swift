@@ -60,10 +60,14 @@ struct ToolBox: ToolRunner {
             return try parse(orders.quote(try orderBody(arguments), user: user))
         case "place_order":
             try admission.checkRate(user: user, address: nil)
-            let key = arguments["idempotency_key"]?.string ?? UUID().uuidString
+            guard let key = arguments["idempotency_key"]?.string, (1...255).contains(key.utf8.count) else {
+                throw APIError(
+                    .unprocessableContent, "missing_field",
+                    "idempotency_key is required: a string unique to this order, sent again when retrying it, so that a retry returns the order instead of placing a second one")
+            }
             let body = try orderBody(arguments)
             let (order, _) = try await orders.placeOrder(
-                body, key: key, digest: OrderController.digest(Array(withoutKey(arguments).text.utf8)), user: user,
+                body, key: key, digest: OrderController.digest(Array(withoutKey(arguments).canonical.text.utf8)), user: user,
                 eventLoop: eventLoop)
             let json = JSONWriter.envelope(order)
             return try parse(json)

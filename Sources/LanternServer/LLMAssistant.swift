@@ -90,7 +90,8 @@ public final class LLMAssistant: Sendable {
                 messages.append(answer)
                 for call in toolCalls {
                     let name = call["function"]?["name"]?.string ?? ""
-                    let arguments = (try? JSONValue.parse(call["function"]?["arguments"]?.string ?? "{}")) ?? [:]
+                    var arguments = (try? JSONValue.parse(call["function"]?["arguments"]?.string ?? "{}")) ?? [:]
+                    if name == "place_order" { arguments = Self.keyed(arguments, session: session.id) }
                     let result = await tools.call(name, arguments)
                     if name == "quote_order", case .success(let value) = result {
                         pending = value["quote"]
@@ -114,6 +115,17 @@ public final class LLMAssistant: Sendable {
         } catch {
             return await fallback(text, location: location, session: &session, tools: tools, nowMs: nowMs, zh: zh, why: "\(error)")
         }
+    }
+
+    /// A model's order gets its idempotency key from the server, not the model: the session and
+    /// what is ordered, so the model placing the same order twice (a retry, a repeated tool call)
+    /// replays the first.
+    static func keyed(_ arguments: JSONValue, session: String) -> JSONValue {
+        guard case .object(let members) = arguments else { return arguments }
+        let order = JSONValue.object(members.filter { $0.0 != "idempotency_key" })
+        let digest = OrderController.digest(Array(order.canonical.text.utf8))
+        let key = "assistant-\(session)-" + String(digest.high, radix: 16) + String(digest.low, radix: 16)
+        return .object(members.filter { $0.0 != "idempotency_key" } + [("idempotency_key", .string(key))])
     }
 
     private func fallback(

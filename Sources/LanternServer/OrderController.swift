@@ -346,11 +346,13 @@ struct OrderBody: Decodable {
                 return ice
             }
             let toppings = try (item.toppings ?? []).map { text in
-                guard let topping = Topping(rawValue: text) else { throw invalid("there is no topping '\(text)'") }
+                guard let topping = Topping(called: text) else { throw invalid("there is no topping '\(text)'") }
                 return topping
             }
+            // A drink by its id or either of its menu names; an unknown one is left for pricing to name.
+            let drink = Catalog.drink(called: item.drink)?.name ?? item.drink
             lines.append(
-                OrderLine(drink: item.drink, size: size, sugar: item.sugar, ice: ice, toppings: toppings, quantity: item.quantity ?? 1))
+                OrderLine(drink: drink, size: size, sugar: item.sugar, ice: ice, toppings: toppings, quantity: item.quantity ?? 1))
         }
         return OrderRequest(merchantID: merchantID, brand: brand, items: lines, cardID: cardID, address: try address.value())
     }

@@ -119,6 +119,27 @@ struct LLMEngineTests {
         #expect(toolResult.contains("card_not_found"))
     }
 
+    @Test("A model that places the same order twice, whatever key it makes up, places it once")
+    func modelRetriesReplay() async throws {
+        let order = #""items":[{"drink":"americano"}],"address":{"lat":31.2304,"lng":121.4737,"text":"x"}"#
+        let model = ScriptedModel([
+            .init(body: ScriptedModel.toolCall("place_order", "{\(order)}")),
+            .init(body: ScriptedModel.text("Placed.")),
+            .init(body: ScriptedModel.toolCall("place_order", #"{"idempotency_key":"made-up-\#(UUID())",\#(order)}"#)),
+            .init(body: ScriptedModel.text("Placed again.")),
+        ])
+        try await model.serve { url in
+            try await withTestApp(.sqlite, llm: LLMConfiguration(baseURL: url, model: "scripted")) { app in
+                let first = try await app.say("an americano please")
+                let firstOrder = (first.json["order"] as? [String: Any])?["id"] as? String
+                #expect(firstOrder != nil, "\(first.text)")
+                let second = try await app.say("did that work? place it", session: first.session)
+                #expect((second.json["order"] as? [String: Any])?["id"] as? String == firstOrder, "\(second.text)")
+                #expect(try await app.orderCount("ann") == 1)
+            }
+        }
+    }
+
     @Test("Beyond the cap on concurrent model calls, turns go to the offline engine at once")
     func saturated() async throws {
         let model = ScriptedModel([.init(body: ScriptedModel.text("Hello from the model"), delay: .milliseconds(1_500))])

@@ -44,6 +44,28 @@ struct MCPTests {
         }
     }
 
+    @Test("place_order needs an idempotency key and replays with it; drinks and toppings go by either menu name")
+    func placeOrderKeyAndNames() async throws {
+        try await withTestApp(.sqlite) { app in
+            let order = #""items":[{"drink":"芋泥奶茶","toppings":["布丁"]}],"brand":"Moon Pearl","address":{"lat":31.2304,"lng":121.4737,"text":"Square"}"#
+            func place(_ id: Int, key: String?) async throws -> JSONValue {
+                let keyed = key.map { #","idempotency_key":"\#($0)""# } ?? ""
+                return try await rpc(app, #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"place_order","arguments":{\#(order)\#(keyed)}}}"#)
+            }
+            let unkeyed = try await place(1, key: nil)
+            #expect(unkeyed["result"]?["isError"] == .bool(true))
+            #expect(unkeyed["result"]?["structuredContent"]?["error"]?["code"]?.string == "missing_field", "\(unkeyed.text)")
+            #expect(try await app.orderCount("ann") == 0)
+            let placed = try await place(2, key: "k-1")
+            let item = placed["result"]?["structuredContent"]?["order"]?["items"]?.array?.first
+            #expect(item?["drink"]?.string == "taro milk tea", "\(placed.text)")
+            #expect(item?["toppings"]?.array?.first?.string == "pudding")
+            let retried = try await place(3, key: "k-1")
+            #expect(retried["result"]?["structuredContent"]?["order"]?["id"] == placed["result"]?["structuredContent"]?["order"]?["id"], "\(retried.text)")
+            #expect(try await app.orderCount("ann") == 1)
+        }
+    }
+
     @Test("lantern mcp's stdio bridge carries lines to a live server and back")
     func stdioBridge() async throws {
         let store = try await TestStore.make(.sqlite)

@@ -250,6 +250,7 @@ public enum OfflineAssistant {
         if let sugar = item.sugar { line.sugar = sugar }
         if let ice = item.ice { line.ice = ice.rawValue }
         for topping in item.toppings where !line.toppings.contains(topping.rawValue) { line.toppings.append(topping.rawValue) }
+        line.toppings.removeAll { name in item.removedToppings.contains { $0.rawValue == name } }
         if let quantity = item.quantity { line.quantity = quantity }
     }
 

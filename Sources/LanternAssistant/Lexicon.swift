@@ -28,6 +28,8 @@ enum OrderToken: Sendable, Equatable {
     case choice(Int)
     /// "another", "再来": a new cup follows, even of a drink already named.
     case another
+    /// "no", "不要", "without": the toppings that follow come off.
+    case without
     /// A brand of the demo city, by its English name: the store to order from.
     case brand(String)
     /// "from …", "在…点": the store's name follows.
@@ -229,6 +231,8 @@ enum Lexicon {
 
     private static let anotherWords = ["再来", "再要", "再加一杯", "another", "one more", "and another"]
 
+    private static let withoutWords = ["不要", "不加", "去掉", "别加", "不放", "no", "without", "hold the", "remove", "take off", "minus"]
+
     private static let withWords = ["加", "多加", "加个", "加点", "要加", "with", "extra", "add", "topped with", "with extra", "add extra"]
 
     private static let everyWords = ["都", "全都", "全部", "都是", "both", "all", "each", "all of them", "both of them", "every"]
@@ -317,6 +321,7 @@ enum Lexicon {
         for phrase in everyWords { entries.append((phrase, [.everyDrink])) }
         for (phrase, index) in choices { entries.append((phrase, [.choice(index)])) }
         for phrase in anotherWords { entries.append((phrase, [.another])) }
+        for phrase in withoutWords { entries.append((phrase, [.without])) }
         for (phrase, number) in [("俩", 2), ("仨", 3)] { entries.append((phrase, [.quantity(number)])) }
         // Brands after everything else: "Moon Pearl" is the store, never pearls.
         for brand in DemoCity.brandNames {

@@ -14,12 +14,17 @@ public struct ParsedItem: Sendable, Equatable {
     public var toppings: [Topping]
     /// Cups; `nil` when no number was said (one cup).
     public var quantity: Int?
+    /// Toppings the customer asked to take off ("no pearls", "不要珍珠"): an edit of a drink named before.
+    public var removedToppings: [Topping] = []
+    /// While parsing: the drink was named only as "milk tea", so a lone topping may say which.
+    var namedMilkTea = false
 
     /// Creates an item.
     public init(
         drink: String?, size: CupSize? = nil, sugar: Int? = nil, ice: IceLevel? = nil, toppings: [Topping] = [],
-        quantity: Int? = nil
+        quantity: Int? = nil, removedToppings: [Topping] = []
     ) {
+        self.removedToppings = removedToppings
         self.drink = drink
         self.size = size
         self.sugar = sugar
@@ -29,7 +34,9 @@ public struct ParsedItem: Sendable, Equatable {
     }
 
     /// Whether the sentence said anything about this drink besides naming it.
-    var hasOptions: Bool { size != nil || sugar != nil || ice != nil || !toppings.isEmpty || quantity != nil }
+    var hasOptions: Bool {
+        size != nil || sugar != nil || ice != nil || !toppings.isEmpty || quantity != nil || !removedToppings.isEmpty
+    }
 }
 
 /// What one sentence asks for.
@@ -162,15 +169,18 @@ public enum OrderParser {
         var ice: IceLevel?
         var toppings: [Topping] = []
         var quantity: Int?
+        var removed: [Topping] = []
 
-        var isEmpty: Bool { size == nil && sugar == nil && ice == nil && toppings.isEmpty && quantity == nil }
+        var isEmpty: Bool { size == nil && sugar == nil && ice == nil && toppings.isEmpty && quantity == nil && removed.isEmpty }
 
         /// These options, then `later` over them.
         func merging(_ later: Options) -> Options {
             var item = ParsedItem(drink: nil)
             apply(to: &item)
             later.apply(to: &item)
-            return Options(size: item.size, sugar: item.sugar, ice: item.ice, toppings: item.toppings, quantity: item.quantity)
+            return Options(
+                size: item.size, sugar: item.sugar, ice: item.ice, toppings: item.toppings, quantity: item.quantity,
+                removed: item.removedToppings)
         }
 
         func apply(to item: inout ParsedItem) {
@@ -178,7 +188,14 @@ public enum OrderParser {
             if let sugar { item.sugar = sugar }
             if let ice { item.ice = ice }
             if let quantity { item.quantity = quantity }
-            for topping in toppings where !item.toppings.contains(topping) { item.toppings.append(topping) }
+            for topping in toppings where !item.toppings.contains(topping) {
+                item.toppings.append(topping)
+                item.removedToppings.removeAll { $0 == topping }
+            }
+            for topping in removed {
+                item.toppings.removeAll { $0 == topping }
+                if !item.removedToppings.contains(topping) { item.removedToppings.append(topping) }
+            }
         }
     }
 
@@ -189,6 +206,8 @@ public enum OrderParser {
         var everyDrink = false
         var previous: OrderToken?
         var splits: [Options] = []
+        /// "no", "不要": the toppings that follow come off.
+        var removing = false
         /// The drink options attach to when it is not the last: one named again to amend it.
         var focus: Int?
         /// "another": the next drink is a new cup even if that drink was named before.
@@ -230,11 +249,7 @@ public enum OrderParser {
                 pending = options
                 return
             }
-            var merged = pending
-            var item = ParsedItem(drink: nil)
-            merged.apply(to: &item)
-            options.apply(to: &item)
-            pending = Options(size: item.size, sugar: item.sugar, ice: item.ice, toppings: item.toppings, quantity: item.quantity)
+            pending = pending.merging(options)
         }
 
         /// Replaces the last drink by one line per split group, each taking its own count and options,
@@ -298,11 +313,15 @@ public enum OrderParser {
             defer { previous = token }
             switch token {
             case .drink(let name): startDrink(name)
-            case .someMilkTea, .someDrink: startDrink(nil)
+            case .someMilkTea:
+                startDrink(nil)
+                order.items[order.items.count - 1].namedMilkTea = true
+            case .someDrink: startDrink(nil)
             case .size(let size): add(Options(size: size))
             case .sugar(let sugar): add(Options(sugar: sugar))
             case .ice(let ice): add(Options(ice: ice))
-            case .topping(let topping): add(Options(toppings: [topping]))
+            case .topping(let topping): add(removing ? Options(removed: [topping]) : Options(toppings: [topping]))
+            case .without: removing = true
             case .quantity(let quantity):
                 let next: OrderToken? = position + 1 < lexemes.count ? lexemes[position + 1].token : nil
                 // "两杯都少糖" counts the drinks already named; "with a pudding" counts no cups.
@@ -312,6 +331,7 @@ public enum OrderParser {
             case .separator:
                 afterSeparator = true
                 everyDrink = false
+                removing = false
                 clauseOptions = Options()
             case .another:
                 afterSeparator = true
@@ -354,12 +374,13 @@ public enum OrderParser {
             for index in order.items.indices { shared.apply(to: &order.items[index]) }
         }
         order.items = order.items.map(resolveMilkTea)
+        for index in order.items.indices { order.items[index].namedMilkTea = false }
         return order
     }
 
     /// "加珍珠的奶茶" is pearl milk tea, "milk tea with red bean" red bean milk tea.
     private static func resolveMilkTea(_ item: ParsedItem) -> ParsedItem {
-        guard item.drink == nil, item.toppings.count == 1 else { return item }
+        guard item.drink == nil, item.namedMilkTea, item.toppings.count == 1 else { return item }
         var resolved = item
         switch item.toppings[0] {
         case .pearls: resolved.drink = "pearl milk tea"
@@ -513,6 +534,9 @@ extension OrderParser {
             out += ",\"sugar\":" + (item.sugar.map(String.init) ?? "null")
             out += ",\"ice\":" + (item.ice.map { quoted($0.rawValue) } ?? "null")
             out += ",\"toppings\":[" + item.toppings.map { quoted($0.rawValue) }.joined(separator: ",") + "]"
+            if !item.removedToppings.isEmpty {
+                out += ",\"removed_toppings\":[" + item.removedToppings.map { quoted($0.rawValue) }.joined(separator: ",") + "]"
+            }
             out += ",\"quantity\":\(item.quantity ?? 1)}"
         }
         out += "]"

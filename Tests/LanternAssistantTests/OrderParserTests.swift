@@ -154,6 +154,18 @@ struct OrderParserTests {
         #expect(OrderParser.parse("草莓果茶两杯，都少糖").items == [ParsedItem(drink: "strawberry fruit tea", sugar: 70, quantity: 2)])
     }
 
+    @Test("A topping said alone is an edit: added or taken off, never a new drink")
+    func toppingEdits() {
+        #expect(OrderParser.parse("add pearls").items == [ParsedItem(drink: nil, toppings: [.pearls])])
+        #expect(OrderParser.parse("加珍珠").items == [ParsedItem(drink: nil, toppings: [.pearls])])
+        #expect(OrderParser.parse("no pudding").items == [ParsedItem(drink: nil, removedToppings: [.pudding])])
+        #expect(OrderParser.parse("不加珍珠了").items == [ParsedItem(drink: nil, removedToppings: [.pearls])])
+        #expect(OrderParser.parse("去掉椰果").items == [ParsedItem(drink: nil, removedToppings: [.coconutJelly])])
+        // A milk tea named with one topping is still the drink that topping names.
+        #expect(OrderParser.parse("加珍珠的奶茶").items.map(\.drink) == ["pearl milk tea"])
+        #expect(OrderParser.parse("a pearl milk tea with no ice").items == [ParsedItem(drink: "pearl milk tea", ice: IceLevel.none, quantity: 1)])
+    }
+
     @Test("Choices: 第二个 and the second one")
     func choices() {
         #expect(OrderParser.parse("第二个，少糖").choice == 2)

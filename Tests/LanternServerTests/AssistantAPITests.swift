@@ -111,6 +111,28 @@ struct AssistantAPITests {
         }
     }
 
+    @Test("Later turns edit the drink: a topping is added or taken off, the drink and its options stay", arguments: [
+        ("a large oolong milk tea, less ice, deliver to 5 Park Road", "add pearls", "no pearls"),
+        ("一杯大杯乌龙奶茶，少冰，送到人民广场1号", "加珍珠", "不要珍珠了"),
+    ])
+    func toppingEdits(first: String, add: String, remove: String) async throws {
+        try await withTestApp(.sqlite) { app in
+            let quoted = try await app.say(first)
+            let session = try #require(quoted.session)
+            func line(_ reply: Reply) -> [String: Any] {
+                ((reply.json["pending_order"] as? [String: Any])?["items"] as? [[String: Any]])?.first ?? [:]
+            }
+            let added = try await app.say(add, session: session)
+            #expect(line(added)["drink"] as? String == "oolong milk tea", "\(added.text)")
+            #expect(line(added)["toppings"] as? [String] == ["pearls"])
+            #expect(line(added)["ice"] as? String == "less")
+            #expect(line(added)["size"] as? String == "large")
+            let removed = try await app.say(remove, session: session)
+            #expect(line(removed)["drink"] as? String == "oolong milk tea", "\(removed.text)")
+            #expect(line(removed)["toppings"] as? [String] == [])
+        }
+    }
+
     @Test("A session idle for over 30 minutes starts over")
     func sessionsExpire() async throws {
         try await withTestApp(.sqlite) { app in

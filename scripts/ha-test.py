@@ -15,8 +15,9 @@ Clients retry a 503 (or a lost connection) with the same Idempotency-Key, on eit
 the answer is final. About one in four users who get a card orders a drink with it, retried the
 same way. Checked afterwards against the primary: every acknowledged card and order is in the
 database, the audit (`lantern audit --acks`) holds, no user holds two welcome cards, issued
-cards stay within the budget, and every answer was 201, 409, 410 or 503, within the answer
-deadline and never a hang. Exits non-zero on any failure.
+cards stay within the budget, and every answer was 201, 409, 410 or 503 (200 for an order's
+replay), within the answer deadline, never a hang, every 503 with Retry-After. Exits non-zero
+on any failure.
 """
 import argparse
 import json
@@ -63,6 +64,7 @@ class Log:
         self.final = {}         # user -> final claim status
         self.codes = {}         # (kind, status, error code) -> count, for answers other than 201
         self.examples = []      # (user, kind, [(node, status, seconds)]) of unexpected answers
+        self.without_retry_after = 0  # 503 answers that did not say when to retry
 
     def add(self, sent, node, kind, status):
         with self.lock:
@@ -113,6 +115,9 @@ class Load:
             status, headers, answer = request(port, "POST", path, token, body, {"Idempotency-Key": key})
             self.log.add(sent, name, kind, status)
             tries.append((name, status, round(time.monotonic() - sent, 2)))
+            if status == 503 and "retry-after" not in headers:
+                with self.log.lock:
+                    self.log.without_retry_after += 1
             if status not in (200, 201, None):
                 code = (answer or {}).get("error", {}).get("code")
                 with self.log.lock:
@@ -164,7 +169,7 @@ def main():
         processes[name] = subprocess.Popen(
             [args.lantern, "serve", "--database", url, "--port", str(ports[name]), "--node-id", name,
              "--admission", "off", "--riders", "0", "--lease-seconds", "3", "--deadline", str(DEADLINE),
-             "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
+             "--log-level", "notice"], env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 90
         while time.time() < deadline:
             if processes[name].poll() is not None:
@@ -367,6 +372,8 @@ def main():
                       if not (k.split(":")[1].isdigit() and int(k.split(":")[1]) in allowed[k.split(":")[0]])}
         if unexpected:
             failures.append(f"unexpected answers over the run: {unexpected}; tries of some: {cluster_log.examples}")
+        if cluster_log.without_retry_after:
+            failures.append(f"{cluster_log.without_retry_after} answers 503 had no Retry-After")
     except TimeoutError as error:
         failures.append(str(error))
     finally:
@@ -383,6 +390,10 @@ def main():
         cluster.stop()
     if failures:
         print("FAILED:\n- " + "\n- ".join(failures))
+        recent = {}
+        for sent, _, node, kind, status in cluster_log.window(time.monotonic() - 30, time.monotonic()):
+            recent[(node, kind, status)] = recent.get((node, kind, status), 0) + 1
+        print(f"answers in the last 30 s: {recent}; errors by code over the run: {cluster_log.codes}")
         for name in processes:
             print(f"--- {name} log (tail) ---")
             with open(os.path.join(work, f"{name}.log")) as f:

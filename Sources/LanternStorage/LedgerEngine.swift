@@ -633,7 +633,7 @@ public final class LedgerEngine: Service, Sendable {
 
     /// The result of `work`, or `failure` once `limit` has passed: then `work` is cancelled and
     /// not waited for (a call into a store whose connection died may never return).
-    private static func first<T: Sendable>(
+    static func first<T: Sendable>(
         within limit: Duration, orFail failure: any Error, _ work: @escaping @Sendable () async throws -> T
     ) async -> Result<T, any Error> {
         let race = Race()

@@ -142,6 +142,19 @@ public final class SharedLedgerKeeper: Service, Sendable {
         }
     }
 
+    /// A call into the database that has not answered within a lease's lifetime is given up,
+    /// so that one connection lost with the database (or a lock that is never released) cannot
+    /// stop this node's leases for good: the next round asks again on another connection.
+    private func bounded<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        let limit = configuration.leaseTTL
+        return try await LedgerEngine.first(within: limit, orFail: KeeperTimeout(limit: limit), work).get()
+    }
+
+    private struct KeeperTimeout: Error, CustomStringConvertible {
+        var limit: Duration
+        var description: String { "the database did not answer within \(limit)" }
+    }
+
     private func every(_ interval: Duration, _ body: () async throws -> Void) async {
         while !Task.isCancelled {
             do { try await body() } catch { logger.debug("shared ledger upkeep failed", metadata: ["error": "\(error)"]) }
@@ -176,7 +189,8 @@ public final class SharedLedgerKeeper: Service, Sendable {
         let target = max(value * 16, Int64(rate * configuration.leaseHorizon), 2 * shortfalls * value)
         guard target > allowance else { return }
         do {
-            let grant = try await store.extendLease(campaign: campaign, wantFen: target - allowance, ttl: configuration.leaseTTL)
+            let (store, ttl) = (self.store, configuration.leaseTTL)
+            let grant = try await bounded { try await store.extendLease(campaign: campaign, wantFen: target - allowance, ttl: ttl) }
             leaseExtensions.increment()
             _ = engine.updateBook { $0.grantAllowance(grant, campaign: campaign) }
             // Short of what it asked: the claim waiting for it must know what is left elsewhere.
@@ -209,7 +223,8 @@ public final class SharedLedgerKeeper: Service, Sendable {
             }
             if idle {
                 if account.allowance > 0, let taken = engine.updateBook({ $0.takeAllowance(campaign: account.id) }), taken > 0 {
-                    try await store.shrinkLease(campaign: account.id, byFen: taken)
+                    let store = self.store
+                    try await bounded { try await store.shrinkLease(campaign: account.id, byFen: taken) }
                 }
             } else if rate > 0, Double(account.allowance) < max(Double(account.value) * 4, rate * configuration.leaseHorizon / 2) {
                 await extendNow(account.id, shortfall: false)
@@ -229,7 +244,8 @@ public final class SharedLedgerKeeper: Service, Sendable {
     /// Applies order changes other nodes committed to the orders this node holds.
     private func followOrders() async throws {
         let position = state.withLock { $0.feedPosition }
-        let entries = try await store.orderFeed(after: position)
+        let store = self.store
+        let entries = try await bounded { try await store.orderFeed(after: position) }
         guard let last = entries.last?.seq else { return }
         var followed: [String] = []
         let changed = engine.updateBook { book in
@@ -254,9 +270,10 @@ public final class SharedLedgerKeeper: Service, Sendable {
     /// within its bounds.
     private func maintain() async throws {
         let rates = state.withLock { $0.pace.mapValues { Int64($0.rateFenPerSecond.rounded()) } }
-        try await store.renewLeases(ttl: configuration.leaseTTL, claimRates: rates)
-        let settled = try await store.reclaimExpiredLeases()
-        let cluster = try await store.leaseStatuses()
+        let (store, ttl) = (self.store, configuration.leaseTTL)
+        try await bounded { try await store.renewLeases(ttl: ttl, claimRates: rates) }
+        let settled = try await bounded { try await store.reclaimExpiredLeases() }
+        let cluster = try await bounded { try await store.leaseStatuses() }
         state.withLock { $0.cluster = cluster }
         if settled > 0 { logger.notice("settled budget leases of stopped nodes", metadata: ["leases": "\(settled)"]) }
         _ = engine.updateBook { $0.trim(holdersTo: configuration.cachedUsers, ordersTo: configuration.cachedOrders) }

@@ -141,14 +141,6 @@ class Cluster:
     def _start_haproxy(self):
         self._spawn("haproxy", ["haproxy", "-db", "-f", os.path.join(self.work, "haproxy.cfg")])
 
-    def start_member(self, name):
-        """Starts a member's Patroni again (after `stop_member`)."""
-        self._start_patroni(name)
-
-    def stop_member(self, name):
-        """Stops a member's Patroni and its PostgreSQL cleanly."""
-        self._stop_pid(self._pid(name), timeout=60)
-
     def stop(self):
         """Stops everything: Patroni (and with it PostgreSQL) first, then HAProxy and etcd."""
         for key in (*MEMBERS, "haproxy", "etcd"):

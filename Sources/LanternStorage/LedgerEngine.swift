@@ -600,7 +600,7 @@ public final class LedgerEngine: Service, Sendable {
                 // One rebuild before answering, so a client retrying at once finds the ledger back;
                 // if the store is still down, answer anyway (at the waiters' deadline, if it
                 // comes first) and keep trying.
-                let rebuilt = await rebuild()
+                let rebuilt = await rebuild(within: answerDeadline * 2)
                 let failed = state.withLock { state in
                     defer { state.failed = nil }
                     return state.failed?.waiters ?? []
@@ -758,21 +758,24 @@ public final class LedgerEngine: Service, Sendable {
     /// Reloads the book from the store until that succeeds or the engine is draining.
     private func recover() async {
         var delay = Duration.milliseconds(100)
-        while await !rebuild() {
+        var limit = answerDeadline * 2
+        while await !rebuild(within: limit) {
             if state.withLock({ $0.draining }) { return }
             try? await Task.sleep(for: delay)
             delay = min(delay * 2, .seconds(1))
+            // A load that keeps running out of time may just be large: give it longer each time.
+            limit = min(limit * 2, answerDeadline * 30)
         }
     }
 
     /// Replaces the book with one rebuilt from the store; false if the store did not answer.
     /// A shared database's rebuild (campaigns, leases, the node's live orders) is small, so one
-    /// that has not answered in five answer deadlines is given up and tried again on a new
-    /// connection; a whole journal (SQLite) takes as long as it takes.
-    private func rebuild() async -> Bool {
+    /// that has not answered within `limit` (a connection that hangs after the database stalled)
+    /// is given up and tried again on another connection; a whole journal (SQLite) takes as long
+    /// as it takes.
+    private func rebuild(within limit: Duration) async -> Bool {
         do {
             let store = self.store
-            let limit = answerDeadline * 5
             let book =
                 state.withLock({ $0.book.isCache })
                 ? try await Self.first(within: limit, orFail: CommitAbandoned(description: "the store did not load within \(limit)")) {

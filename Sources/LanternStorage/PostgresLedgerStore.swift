@@ -40,6 +40,9 @@ public struct PostgresLedgerStore: LedgerStore {
             host: host, port: url.port ?? 5432, username: url.user ?? "postgres", password: url.password,
             database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.maximumConnections = 64
+        // A server that accepts the connection and does not answer (stalled) costs a pool slot
+        // this long, not the default ten seconds.
+        configuration.options.connectTimeout = .seconds(3)
         // A transaction its client gave up on (a commit abandoned while the database was
         // failing over) must not hold its row locks for ever, and a statement waiting on a
         // lock must fail rather than wait behind one: the node retries on a fresh connection.

@@ -264,7 +264,7 @@ public enum OfflineAssistant {
             return AssistantReply(reply: success, suggestions: [], pendingOrder: nil, order: value["order"], engine: "offline")
         case .failure(let code, let message):
             return AssistantReply(
-                reply: zh ? "没办成：\(message)（\(code)）" : "That did not work: \(message) (\(code))", suggestions: [],
+                reply: Refusal.text(code: code, message: message, zh: zh), suggestions: [],
                 pendingOrder: nil, order: nil, engine: "offline")
         }
     }
@@ -336,23 +336,14 @@ public enum OfflineAssistant {
             session.quotes += 1
             session.quotedArguments = JSONValue.object(members).text
             session.awaiting = .confirmation
-            let names = session.lines.map { line -> String in
-                let drink = Catalog.drink(named: line.drink)
-                return zh ? "\(line.quantity)杯\(drink?.chinese ?? line.drink)" : "\(line.quantity) × \(line.drink)"
-            }.joined(separator: zh ? "、" : ", ")
-            let total = Money.text(quote["total_fen"]?.int ?? 0)
-            let discount = Money.text(quote["discount_fen"]?.int ?? 0)
-            let store = quote["merchant_name"]?.string ?? ""
-            let when = Clock.text(quote["promised_at"]?.string, zh: zh)
             return AssistantReply(
-                reply: zh ? "\(store)：\(names)，免单卡抵 \(discount) 元，实付 \(total) 元，\(when)。确认下单吗？"
-                    : "\(store): \(names); your card takes off \(discount) yuan, you pay \(total) yuan; \(when). Shall I place it?",
+                reply: QuoteText.render(quote, asked: session.lines, address: address, zh: zh),
                 suggestions: zh ? ["确认下单", "少糖", "换大杯", "算了"] : ["yes, place it", "less sugar", "make it large", "never mind"],
                 pendingOrder: quote, order: nil, engine: "offline")
         case .failure(let code, let message):
             session.awaiting = .nothing
             return AssistantReply(
-                reply: zh ? "这单下不了：\(message)（\(code)）" : "I cannot order that: \(message) (\(code))",
+                reply: Refusal.text(code: code, message: message, zh: zh),
                 suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
         }
     }
@@ -392,6 +383,97 @@ enum Intent {
 }
 
 /// Yuan with two decimals from fen.
+/// A quote as the customer reads it before confirming: the store, every line with each option
+/// (those the customer did not choose marked as defaults) and its price, the address as
+/// understood, the card's discount or how to get one, the delivery fee and the total.
+enum QuoteText {
+    static func render(_ quote: JSONValue, asked: [AssistantSession.Line], address: String, zh: Bool) -> String {
+        let items = quote["items"]?.array ?? []
+        var lines: [String] = []
+        for (index, item) in items.enumerated() {
+            let chosen = index < asked.count ? asked[index] : nil
+            lines.append(line(item, chosen: chosen, zh: zh))
+        }
+        let store = quote["merchant_name"]?.string ?? ""
+        let subtotal = quote["subtotal_fen"]?.int ?? 0
+        let fee = quote["delivery_fee_fen"]?.int ?? 0
+        let discount = quote["discount_fen"]?.int ?? 0
+        let total = quote["total_fen"]?.int ?? 0
+        let when = Clock.text(quote["promised_at"]?.string, zh: zh)
+        let card =
+            quote["card_id"]?.string == nil
+            ? (zh ? "还没有免单卡（说“领卡”先领一张）" : "no free-order card yet (say \"claim a card\" first)")
+            : (zh ? "免单卡 −\(Money.text(discount)) 元" : "card −\(Money.text(discount)) yuan")
+        if zh {
+            return (["\(store)："] + lines + [
+                "小计 \(Money.text(subtotal)) 元，配送费 \(Money.text(fee)) 元，\(card)，实付 \(Money.text(total)) 元。",
+                "送到：\(address)；\(when)。确认下单吗？",
+            ]).joined(separator: "\n")
+        }
+        return (["\(store):"] + lines + [
+            "Subtotal \(Money.text(subtotal)) yuan, delivery \(Money.text(fee)) yuan, \(card), you pay \(Money.text(total)) yuan.",
+            "Deliver to: \(address); \(when). Shall I place it?",
+        ]).joined(separator: "\n")
+    }
+
+    /// "2杯 芋泥奶茶 大杯、少糖、少冰（默认）、加布丁 36.00 元".
+    private static func line(_ item: JSONValue, chosen: AssistantSession.Line?, zh: Bool) -> String {
+        let name = item["drink"]?.string ?? ""
+        let drink = Catalog.drink(named: name)
+        let quantity = item["quantity"]?.int ?? 1
+        let price = (item["unit_price_fen"]?.int ?? 0) * quantity
+        let mark = zh ? "（默认）" : " (default)"
+        var options: [String] = []
+        if let size = item["size"]?.string {
+            let text = zh ? (size == "large" ? "大杯" : "中杯") : size
+            options.append(text + (chosen?.size == nil ? mark : ""))
+        }
+        if let sugar = item["sugar"]?.int {
+            let words: [Int64: (String, String)] = [0: ("无糖", "no sugar"), 30: ("微糖", "30% sugar"), 50: ("半糖", "half sugar"),
+                                                   70: ("少糖", "70% sugar"), 100: ("全糖", "full sugar")]
+            let text = words[sugar].map { zh ? $0.0 : $0.1 } ?? "\(sugar)%"
+            options.append(text + (chosen?.sugar == nil && drink?.sugarChoice != false ? mark : ""))
+        }
+        if let ice = item["ice"]?.string {
+            let words = ["none": ("去冰", "no ice"), "less": ("少冰", "less ice"), "normal": ("正常冰", "normal ice"),
+                         "room": ("常温", "room temperature"), "warm": ("温", "warm"), "hot": ("热", "hot")]
+            let text = words[ice].map { zh ? $0.0 : $0.1 } ?? ice
+            options.append(text + (chosen?.ice == nil ? mark : ""))
+        }
+        for topping in item["toppings"]?.array?.compactMap(\.string) ?? [] {
+            let chinese = Topping(rawValue: topping)?.chinese ?? topping
+            options.append(zh ? "加\(chinese)" : "+ \(topping)")
+        }
+        if zh {
+            return "\(quantity)杯 \(drink?.chinese ?? name) " + options.joined(separator: "、") + " \(Money.text(price)) 元"
+        }
+        return "\(quantity) × \(name), " + options.joined(separator: ", ") + " — \(Money.text(price)) yuan"
+    }
+}
+
+/// A tool's refusal as the customer reads it, in their language, with what to do next.
+enum Refusal {
+    static func text(code: String, message: String, zh: Bool) -> String {
+        let known: [String: (String, String)] = [
+            "no_store_nearby": ("附近没有开着的店能做这一单。可以换个饮品、分成几单，或者晚点再试。",
+                "No open store nearby makes everything in this order. Try another drink, split the order, or try again later."),
+            "store_paused": ("这家店暂停接单了，换一家同品牌的店，或者稍后再试。", "That store has paused orders; try another store of the brand, or later."),
+            "store_busy": ("这家店现在太忙了，换一家店，或者过一会儿再点。", "That store is too busy right now; try another store or order a little later."),
+            "out_of_stock": ("有一样东西卖完了，换一种试试。", "Something in this order is sold out; try something else."),
+            "card_not_usable": ("这张免单卡用不了了（已用过或已过期），可以不用卡下单，或者先领一张新卡。",
+                "That card cannot be used (spent or expired); order without it, or claim a new card first."),
+            "card_not_found": ("没找到这张免单卡，先说“我的免单卡”看看。", "I could not find that card; say \"my cards\" to see yours."),
+            "store_unavailable": ("系统有点忙，几秒后再说一次“确认”就行，不会重复下单。",
+                "The system is busy; say \"yes\" again in a few seconds, it will not order twice."),
+            "rate_limited": ("操作太快了，稍等几秒再试。", "Too fast; wait a few seconds and try again."),
+            "invalid_item": ("这个饮品或选项做不了：\(message)", "That drink or option cannot be made: \(message)"),
+        ]
+        if let (chinese, english) = known[code] { return zh ? chinese : english }
+        return zh ? "这单下不了（\(code)）。换个说法再试试，或者说“算了”重新开始。"
+            : "I cannot order that: \(message). Try saying it another way, or \"start over\"."
+    }
+}
+
 enum Money {
     static func text(_ fen: Int64) -> String {
         let sign = fen < 0 ? "-" : ""

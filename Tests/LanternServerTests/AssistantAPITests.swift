@@ -133,6 +133,37 @@ struct AssistantAPITests {
         }
     }
 
+    @Test("The quote shows every line with its options, defaults marked, its price, the address and the card")
+    func fullQuote() async throws {
+        try await withTestApp(.sqlite) { app in
+            let english = try await app.say("a large taro milk tea with pudding, less ice, deliver to 5 Park Road")
+            let text = english.text
+            #expect(text.contains("1 × taro milk tea, large, 70% sugar (default), less ice, + pudding — "), "\(text)")
+            #expect(text.contains("Deliver to: 5 Park Road"), "\(text)")
+            #expect(text.contains("no free-order card yet"), "\(text)")
+            let pending = try #require(english.json["pending_order"] as? [String: Any])
+            let items = pending["items"] as? [[String: Any]] ?? []
+            let lineSum = items.reduce(0) { $0 + (($1["unit_price_fen"] as? Int ?? 0) * ($1["quantity"] as? Int ?? 0)) }
+            #expect(lineSum == pending["subtotal_fen"] as? Int)
+            #expect(try await app.createCampaign() == .created)
+            #expect(try await app.claim("bea").status == .created)
+            let chinese = try await app.say("两杯大杯珍珠奶茶，少糖去冰，送到人民广场1号", as: "bea")
+            #expect(chinese.text.contains("2杯 珍珠奶茶 大杯、少糖、去冰 "), "\(chinese.text)")
+            #expect(chinese.text.contains("送到：人民广场1号"), "\(chinese.text)")
+            #expect(chinese.text.contains("免单卡 −25.00 元"), "\(chinese.text)")
+        }
+    }
+
+    @Test("A refusal is told in the customer's language with what to do next")
+    func refusalsInTheUsersLanguage() async throws {
+        try await withTestApp(.sqlite) { app in
+            // Moon Pearl sells no coffee: no store nearby can make the order.
+            let reply = try await app.say("在月珠点一杯美式，送到人民广场1号")
+            #expect(reply.text.contains("附近没有开着的店"), "\(reply.text)")
+            #expect(!reply.text.contains("no_store_nearby"), "\(reply.text)")
+        }
+    }
+
     @Test("A session idle for over 30 minutes starts over")
     func sessionsExpire() async throws {
         try await withTestApp(.sqlite) { app in

@@ -171,6 +171,36 @@ public enum OfflineAssistant {
                 reply: say("好的，已清空。想喝点什么？", "OK, cleared. What would you like?"),
                 suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
         }
+        if Intent.thanks(words) {
+            return AssistantReply(
+                reply: say("不客气！还想喝点什么，直接告诉我。", "You're welcome! Tell me if you'd like anything else."),
+                suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
+        }
+        if Intent.asksHelp(words) {
+            let next: String
+            switch session.awaiting {
+            case .confirmation:
+                next = say("说“确认”就下单；也可以改，比如“少糖”“换大杯”“加珍珠”，或者说“算了”重新开始。",
+                    "Say \"yes\" to place it; or change it (\"less sugar\", \"make it large\", \"add pearls\"), or \"start over\".")
+            case .address:
+                next = say("告诉我送到哪里，比如“送到人民广场1号”，或者“送到当前位置”。",
+                    "Tell me where to deliver, e.g. \"deliver to 5 Park Road\", or \"my current location\".")
+            case .choice:
+                next = say("选一个，比如“第二个，少糖”。", "Pick one, e.g. \"the second one, less sugar\".")
+            default:
+                next = say("一句话告诉我想喝什么，比如“两杯大杯珍珠奶茶，少糖去冰，送到人民广场1号”；也可以问“我的免单卡”“订单到哪了”“菜单”。",
+                    "Tell me in one sentence what you'd like, e.g. \"a large taro milk tea, less ice, deliver to 5 Park Road\"; or ask \"my cards\", \"where is my order\", \"menu\".")
+            }
+            return AssistantReply(reply: next, suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
+        }
+        if Intent.asksMenu(words) {
+            guard let lat = session.lat, let lng = session.lng else {
+                return AssistantReply(
+                    reply: say("请先开启定位，我才能找到附近的店和它的菜单。", "Please share your location so I can find a store near you and its menu."),
+                    suggestions: [], pendingOrder: nil, order: nil, engine: "offline")
+            }
+            return await menu(lat: lat, lng: lng, zh: zh, tools: tools)
+        }
         if Intent.asksCards(words) {
             let result = await tools.call("my_cards", [:])
             let cards = result.json["cards"]?.array ?? []
@@ -228,9 +258,10 @@ public enum OfflineAssistant {
         if session.lines.isEmpty {
             guard parsed.isVague || session.awaiting == .choice else {
                 session.awaiting = .nothing
+                let heard = String(text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(40))
                 return AssistantReply(
-                    reply: say("想喝点什么？比如“两杯大杯珍珠奶茶，少糖去冰”。我只能在规则内帮你点单和查卡。",
-                        "What would you like? For example \"a large taro milk tea, less ice\". I can order and check your cards, within the campaign's rules."),
+                    reply: say("没听懂“\(heard)”。想喝点什么？比如“两杯大杯珍珠奶茶，少糖去冰”。说“帮助”看看我能做什么。",
+                        "I didn't understand \"\(heard)\". What would you like? For example \"a large taro milk tea, less ice\". Say \"help\" to see what I can do."),
                     suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
             }
             return await offerPopular(session: &session, lat: lat, lng: lng, zh: zh, tools: tools)
@@ -308,6 +339,30 @@ public enum OfflineAssistant {
             pendingOrder: nil, order: nil, engine: "offline")
     }
 
+    /// The nearest open store's menu: drinks with their medium price.
+    private static func menu(lat: Double, lng: Double, zh: Bool, tools: any ToolRunner) async -> AssistantReply {
+        guard case .success(let found) = await tools.call("find_stores", ["lat": .double(lat), "lng": .double(lng), "limit": 1]),
+            let store = found["stores"]?.array?.first, let id = store["id"]?.string,
+            case .success(let menu) = await tools.call("get_menu", ["merchant_id": .string(id)])
+        else {
+            return AssistantReply(
+                reply: zh ? "附近没有开着的店，晚点再试试。" : "No store near you is open right now; try again later.",
+                suggestions: [], pendingOrder: nil, order: nil, engine: "offline")
+        }
+        let items = (menu["items"]?.array ?? []).filter { $0["available"] != .bool(false) }
+        let lines = items.prefix(8).map { item -> String in
+            let price = Money.text(item["medium_fen"]?.int ?? 0)
+            return zh ? "· \(item["name_zh"]?.string ?? "") \(price) 元起" : "· \(item["drink"]?.string ?? ""), from \(price) yuan"
+        }
+        let name = store["name"]?.string ?? ""
+        let head = zh ? "\(name) 的菜单（共 \(items.count) 种）：" : "\(name)'s menu (\(items.count) drinks):"
+        let tail = zh ? "想喝哪个？直接说，比如“大杯\(items.first?["name_zh"]?.string ?? "奶茶")，少冰”。"
+            : "Which would you like? Just say it, e.g. \"a large \(items.first?["drink"]?.string ?? "milk tea"), less ice\"."
+        return AssistantReply(
+            reply: ([head] + lines + [tail]).joined(separator: "\n"), suggestions: examples(zh), pendingOrder: nil, order: nil,
+            engine: "offline")
+    }
+
     private static func quote(
         session: inout AssistantSession, lat: Double, lng: Double, address: String, zh: Bool, tools: any ToolRunner
     ) async -> AssistantReply {
@@ -377,12 +432,23 @@ enum Intent {
         words.contains("免单卡") || words.contains("我的卡") || words == "my cards" || words.contains("wallet")
     }
 
+    static func thanks(_ words: String) -> Bool {
+        ["谢谢", "谢啦", "多谢", "thanks", "thank you", "thx", "ty"].contains(words) || words.hasPrefix("谢谢") || words.hasPrefix("thank")
+    }
+
+    static func asksHelp(_ words: String) -> Bool {
+        ["help", "帮助", "怎么用", "怎么点", "what can you do", "你能做什么", "你会什么"].contains(words)
+    }
+
+    static func asksMenu(_ words: String) -> Bool {
+        ["菜单", "menu", "有什么喝的", "有什么", "看看菜单", "the menu", "what do you have", "show me the menu"].contains(words)
+    }
+
     static func currentLocation(_ words: String) -> Bool {
         words.contains("当前位置") || words.contains("current location") || words.contains("my location") || words == "here"
     }
 }
 
-/// Yuan with two decimals from fen.
 /// A quote as the customer reads it before confirming: the store, every line with each option
 /// (those the customer did not choose marked as defaults) and its price, the address as
 /// understood, the card's discount or how to get one, the delivery fee and the total.
@@ -474,6 +540,7 @@ enum Refusal {
     }
 }
 
+/// Yuan with two decimals from fen.
 enum Money {
     static func text(_ fen: Int64) -> String {
         let sign = fen < 0 ? "-" : ""

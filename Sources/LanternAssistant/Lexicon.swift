@@ -265,7 +265,7 @@ enum Lexicon {
     static func entries() -> [(String, [OrderToken])] {
         var entries: [(String, [OrderToken])] = []
         for phrase in fillers { entries.append((phrase, [.filler])) }
-        for phrase in ["奶茶", "milk tea", "milktea", "bubble tea", "boba drink", "珍珠奶茶饮品"] {
+        for phrase in ["奶茶", "milk tea", "milktea", "bubble tea", "boba drink", "珍珠奶茶饮品", "🧋"] {
             for form in withPlural(phrase) { entries.append((form, [.someMilkTea])) }
         }
         for phrase in ["饮料", "饮品", "喝的", "drink", "beverage", "something to drink"] {

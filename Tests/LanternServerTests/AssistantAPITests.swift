@@ -164,6 +164,24 @@ struct AssistantAPITests {
         }
     }
 
+    @Test("Menu, help, thanks, 🧋 and gibberish each get their own answer; help fits the conversation")
+    func smallTalk() async throws {
+        try await withTestApp(.sqlite) { app in
+            let menu = try await app.say("菜单")
+            #expect(menu.text.contains("的菜单（共"), "\(menu.text)")
+            #expect(try await app.say("谢谢").text.hasPrefix("不客气"))
+            let tea = try await app.say("🧋")
+            #expect(tea.text.contains("1. ") && tea.text.contains("3. "), "\(tea.text)")
+            let nonsense = try await app.say("asdfgh qwerty")
+            #expect(nonsense.text.contains("didn't understand \"asdfgh qwerty\""), "\(nonsense.text)")
+            let quoted = try await app.say("a taro milk tea, deliver to 5 Park Road")
+            let help = try await app.say("help", session: quoted.session)
+            #expect(help.text.hasPrefix("Say \"yes\" to place it"), "\(help.text)")
+            let general = try await app.say("help")
+            #expect(general.text.contains("in one sentence"), "\(general.text)")
+        }
+    }
+
     @Test("A session idle for over 30 minutes starts over")
     func sessionsExpire() async throws {
         try await withTestApp(.sqlite) { app in

@@ -529,8 +529,8 @@ enum Refusal {
             "card_not_usable": ("这张免单卡用不了了（已用过或已过期），可以不用卡下单，或者先领一张新卡。",
                 "That card cannot be used (spent or expired); order without it, or claim a new card first."),
             "card_not_found": ("没找到这张免单卡，先说“我的免单卡”看看。", "I could not find that card; say \"my cards\" to see yours."),
-            "store_unavailable": ("系统有点忙，几秒后再说一次“确认”就行，不会重复下单。",
-                "The system is busy; say \"yes\" again in a few seconds, it will not order twice."),
+            "store_unavailable": ("系统有点忙，几秒后再说一次就行，不会重复下单。",
+                "The system is busy; say it again in a few seconds, nothing is ordered twice."),
             "rate_limited": ("操作太快了，稍等几秒再试。", "Too fast; wait a few seconds and try again."),
             "invalid_item": ("这个饮品或选项做不了：\(message)", "That drink or option cannot be made: \(message)"),
         ]

@@ -234,7 +234,7 @@ public struct PostgresLedgerStore: LedgerStore {
         try await client.withTransaction(logger: logger) { connection in
             var cards: [CardIssue] = []
             var report = CommitReport()
-            let feedLocked = try await lockInOrder(for: events, on: connection)
+            let (feedLocked, placements) = try await lockInOrder(for: events, on: connection)
             for event in events {
                 if case .cardIssued(let issue) = event {
                     cards.append(issue)
@@ -262,7 +262,7 @@ public struct PostgresLedgerStore: LedgerStore {
                 case .orderPlaced(let order):
                     try await place(order, on: connection)
                 case .orderChanged(let change):
-                    try await apply(change, on: connection)
+                    try await apply(change, placed: placements[change.orderID], on: connection)
                 case .cardIssued:
                     break
                 }
@@ -277,14 +277,18 @@ public struct PostgresLedgerStore: LedgerStore {
     /// order every transaction takes them: the order feed, then campaign rows by id, then lease
     /// rows (the card inserts). Taken as the events come, a batch that charges its lease and
     /// then redeems a card would wait for the campaign row while the keeper, holding that row
-    /// to extend the lease, waits for the lease: a deadlock. Returns whether the feed is locked.
+    /// to extend the lease, waits for the lease: a deadlock. Returns whether the feed is locked,
+    /// and the placements of the orders whose card the batch settles (read here once).
     ///
     /// Order events are followed by sequence number on every node; writers take the feed's lock
     /// in turn so that they commit in the order of their numbers and a follower never passes
     /// over one.
-    private func lockInOrder(for events: [LedgerEvent], on connection: PostgresConnection) async throws -> Bool {
+    private func lockInOrder(for events: [LedgerEvent], on connection: PostgresConnection) async throws -> (
+        feed: Bool, placements: [String: Order]
+    ) {
         var campaigns = Set<String>()
         var settled: [String] = []
+        var placements: [String: Order] = [:]
         var feed = false
         for event in events {
             switch event {
@@ -292,10 +296,11 @@ public struct PostgresLedgerStore: LedgerStore {
             case .cardsExpired(let campaign, _): campaigns.insert(campaign)
             case .orderPlaced(let order):
                 feed = true
+                placements[order.id] = order
                 if let card = order.draft.cardID { campaigns.insert(Self.campaign(of: card)) }
             case .orderChanged(let change):
                 feed = true
-                if change.settlement != nil { settled.append(change.orderID) }
+                if change.settlement != nil, placements[change.orderID] == nil { settled.append(change.orderID) }
             case .campaignCreated, .cardIssued: break
             }
         }
@@ -306,10 +311,9 @@ public struct PostgresLedgerStore: LedgerStore {
             let rows = try await connection.query(
                 "SELECT payload FROM order_events WHERE order_id = ANY(\(settled)) AND kind = 'placed'", logger: logger)
             for try await bytes in rows.decode(ByteBuffer.self) {
-                if case .orderPlaced(let order) = try JournalCodec.decode(Array(bytes.readableBytesView)).first,
-                    let card = order.draft.cardID
-                {
-                    campaigns.insert(Self.campaign(of: card))
+                if case .orderPlaced(let order) = try JournalCodec.decode(Array(bytes.readableBytesView)).first {
+                    placements[order.id] = order
+                    if let card = order.draft.cardID { campaigns.insert(Self.campaign(of: card)) }
                 }
             }
         }
@@ -317,7 +321,7 @@ public struct PostgresLedgerStore: LedgerStore {
             try await connection.query(
                 "SELECT 1 FROM campaigns WHERE id = ANY(\(campaigns.sorted())) ORDER BY id FOR NO KEY UPDATE", logger: logger)
         }
-        return feed
+        return (feed, placements)
     }
 
     /// Settles every lease of the campaign (another node's lease included: its cards are
@@ -359,7 +363,7 @@ public struct PostgresLedgerStore: LedgerStore {
     }
 
     /// Records a state change and settles the card of a rejected or cancelled order.
-    private func apply(_ change: OrderChange, on connection: PostgresConnection) async throws {
+    private func apply(_ change: OrderChange, placed: Order?, on connection: PostgresConnection) async throws {
         let payload = ByteBuffer(bytes: JournalCodec.encode([.orderChanged(change)]))
         // The change carries its order's user, so a node following the feed knows whose stream it is for.
         try await connection.query(
@@ -369,12 +373,6 @@ public struct PostgresLedgerStore: LedgerStore {
                 (SELECT user_id FROM order_events WHERE order_id = \(change.orderID) AND kind = 'placed'))
             """, logger: logger)
         guard let settlement = change.settlement else { return }
-        let rows = try await connection.query(
-            "SELECT payload FROM order_events WHERE order_id = \(change.orderID) AND kind = 'placed'", logger: logger)
-        var placed: Order?
-        for try await bytes in rows.decode(ByteBuffer.self) {
-            if case .orderPlaced(let order) = try JournalCodec.decode(Array(bytes.readableBytesView)).first { placed = order }
-        }
         guard let order = placed, let cardID = order.draft.cardID else {
             throw PostgresLedgerStoreError(message: "order \(change.orderID) settles a card but its placement is missing")
         }

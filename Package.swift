@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "LanternLedgerTests", dependencies: ["LanternLedger"]),
         .testTarget(name: "LanternAdmissionTests", dependencies: ["LanternAdmission"]),
         .testTarget(name: "LanternCatalogTests", dependencies: ["LanternCatalog"]),
-        .testTarget(name: "LanternAssistantTests", dependencies: ["LanternAssistant", "LanternCatalog"]),
+        .testTarget(name: "LanternAssistantTests", dependencies: ["LanternAssistant", "LanternCatalog"], exclude: ["Corpus"]),
         .testTarget(name: "LanternOrdersTests", dependencies: ["LanternOrders", "LanternCatalog", "LanternLedger"]),
         .testTarget(
             name: "LanternStorageTests",

@@ -30,6 +30,8 @@ enum OrderToken: Sendable, Equatable {
     case another
     /// "no", "不要", "without": the toppings that follow come off.
     case without
+    /// "the", "那杯": what follows names a drink already ordered, perhaps by a word of its name ("the sago").
+    case definite
     /// A brand of the demo city, by its English name: the store to order from.
     case brand(String)
     /// "from …", "在…点": the store's name follows.
@@ -139,7 +141,7 @@ enum Lexicon {
     private static let drinkAliases: [String: [String]] = [
         "pearl milk tea": [
             "珍奶", "波霸奶茶", "珍珠奶", "珍株奶茶", "真珠奶茶", "boba milk tea", "bubble milk tea", "pearl tea",
-            "boba tea", "tapioca milk tea", "perl milk tea", "pearl milktea", "boba milktea",
+            "boba tea", "tapioca milk tea", "pearl milktea", "boba milktea",
         ],
         "brown sugar pearl milk": [
             "黑糖珍珠鲜奶", "黑糖珍珠奶", "黑糖珍珠", "黑糖波霸", "黑糖鲜奶", "黑糖奶", "黑糖珍奶", "黑糖珍珠奶茶",
@@ -166,8 +168,8 @@ enum Lexicon {
         "peach oolong tea": ["桃桃乌龙", "白桃乌龙", "蜜桃乌龙", "peach oolong", "peach tea"],
         "passion fruit green tea": ["百香果", "百香果茶", "百香绿", "passion fruit tea", "passionfruit green tea", "passion fruit"],
         "strawberry fruit tea": ["草莓茶", "草莓果茶", "strawberry tea", "strawberry"],
-        "yakult green tea": ["养乐多", "多多绿", "多多绿茶", "yakult", "yakult tea", "yakult green"],
-        "matcha latte": ["抹茶", "抹茶奶", "matcha", "maccha latte", "green tea latte"],
+        "yakult green tea": ["养乐多", "多多绿", "多多绿茶", "yakult", "yakult tea", "yakult green", "yakult 绿茶", "yakult绿茶"],
+        "matcha latte": ["抹茶", "抹茶奶", "matcha", "green tea latte"],
         "coconut latte": ["生椰", "椰子拿铁", "生椰咖啡", "coconut coffee", "coconut milk latte"],
         "americano": ["美式", "美式咖啡", "americano coffee", "black coffee", "americana"],
     ]
@@ -187,7 +189,8 @@ enum Lexicon {
         ("中杯", .medium), ("中份", .medium), ("小杯", .medium), ("medium", .medium), ("regular size", .medium),
         ("regular cup", .medium), ("small", .medium), ("med", .medium), ("medium size", .medium),
         ("大杯", .large), ("超大杯", .large), ("大份", .large), ("large", .large), ("big", .large),
-        ("large size", .large), ("larg", .large), ("grande", .large), ("venti", .large),
+        ("large size", .large), ("larg", .large), ("grande", .large), ("venti", .large), ("大的", .large), ("大一点的", .large),
+        ("中的", .medium), ("小的", .medium),
     ] + ["m", "l", "xl"].flatMap { letter -> [(String, CupSize)] in
         // Size letters only where they cannot be anything else: "M杯", "size M", "L size", "size要L".
         let size: CupSize = letter == "m" ? .medium : .large
@@ -235,7 +238,9 @@ enum Lexicon {
 
     private static let withWords = ["加", "多加", "加个", "加点", "要加", "with", "extra", "add", "topped with", "with extra", "add extra"]
 
-    private static let everyWords = ["都", "全都", "全部", "都是", "both", "all", "each", "all of them", "both of them", "every"]
+    private static let everyWords = ["都", "全都", "全部", "都是", "各", "各自", "both", "all", "each", "all of them", "both of them", "every", "of each"]
+
+    private static let definiteWords = ["the", "那杯", "这杯", "那个", "这个"]
 
     private static let choices: [(String, Int)] = [
         ("第一个", 1), ("第二个", 2), ("第三个", 3), ("第1个", 1), ("第2个", 2), ("第3个", 3), ("第一", 1), ("第二", 2),
@@ -268,7 +273,7 @@ enum Lexicon {
         for phrase in ["奶茶", "milk tea", "milktea", "bubble tea", "boba drink", "珍珠奶茶饮品", "🧋"] {
             for form in withPlural(phrase) { entries.append((form, [.someMilkTea])) }
         }
-        for phrase in ["饮料", "饮品", "喝的", "drink", "beverage", "something to drink"] {
+        for phrase in ["饮料", "饮品", "喝的", "drink", "beverage", "something to drink", "拿铁", "咖啡", "latte", "coffee"] {
             for form in withPlural(phrase) { entries.append((form, [.someDrink])) }
         }
         for topping in Topping.allCases {
@@ -319,6 +324,14 @@ enum Lexicon {
         for phrase in separators { entries.append((phrase, [.separator])) }
         for phrase in withWords { entries.append((phrase, [.with])) }
         for phrase in everyWords { entries.append((phrase, [.everyDrink])) }
+        // "two of each": the count is every drink's, said after the drinks it counts.
+        for (phrase, number) in englishNumbers where number <= 12 {
+            for form in ["\(phrase) of each", "\(phrase) each"] { entries.append((form, [.everyDrink, .quantity(number)])) }
+        }
+        for number in 1...20 {
+            for form in ["\(number) of each", "\(number) each"] { entries.append((form, [.everyDrink, .quantity(number)])) }
+        }
+        for phrase in definiteWords { entries.append((phrase, [.definite])) }
         for (phrase, index) in choices { entries.append((phrase, [.choice(index)])) }
         for phrase in anotherWords { entries.append((phrase, [.another])) }
         for phrase in withoutWords { entries.append((phrase, [.without])) }

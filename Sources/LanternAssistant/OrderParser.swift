@@ -49,6 +49,11 @@ public struct ParsedOrder: Sendable, Equatable {
     public var address: String?
     /// "第二个" / "the second one": which of the offered choices, counting from 1.
     public var choice: Int?
+    /// Words the parser read as other words ("tae" as "tea", "杨枝甘路" as "杨枝甘露"): a guess the
+    /// customer should see before confirming.
+    public var guesses: [Guess] = []
+    /// English words it could not read at all, as written: what to ask about rather than skip.
+    public var unread: [String] = []
     /// Whether the drink was named only as "奶茶" / "a drink", with no kind.
     public var isVague: Bool { items.contains { $0.drink == nil } }
 
@@ -58,6 +63,20 @@ public struct ParsedOrder: Sendable, Equatable {
         self.store = store
         self.address = address
         self.choice = choice
+    }
+}
+
+/// A word of the sentence the parser read as another.
+public struct Guess: Sendable, Equatable {
+    /// As the customer wrote it.
+    public var written: String
+    /// As the parser read it.
+    public var read: String
+
+    /// Creates a guess.
+    public init(written: String, read: String) {
+        self.written = written
+        self.read = read
     }
 }
 
@@ -73,7 +92,12 @@ public enum OrderParser {
     public static func parse(_ text: String) -> ParsedOrder {
         let original = Array(text.unicodeScalars)
         let normalised = normalise(original)
-        return interpret(lex(normalised, original: original))
+        var guesses = normalised.corrections.map { Guess(written: $0.from, read: $0.to) }
+        var captured: [Range<Int>] = []
+        var order = interpret(lex(normalised, original: original, guesses: &guesses, captured: &captured))
+        order.guesses = guesses
+        order.unread = unreadWords(normalised, outside: captured)
+        return order
     }
 
     // MARK: Lexing
@@ -86,18 +110,33 @@ public enum OrderParser {
 
     /// `text` is the normalised sentence; `text.origin` maps each of its scalars back to `original`,
     /// so captured names and addresses keep the case and spelling the customer wrote.
-    private static func lex(_ normalised: Normalised, original: [Unicode.Scalar]) -> [Lexeme] {
+    private static func lex(_ normalised: Normalised, original: [Unicode.Scalar], guesses: inout [Guess], captured: inout [Range<Int>]) -> [Lexeme] {
         let text = normalised.scalars
         var lexemes: [Lexeme] = []
         var index = 0
         let trie = Lexicon.trie
+        let mayBeMistyped = text.contains { confusables[$0] != nil }
         while index < text.count {
             // English words start only at a word's beginning.
             if index > 0, isWordScalar(text[index]), isWordScalar(text[index - 1]) {
                 index += 1
                 continue
             }
-            guard let match = trie.longestMatch(in: text, from: index) else {
+            // A space between Chinese words parts clauses as a comma would: "草莓果茶一杯 草莓果茶少糖".
+            if text[index] == 0x20, index > 0, index + 1 < text.count, text[index - 1] >= 0x4E00, text[index + 1] >= 0x4E00 {
+                lexemes.append(.token(.separator))
+                index += 1
+                continue
+            }
+            var match = trie.longestMatch(in: text, from: index)
+            if mayBeMistyped, text[index] >= 0x4E00, let mistyped = mistypedDrink(in: text, from: index),
+                mistyped.end > match?.end ?? index || !(match?.tokens.first.map(isDrink) ?? false)
+            {
+                match = (mistyped.end, mistyped.tokens)
+                let written = original[normalised.origin[index]...normalised.origin[mistyped.end - 1]]
+                guesses.append(Guess(written: String(String.UnicodeScalarView(written)), read: mistyped.read))
+            }
+            guard let match else {
                 index += 1
                 continue
             }
@@ -109,16 +148,22 @@ public enum OrderParser {
                 // "from Moon Pearl": a known brand is taken whole, not read word by word.
                 var next = index
                 while next < text.count, text[next] == 0x20 { next += 1 }
+                if let article = trie.longestMatch(in: text, from: next), article.tokens == [.definite] {
+                    next = article.end
+                    while next < text.count, text[next] == 0x20 { next += 1 }
+                }
                 if let brand = trie.longestMatch(in: text, from: next), case .brand(let name)? = brand.tokens.first {
                     lexemes.append(.store(name))
                     index = brand.end
                     continue
                 }
                 let (name, end) = capture(normalised, original: original, from: index, stopAtPhrases: true)
+                captured.append(index..<end)
                 index = end
                 if let name { lexemes.append(.store(name)) }
             case .addressMarker:
                 let (address, end) = capture(normalised, original: original, from: index, stopAtPhrases: false)
+                captured.append(index..<end)
                 index = end
                 if let address { lexemes.append(.address(address)) }
             case .filler:
@@ -128,6 +173,70 @@ public enum OrderParser {
             }
         }
         return lexemes
+    }
+
+    /// Characters typed for others that sound alike, in the names of drinks: 猪 for 珠, 笼 for 龙, 荼 for 茶.
+    private static let confusables: [UInt32: [UInt32]] = {
+        let groups: [(String, String)] = [
+            ("猪株朱诸竹", "珠"), ("真针", "珍"), ("扬阳羊洋", "杨"), ("只支知汁", "枝"), ("干肝", "甘"), ("路鹿陆录", "露"),
+            ("笼隆聋拢", "龙"), ("巫屋污", "乌"), ("荼查搽", "茶"), ("尼呢", "泥"), ("玉鱼雨于", "芋"), ("试是事市示", "式"),
+            ("巷", "港"), ("乃", "奶"), ("宏洪虹", "红"), ("逗斗", "豆"), ("淘陶涛", "桃"), ("朵躲", "多"), ("柔", "肉"),
+            ("莆蒲", "葡"), ("陶淘", "萄"), ("白柏", "百"), ("相想箱", "香"), ("末莫墨", "茉"), ("利丽力立", "莉"),
+            ("律率虑", "绿"), ("样阳羊", "养"), ("了", "乐"), ("之知只支", "芝"), ("是市事", "士"), ("那哪", "拿"),
+            ("贴帖", "铁"), ("宁拧凝", "柠"), ("蒙萌盟", "檬"), ("耶爷也", "椰"), ("末沫", "抹"), ("黑嘿", "黑"), ("圣升", "生"),
+        ]
+        var map: [UInt32: [UInt32]] = [:]
+        for (typed, meant) in groups {
+            for scalar in typed.unicodeScalars where String(scalar) != meant {
+                map[scalar.value, default: []].append(meant.unicodeScalars.first!.value)
+            }
+        }
+        return map
+    }()
+
+    private static func isDrink(_ token: OrderToken) -> Bool {
+        if case .drink = token { return true }
+        return false
+    }
+
+    /// A drink's Chinese name of four characters or more, starting at `start`, with one character
+    /// typed as another that sounds alike: its end, meaning and the name as read.
+    private static func mistypedDrink(in text: [UInt32], from start: Int) -> (end: Int, tokens: [OrderToken], read: String)? {
+        let window = Array(text[start..<min(text.count, start + 8)])
+        for (offset, scalar) in window.enumerated() {
+            for meant in confusables[scalar] ?? [] {
+                var fixed = window
+                fixed[offset] = meant
+                guard let match = Lexicon.trie.longestMatch(in: fixed, from: 0), match.end > offset, match.end >= 4,
+                    let first = match.tokens.first, isDrink(first)
+                else { continue }
+                let read = String(String.UnicodeScalarView(fixed[..<match.end].compactMap(Unicode.Scalar.init)))
+                return (start + match.end, match.tokens, read)
+            }
+        }
+        return nil
+    }
+
+    /// English words of three letters or more that are neither known nor common and that the
+    /// corrector could not place: "cola" in "a cola and a lemon tea".
+    private static func unreadWords(_ normalised: Normalised, outside captured: [Range<Int>]) -> [String] {
+        var unread: [String] = []
+        let text = normalised.scalars
+        var index = 0
+        while index < text.count {
+            guard isLetter(text[index]) else {
+                index += 1
+                continue
+            }
+            var end = index
+            while end < text.count, isLetter(text[end]) { end += 1 }
+            let word = Array(text[index..<end])
+            if word.count >= 3, !vocabularySet.contains(word), !commonWords.contains(word), !captured.contains(where: { $0.contains(index) }) {
+                unread.append(String(String.UnicodeScalarView(word.compactMap(Unicode.Scalar.init))))
+            }
+            index = end
+        }
+        return unread
     }
 
     /// Text after a store or address marker: up to a clause break (and, for a store, up to the
@@ -218,6 +327,12 @@ public enum OrderParser {
         var everyOptions = Options()
         /// Options said in this clause for the drink they went to: "…, half sugar for both" makes them everyone's.
         var clauseOptions = Options()
+        /// "the": a word of an earlier drink's name may follow to point at it ("the sago", "the red bean one").
+        var pointing = false
+        /// A drink was just pointed at: "one" right after it ("the red bean one") counts no cups.
+        var pointed = false
+        /// A count clashed with the last drink's own ("一杯中杯一杯大杯"): a group of that drink follows.
+        var clashedCount = false
 
         func add(_ options: Options) {
             if everyDrink, !order.items.isEmpty {
@@ -235,6 +350,7 @@ public enum OrderParser {
                 || (options.ice != nil && last.ice != nil) || (options.quantity != nil && last.quantity != nil)
             if clashes {
                 afterSeparator = true
+                if options.quantity != nil { clashedCount = true }
                 mergePending(options)
             } else {
                 options.apply(to: &order.items[index])
@@ -277,10 +393,11 @@ public enum OrderParser {
         func startDrink(_ drink: String?) {
             resolveSplits(atEnd: false)
             // A later clause that names a drink already ordered, with no count of its own, is
-            // about that drink: "…，芝士乌龙要少冰", "…, the lemon tea with no ice".
-            if let drink, afterSeparator, !wantsAnother, pending.quantity == nil,
+            // about that drink: "…，芝士乌龙要少冰", "…, the lemon tea with no ice", "一杯杨枝甘露 一杯港式奶茶 杨枝甘露要少冰".
+            if let drink, afterSeparator || order.items.last?.drink != drink, !wantsAnother, pending.quantity == nil,
                 let earlier = order.items.firstIndex(where: { $0.drink == drink })
             {
+                pointed = true
                 pending.apply(to: &order.items[earlier])
                 pending = Options()
                 focus = earlier
@@ -290,6 +407,7 @@ public enum OrderParser {
             }
             wantsAnother = false
             focus = nil
+            clashedCount = false
             clauseOptions = Options()
             var item = ParsedItem(drink: drink)
             pending.apply(to: &item)
@@ -311,6 +429,26 @@ public enum OrderParser {
             case .token(let value): token = value
             }
             defer { previous = token }
+            if pointing {
+                pointing = false
+                // "the sago", "the red bean one": a topping's word that is part of an earlier drink's name points at it.
+                if case .topping(let topping) = token, let earlier = order.items.lastIndex(where: { item in
+                    guard let drink = item.drink else { return false }
+                    return drink.contains(topping.rawValue) || (Catalog.drink(named: drink)?.chinese.contains(topping.chinese) ?? false)
+                }) {
+                    resolveSplits(atEnd: false)
+                    focus = earlier
+                    afterSeparator = false
+                    everyDrink = false
+                    pointed = true
+                    clauseOptions = Options()
+                    continue
+                }
+            }
+            if pointed {
+                pointed = false
+                if token == .quantity(1) { continue }
+            }
             switch token {
             case .drink(let name): startDrink(name)
             case .someMilkTea:
@@ -330,7 +468,10 @@ public enum OrderParser {
                 add(Options(quantity: quantity))
             case .separator:
                 afterSeparator = true
-                everyDrink = false
+                // "both with pearls and less sugar": options joined to options said for every drink are every drink's too.
+                if everyDrink, position + 1 < lexemes.count, let next = lexemes[position + 1].token, next.isOption {} else {
+                    everyDrink = false
+                }
                 removing = false
                 clauseOptions = Options()
             case .another:
@@ -355,10 +496,18 @@ public enum OrderParser {
                     }
                 }
             case .choice(let index): order.choice = index
+            case .definite: pointing = !order.items.isEmpty
             case .storeMarker, .addressMarker, .filler, .brand: break
             }
         }
         resolveSplits(atEnd: true)
+        // "珍珠奶茶一杯中杯一杯大杯": a second count with options of its own is a second line of that drink.
+        if clashedCount, focus == nil, pending.quantity != nil, let last = order.items.last, last.drink != nil {
+            var item = ParsedItem(drink: last.drink)
+            pending.apply(to: &item)
+            order.items.append(item)
+            pending = Options()
+        }
         if !pending.isEmpty {
             if order.items.isEmpty {
                 // Options with no drink named: "少糖去冰" answering a question about the drink.
@@ -373,9 +522,36 @@ public enum OrderParser {
             shared.quantity = nil
             for index in order.items.indices { shared.apply(to: &order.items[index]) }
         }
-        order.items = order.items.map(resolveMilkTea)
+        order.items = resolveHeadCount(order.items.map(resolveMilkTea))
         for index in order.items.indices { order.items[index].namedMilkTea = false }
         return order
+    }
+
+    /// "四杯奶茶，两杯珍珠奶茶两杯芋泥奶茶": a count of unnamed drinks that the named ones after it
+    /// add up to is a heading, not a line; what it said (都少糖) goes to each of them.
+    private static func resolveHeadCount(_ items: [ParsedItem]) -> [ParsedItem] {
+        guard let head = items.firstIndex(where: { $0.drink == nil }), let count = items[head].quantity, head + 1 < items.count
+        else { return items }
+        let named = items[(head + 1)...]
+        guard named.allSatisfy({ $0.drink != nil }), named.reduce(0, { $0 + ($1.quantity ?? 1) }) == count else { return items }
+        var heading = Options()
+        heading.size = items[head].size
+        heading.sugar = items[head].sugar
+        heading.ice = items[head].ice
+        heading.toppings = items[head].toppings
+        var result = Array(items[..<head])
+        for var item in named {
+            var own = Options()
+            own.size = item.size
+            own.sugar = item.sugar
+            own.ice = item.ice
+            own.toppings = item.toppings
+            own.quantity = item.quantity
+            item = ParsedItem(drink: item.drink)
+            heading.merging(own).apply(to: &item)
+            result.append(item)
+        }
+        return result
     }
 
     /// "加珍珠的奶茶" is pearl milk tea, "milk tea with red bean" red bean milk tea.
@@ -399,6 +575,8 @@ public enum OrderParser {
         var scalars: [UInt32]
         /// For each scalar, its index in the original sentence.
         var origin: [Int]
+        /// Words read as other words: misspellings and mistyped characters, as written and as read.
+        var corrections: [(from: String, to: String)] = []
     }
 
     private static let traditional: [UInt32: UInt32] = {
@@ -436,39 +614,67 @@ public enum OrderParser {
         return correctSpelling(Normalised(scalars: scalars, origin: origin))
     }
 
-    /// English words the lexicon does not know, at edit distance 1 (2 for long words) from exactly
-    /// one word it does, are replaced by that word: "jasmin" → "jasmine", "oolog" → "oolong".
+    /// English words the lexicon does not know are replaced by the one word they were meant as:
+    /// a word of five letters or more at edit distance 1 (2 from eight letters) from exactly one
+    /// known word ("jasmin" → "jasmine"); a four-letter word one letter short, long or swapped
+    /// ("mlik" → "milk", "hott" → "hot"); and any word whose neighbours spell a known phrase but
+    /// for it ("milk tae" → "milk tea", "green tee" → "green tea"). Each replacement is recorded.
     private static func correctSpelling(_ input: Normalised) -> Normalised {
         let text = input.scalars
-        var output = Normalised(scalars: [], origin: [])
-        output.scalars.reserveCapacity(text.count)
-        output.origin.reserveCapacity(text.count)
+        var words: [Range<Int>] = []
         var index = 0
         while index < text.count {
-            guard text[index] >= 0x61 && text[index] <= 0x7A else {
-                output.scalars.append(text[index])
-                output.origin.append(input.origin[index])
+            guard isLetter(text[index]) else {
                 index += 1
                 continue
             }
             var end = index
-            while end < text.count, text[end] >= 0x61 && text[end] <= 0x7A { end += 1 }
-            let word = Array(text[index..<end])
-            if let replacement = corrected(word) {
-                output.scalars.append(contentsOf: replacement)
-                // Each scalar of the replacement maps into the misspelled word, its last one to its end.
-                for offset in replacement.indices { output.origin.append(input.origin[min(index + offset, end - 1)]) }
-            } else {
-                output.scalars.append(contentsOf: word)
-                output.origin.append(contentsOf: input.origin[index..<end])
-            }
+            while end < text.count, isLetter(text[end]) { end += 1 }
+            words.append(index..<end)
             index = end
         }
+        let spelled = words.map { Array(text[$0]) }
+        var replacements: [Int: [UInt32]] = [:]
+        for (position, word) in spelled.enumerated()
+        where word.count >= 3 && !vocabularySet.contains(word) && !commonWords.contains(word) {
+            if let replacement = corrected(word) ?? corrected(spelled, at: position) { replacements[position] = replacement }
+        }
+        guard !replacements.isEmpty else { return input }
+        var output = Normalised(scalars: [], origin: [], corrections: input.corrections)
+        output.scalars.reserveCapacity(text.count)
+        output.origin.reserveCapacity(text.count)
+        var copied = 0
+        for (position, range) in words.enumerated() {
+            guard let replacement = replacements[position] else { continue }
+            output.scalars.append(contentsOf: text[copied..<range.lowerBound])
+            output.origin.append(contentsOf: input.origin[copied..<range.lowerBound])
+            output.scalars.append(contentsOf: replacement)
+            // Each scalar of the replacement maps into the misspelled word, its last one to its end.
+            for offset in replacement.indices { output.origin.append(input.origin[min(range.lowerBound + offset, range.upperBound - 1)]) }
+            output.corrections.append(
+                (from: String(String.UnicodeScalarView(spelled[position].compactMap(Unicode.Scalar.init))),
+                 to: String(String.UnicodeScalarView(replacement.compactMap(Unicode.Scalar.init)))))
+            copied = range.upperBound
+        }
+        output.scalars.append(contentsOf: text[copied...])
+        output.origin.append(contentsOf: input.origin[copied...])
         return output
     }
 
+    @inline(__always)
+    private static func isLetter(_ scalar: UInt32) -> Bool { scalar >= 0x61 && scalar <= 0x7A }
+
     private static let vocabulary: [[UInt32]] = Lexicon.englishWords.sorted().map { $0.unicodeScalars.map(\.value) }
     private static let vocabularySet: Set<[UInt32]> = Set(vocabulary)
+    /// Every English phrase of two words or more, as words: the contexts a misspelled word is read in.
+    private static let phrases: [[[UInt32]]] = {
+        var seen = Set<[[UInt32]]>()
+        for (phrase, _) in Lexicon.entries() where phrase.unicodeScalars.allSatisfy({ $0.value == 0x20 || isLetter($0.value) }) {
+            let words = phrase.split(separator: " ").map { $0.unicodeScalars.map(\.value) }
+            if words.count >= 2 { seen.insert(words) }
+        }
+        return Array(seen)
+    }()
     private static let commonWords: Set<[UInt32]> = Set(
         [
             "please", "could", "would", "should", "order", "get", "want", "wants", "like", "need", "have", "give", "thanks",
@@ -478,25 +684,60 @@ public enum OrderParser {
             "bring", "send", "deliver", "delivery", "me", "my", "mine", "ones", "one", "them", "that", "this", "what",
             "wanna", "gonna", "buy", "grab", "kind", "size", "sizes", "able", "hello", "hey", "hi", "okay", "sure", "yes",
             "fine", "great", "good", "nice", "water", "later", "pick", "place", "first", "second", "third",
+            "you", "your", "yours", "our", "ours", "can", "may", "will", "shall", "let", "lets", "much", "many", "more",
+            "most", "very", "too", "not", "but", "are", "was", "were", "been", "has", "had", "did", "does", "done", "how",
+            "why", "who", "any", "now", "soon", "fast", "quick", "here", "near", "park", "lane", "way", "city", "unit",
+            "room", "suite", "door", "gate", "west", "east", "north", "south", "new", "old", "big", "tall", "thx", "pls",
+            "plz", "ok", "yeah", "yep", "nope", "sorry", "love", "take", "keep", "same", "again", "same", "other", "else",
+            "milk", "tea", "teas", "nah", "hmm", "uh", "um", "lol", "also", "only",
+            "them", "they", "him", "her", "his", "she", "its", "for", "off", "out", "over", "under", "into",
         ].map { $0.unicodeScalars.map(\.value) })
 
+    /// The one known word `word` was meant as, by spelling alone.
     private static func corrected(_ word: [UInt32]) -> [UInt32]? {
-        guard word.count >= 5, !vocabularySet.contains(word), !commonWords.contains(word) else { return nil }
+        guard word.count >= 4 else { return nil }
         let allowed = word.count >= 8 ? 2 : 1
         var best: [UInt32]?
         var bestDistance = allowed + 1
         var tied = false
         for candidate in vocabulary where abs(candidate.count - word.count) <= allowed {
+            // Four letters leave too little to guess a changed letter from ("your" is not "four").
+            if word.count == 4, candidate.count == word.count, !isAdjacentSwap(word, candidate) { continue }
             let distance = editDistance(word, candidate, limit: allowed)
             if distance < bestDistance {
                 best = candidate
                 bestDistance = distance
                 tied = false
-            } else if distance == bestDistance {
+            } else if distance == bestDistance, candidate != best {
                 tied = true
             }
         }
         return tied ? nil : best
+    }
+
+    /// The one word that the words around `spelled[position]` say it was meant as: the phrases
+    /// whose other words stand exactly there agree on one word within an edit of it.
+    private static func corrected(_ spelled: [[UInt32]], at position: Int) -> [UInt32]? {
+        let word = spelled[position]
+        let allowed = word.count >= 8 ? 2 : 1
+        var found: [UInt32]?
+        for phrase in phrases {
+            for (slot, meant) in phrase.enumerated() where abs(meant.count - word.count) <= allowed && meant != found {
+                let first = position - slot
+                guard first >= 0, first + phrase.count <= spelled.count else { continue }
+                guard phrase.indices.allSatisfy({ $0 == slot || phrase[$0] == spelled[first + $0] }) else { continue }
+                guard editDistance(word, meant, limit: allowed) <= allowed else { continue }
+                if found != nil { return nil }
+                found = meant
+            }
+        }
+        return found
+    }
+
+    private static func isAdjacentSwap(_ a: [UInt32], _ b: [UInt32]) -> Bool {
+        let differing = a.indices.filter { a[$0] != b[$0] }
+        return differing.count == 2 && differing[1] == differing[0] + 1 && a[differing[0]] == b[differing[1]]
+            && a[differing[1]] == b[differing[0]]
     }
 
     /// Damerau–Levenshtein distance (adjacent swaps count one), or `limit + 1` once it exceeds `limit`.
@@ -546,6 +787,16 @@ extension OrderParser {
     }
 
     private static func quoted(_ text: String) -> String { JSONValue.string(text).text }
+}
+
+extension OrderToken {
+    /// Whether it says how a drink is made: size, sugar, ice or a topping.
+    fileprivate var isOption: Bool {
+        switch self {
+        case .size, .sugar, .ice, .topping, .with: true
+        default: false
+        }
+    }
 }
 
 extension OrderParser.Lexeme {

@@ -111,13 +111,22 @@ struct OrderParserTests {
         #expect(score.accuracy >= 0.99, "\(score.total - score.right) of \(score.total) wrong")
     }
 
-    @Test("The frozen test part of the corpus, never tuned on: its score, per language and kind")
-    func frozenTestAccuracy() {
-        let score = CorpusScore(LabelledSentence.corpus("test"))
-        print(score.report("parser, frozen test part"))
+    /// The frozen test part, never tuned on: `test.txt` (its misses were seen once before the
+    /// parser was tuned on dev) and `test-2.txt` (written after, run only as it stands).
+    @Test("The frozen test part of the corpus scores at least 97 %, per batch, language and kind", arguments: ["test", "test-2"])
+    func frozenTestAccuracy(batch: String) {
+        let score = CorpusScore(LabelledSentence.corpus(batch))
+        print(score.report("parser, frozen \(batch)"))
         for line in score.wrong { print("  wrong: \(line)") }
-        #expect(score.total >= 300)
+        #expect(score.total >= 100)
         #expect(score.accuracy >= 0.97, "\(score.total - score.right) of \(score.total) wrong")
+    }
+
+    @Test("The frozen test part holds at least 300 sentences, and the corpus 800")
+    func corpusSize() {
+        let frozen = LabelledSentence.corpus("test").count + LabelledSentence.corpus("test-2").count
+        #expect(frozen >= 300)
+        #expect(frozen + LabelledSentence.corpus("dev").count >= 800)
     }
 
     @Test("What it read as another word is reported, and what it could not read is named",

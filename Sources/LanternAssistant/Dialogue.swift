@@ -13,6 +13,8 @@ public struct AssistantSession: Sendable, Codable, Equatable {
         case address
         /// Whether to place the quoted order.
         case confirmation
+        /// Whether to deliver to a typed address far from the device.
+        case addressCheck
     }
 
     /// One drink of the order being put together.
@@ -39,6 +41,15 @@ public struct AssistantSession: Sendable, Codable, Equatable {
     public var brand: String?
     /// Delivery address text.
     public var address: String?
+    /// Where the typed address is, latitude, when the gazetteer knows it: where the order goes.
+    public var addressLat: Double?
+    /// Where the typed address is, longitude.
+    public var addressLng: Double?
+    /// The customer said yes to a typed address far from their device.
+    public var addressConfirmed: Bool?
+    /// What the parser guessed or could not read in the sentence the lines came from, in the
+    /// customer's language: shown with the quote so that nothing is guessed silently.
+    public var notes: [String]?
     /// The user's location, latitude.
     public var lat: Double?
     /// The user's location, longitude.
@@ -126,6 +137,10 @@ public enum OfflineAssistant {
         let words = text.lowercased().trimmingCharacters(in: .whitespacesAndNewlines.union(.punctuationCharacters))
         let parsed = OrderParser.parse(text)
 
+        if session.awaiting == .addressCheck, Intent.confirms(words) {
+            session.addressConfirmed = true
+            session.awaiting = .nothing
+        }
         // Confirmation of a quote places the order; the key makes a repeated "yes" place it once.
         if session.awaiting == .confirmation, Intent.confirms(words), let arguments = session.quotedArguments,
             case .object(var members)? = try? JSONValue.parse(arguments)
@@ -136,6 +151,7 @@ public enum OfflineAssistant {
                 let order = result["order"] ?? result
                 session.lastOrderID = order["id"]?.string
                 session.lines = []
+                session.notes = nil
                 session.quotedArguments = nil
                 session.awaiting = .nothing
                 let total = Money.text(order["total_fen"]?.int ?? 0)
@@ -162,9 +178,10 @@ public enum OfflineAssistant {
         }
         if Intent.startsOver(words) {
             session.lines = []
+            session.notes = nil
             session.offered = []
             session.brand = nil
-            session.address = nil
+            session.setAddress(nil)
             session.quotedArguments = nil
             session.awaiting = .nothing
             return AssistantReply(
@@ -217,6 +234,7 @@ public enum OfflineAssistant {
             if let options { apply(options, to: &line) }
             session.lines = [line]
             session.offered = []
+            session.notes = nil
         } else if parsed.items.contains(where: { $0.drink != nil }) {
             session.lines = parsed.items.compactMap { item in
                 guard let drink = item.drink else { return nil }
@@ -225,10 +243,13 @@ public enum OfflineAssistant {
                 return line
             }
             session.offered = []
+            session.notes = notes(parsed, zh: zh)
         } else if let options, !session.lines.isEmpty, options.hasOptions {
             for index in session.lines.indices { apply(options, to: &session.lines[index]) }
-        } else if session.awaiting == .address, parsed.items.isEmpty, !words.isEmpty {
-            session.address = String(text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))
+        }
+        var typed = parsed.address
+        if typed == nil, session.awaiting == .address, parsed.items.isEmpty, !words.isEmpty {
+            typed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         // A count the stores will not take is said so, never quietly read as one cup.
         if let line = session.lines.first(where: { $0.quantity > Catalog.maximumCupsPerLine }) {
@@ -241,19 +262,46 @@ public enum OfflineAssistant {
                 suggestions: [say("好的，\(Catalog.maximumCupsPerLine) 杯", "yes, \(Catalog.maximumCupsPerLine) cups"), say("算了", "start over")],
                 pendingOrder: nil, order: nil, engine: "offline")
         }
-        if let address = parsed.address { session.address = String(address.prefix(200)) }
+        if Intent.currentLocation(words), let lat = session.lat, let lng = session.lng {
+            let near = Gazetteer.nearest(to: GeoPoint(lat: lat, lng: lng))
+            session.setAddress(near.map { say("当前位置（\($0.chinese)附近）", "current location (near \($0.english))") } ?? say("当前位置", "current location"))
+        } else if let typed {
+            session.setAddress(String(typed.prefix(200)))
+            switch Gazetteer.locate(typed) {
+            case .located(let place):
+                session.addressLat = place.point.lat
+                session.addressLng = place.point.lng
+            case .outside(let place, let metres):
+                session.setAddress(nil)
+                session.awaiting = session.lines.isEmpty ? .nothing : .address
+                return AssistantReply(
+                    reply: say("\(place.chinese)不在配送范围内（离市中心约 \(Int(metres / 1_000)) 公里，只送 \(Int(Gazetteer.deliveryRadiusMetres / 1_000)) 公里以内）。换一个市内的地址吧，比如“送到人民广场”。",
+                        "\(place.english) is outside the delivery area (about \(Int(metres / 1_000)) km from the centre; we deliver within \(Int(Gazetteer.deliveryRadiusMetres / 1_000)) km). Try an address in the city, e.g. \"deliver to People's Square\"."),
+                    suggestions: [say("送到当前位置", "deliver to my current location")], pendingOrder: nil, order: nil, engine: "offline")
+            case .unknown:
+                guard session.lat != nil else {
+                    session.setAddress(nil)
+                    session.awaiting = session.lines.isEmpty ? .nothing : .address
+                    return AssistantReply(
+                        reply: say("没找到“\(typed.prefix(40))”这个地址。请说一个路名或地标，比如“送到南京东路200号”“送到静安寺”，或者开启定位。",
+                            "I could not find \"\(typed.prefix(40))\". Name a road or a landmark, e.g. \"deliver to 200 Nanjing East Road\" or \"Jing'an Temple\", or share your location."),
+                        suggestions: [say("送到人民广场", "deliver to People's Square")], pendingOrder: nil, order: nil, engine: "offline")
+                }
+            }
+        }
         if let store = parsed.store {
             if let brand = DemoCity.brandNames.first(where: { store.lowercased().contains($0.english.lowercased()) || store.contains($0.chinese) }) {
                 session.brand = brand.english
             }
         }
-        if Intent.currentLocation(words), session.lat != nil { session.address = say("当前位置", "current location") }
 
-        guard let lat = session.lat, let lng = session.lng else {
+        // Stores are looked for around the typed address when it is known, else around the device.
+        guard let lat = session.addressLat ?? session.lat, let lng = session.addressLng ?? session.lng else {
             session.awaiting = session.lines.isEmpty ? .nothing : .address
             return AssistantReply(
-                reply: say("请先开启定位，我才能找到附近的店。", "Please share your location so I can find stores near you."),
-                suggestions: [], pendingOrder: nil, order: nil, engine: "offline")
+                reply: say("请开启定位，或者告诉我送到哪里（比如“送到人民广场”），我才能找到附近的店。",
+                    "Please share your location, or tell me where to deliver (e.g. \"deliver to People's Square\"), so I can find stores near you."),
+                suggestions: [say("送到人民广场", "deliver to People's Square")], pendingOrder: nil, order: nil, engine: "offline")
         }
         if session.lines.isEmpty {
             guard parsed.isVague || session.awaiting == .choice else {
@@ -273,8 +321,35 @@ public enum OfflineAssistant {
                 suggestions: [say("送到当前位置", "deliver to my current location")], pendingOrder: nil, order: nil,
                 engine: "offline")
         }
-        return await quote(session: &session, lat: lat, lng: lng, address: address, zh: zh, tools: tools)
+        // A typed address far from the device may be a slip: ask once before quoting from there.
+        if let typedLat = session.addressLat, let typedLng = session.addressLng, let deviceLat = session.lat, let deviceLng = session.lng,
+            session.addressConfirmed != true
+        {
+            let metres = GeoPoint(lat: typedLat, lng: typedLng).distance(to: GeoPoint(lat: deviceLat, lng: deviceLng))
+            if metres > addressCheckMetres {
+                session.awaiting = .addressCheck
+                let km = String(format: "%.1f", metres / 1_000)
+                return AssistantReply(
+                    reply: say("“\(address)”离你现在的位置约 \(km) 公里。确定送到那里吗？不对的话直接告诉我新地址。",
+                        "\"\(address)\" is about \(km) km from where you are now. Deliver there? If not, just tell me the right address."),
+                    suggestions: [say("确定", "yes"), say("送到当前位置", "deliver to my current location")], pendingOrder: nil, order: nil,
+                    engine: "offline")
+            }
+        }
+        let understood: String
+        if session.addressLat != nil, let place = session.address.map(Gazetteer.locate), case .located(let found) = place {
+            let named = [found.chinese, found.english.lowercased()].contains(address.lowercased())
+            understood = named ? address : say("\(address)（\(found.chinese)）", "\(address) (\(found.english))")
+        } else if Intent.currentLocation(address.lowercased()) {
+            understood = address
+        } else {
+            understood = say("\(address)（没找到这个地址，按你现在的位置送）", "\(address) (not found on the map; delivered to where you are now)")
+        }
+        return await quote(session: &session, lat: lat, lng: lng, address: address, understood: understood, zh: zh, tools: tools)
     }
+
+    /// How far a typed address may be from the device before the assistant asks whether it is meant.
+    static let addressCheckMetres: Double = 3_000
 
     private static func apply(_ item: ParsedItem, to line: inout AssistantSession.Line) {
         if let size = item.size { line.size = size.rawValue }
@@ -283,6 +358,22 @@ public enum OfflineAssistant {
         for topping in item.toppings where !line.toppings.contains(topping.rawValue) { line.toppings.append(topping.rawValue) }
         line.toppings.removeAll { name in item.removedToppings.contains { $0.rawValue == name } }
         if let quantity = item.quantity { line.quantity = quantity }
+    }
+
+    /// "Read “tae” as “tea”", "Not understood: “cola” (not in this order)".
+    private static func notes(_ parsed: ParsedOrder, zh: Bool) -> [String]? {
+        var notes = parsed.guesses.map { guess in
+            zh ? "“\(guess.written)”按“\(guess.read)”理解。" : "Read \"\(guess.written)\" as \"\(guess.read)\"."
+        }
+        if !parsed.unread.isEmpty {
+            let words = parsed.unread.map { zh ? "“\($0)”" : "\"\($0)\"" }.joined(separator: zh ? "、" : ", ")
+            notes.append(zh ? "没看懂\(words)，没有算进这一单；想要的话换个说法告诉我。"
+                : "Not understood: \(words), not in this order; say it another way if you want it.")
+        }
+        if parsed.items.contains(where: { $0.drink == nil }) {
+            notes.append(zh ? "有一杯没说是哪种，没有算进来。" : "One drink was not named, so it is not in this order.")
+        }
+        return notes.isEmpty ? nil : notes
     }
 
     private static func examples(_ zh: Bool) -> [String] {
@@ -364,7 +455,8 @@ public enum OfflineAssistant {
     }
 
     private static func quote(
-        session: inout AssistantSession, lat: Double, lng: Double, address: String, zh: Bool, tools: any ToolRunner
+        session: inout AssistantSession, lat: Double, lng: Double, address: String, understood: String, zh: Bool,
+        tools: any ToolRunner
     ) async -> AssistantReply {
         var members: [(String, JSONValue)] = []
         if let merchant = session.merchantID { members.append(("merchant_id", .string(merchant))) }
@@ -392,7 +484,7 @@ public enum OfflineAssistant {
             session.quotedArguments = JSONValue.object(members).text
             session.awaiting = .confirmation
             return AssistantReply(
-                reply: QuoteText.render(quote, asked: session.lines, address: address, zh: zh),
+                reply: QuoteText.render(quote, asked: session.lines, address: understood, notes: session.notes ?? [], zh: zh),
                 suggestions: zh ? ["确认下单", "少糖", "换大杯", "算了"] : ["yes, place it", "less sugar", "make it large", "never mind"],
                 pendingOrder: quote, order: nil, engine: "offline")
         case .failure(let code, let message):
@@ -401,6 +493,16 @@ public enum OfflineAssistant {
                 reply: Refusal.text(code: code, message: message, zh: zh),
                 suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
         }
+    }
+}
+
+extension AssistantSession {
+    /// A new delivery address: where it is, and the customer's yes to it, are found again.
+    mutating func setAddress(_ text: String?) {
+        address = text
+        addressLat = nil
+        addressLng = nil
+        addressConfirmed = nil
     }
 }
 
@@ -453,7 +555,7 @@ enum Intent {
 /// (those the customer did not choose marked as defaults) and its price, the address as
 /// understood, the card's discount or how to get one, the delivery fee and the total.
 enum QuoteText {
-    static func render(_ quote: JSONValue, asked: [AssistantSession.Line], address: String, zh: Bool) -> String {
+    static func render(_ quote: JSONValue, asked: [AssistantSession.Line], address: String, notes: [String], zh: Bool) -> String {
         let items = quote["items"]?.array ?? []
         var lines: [String] = []
         for (index, item) in items.enumerated() {
@@ -473,13 +575,11 @@ enum QuoteText {
         if zh {
             return (["\(store)："] + lines + [
                 "小计 \(Money.text(subtotal)) 元，配送费 \(Money.text(fee)) 元，\(card)，实付 \(Money.text(total)) 元。",
-                "送到：\(address)；\(when)。确认下单吗？",
-            ]).joined(separator: "\n")
+            ] + notes + ["送到：\(address)；\(when)。确认下单吗？"]).joined(separator: "\n")
         }
         return (["\(store):"] + lines + [
             "Subtotal \(Money.text(subtotal)) yuan, delivery \(Money.text(fee)) yuan, \(card), you pay \(Money.text(total)) yuan.",
-            "Deliver to: \(address); \(when). Shall I place it?",
-        ]).joined(separator: "\n")
+        ] + notes + ["Deliver to: \(address); \(when). Shall I place it?"]).joined(separator: "\n")
     }
 
     /// "2杯 芋泥奶茶 大杯、少糖、少冰（默认）、加布丁 36.00 元".

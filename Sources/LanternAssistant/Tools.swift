@@ -50,8 +50,11 @@ public enum AssistantTools {
 
     private static let address: JSONValue = [
         "type": "object",
-        "properties": ["lat": ["type": "number"], "lng": ["type": "number"], "text": ["type": "string"]],
-        "required": ["lat", "lng", "text"],
+        "properties": [
+            "lat": ["type": "number"], "lng": ["type": "number"],
+            "text": ["type": "string", "description": "as the customer said it; alone, a road or landmark of the city is located"],
+        ],
+        "required": ["text"],
     ]
 
     private static let orderProperties: JSONValue = [

@@ -301,12 +301,33 @@ struct OrderBody: Decodable {
         var quantity: Int?
     }
 
+    /// A point and its text; text alone is located with the demo city's gazetteer.
     struct Address: Decodable {
-        var lat: Double
-        var lng: Double
+        var lat: Double?
+        var lng: Double?
         var text: String
 
         func value() throws -> DeliveryAddress {
+            guard let lat, let lng else {
+                guard lat == nil, lng == nil else {
+                    throw APIError(.unprocessableContent, "invalid_field", "address needs both lat and lng, or text alone")
+                }
+                switch Gazetteer.locate(text) {
+                case .located(let place):
+                    guard (1...200).contains(text.count) else {
+                        throw APIError(.unprocessableContent, "invalid_field", "address.text must be 1-200 characters")
+                    }
+                    return DeliveryAddress(lat: place.point.lat, lng: place.point.lng, text: text)
+                case .outside(let place, let metres):
+                    throw APIError(
+                        .unprocessableContent, "address_outside_area",
+                        "\(place.english) is \(Int(metres / 1_000)) km from the city centre; delivery reaches \(Int(Gazetteer.deliveryRadiusMetres / 1_000)) km")
+                case .unknown:
+                    throw APIError(
+                        .unprocessableContent, "address_not_found",
+                        "'\(text.prefix(60))' names no district, road or landmark of the city; send lat and lng, or a known place")
+                }
+            }
             guard (-90...90).contains(lat), (-180...180).contains(lng) else {
                 throw APIError(.unprocessableContent, "invalid_field", "address.lat and address.lng must be degrees")
             }

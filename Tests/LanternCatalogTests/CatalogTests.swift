@@ -121,3 +121,34 @@ import Testing
         }
     }
 }
+
+@Suite("Gazetteer")
+struct GazetteerTests {
+    @Test("A typed address is the most precise place it names, in either language",
+        arguments: [("南京东路200号", "Nanjing East Road"), ("200 Nanjing East Road", "Nanjing East Road"),
+                    ("静安区静安寺对面", "Jing'an Temple"), ("Jing'an Temple, Jing'an District", "Jing'an Temple"),
+                    ("人民广场1号", "People's Square"), ("the bund no. 3", "The Bund"), ("浦东世纪公园南门", "Century Park"),
+                    ("徐汇区衡山路8号", "Hengshan Road"), ("淮海路", "Huaihai Middle Road")])
+    func locates(text: String, place: String) {
+        guard case .located(let found) = Gazetteer.locate(text) else {
+            Issue.record("\(text) not located")
+            return
+        }
+        #expect(found.english == place, "\(text)")
+        #expect(found.point.distance(to: DemoCity.centre) < Gazetteer.deliveryRadiusMetres)
+    }
+
+    @Test("A place beyond the delivery area is named with its distance; an unknown one is unknown")
+    func outsideAndUnknown() {
+        guard case .outside(let place, let metres) = Gazetteer.locate("北京天安门广场") else {
+            Issue.record("Tiananmen not outside")
+            return
+        }
+        #expect(place.english == "Tiananmen Square")
+        #expect(metres > 1_000_000)
+        #expect(Gazetteer.locate("送到火星基地三号楼") == .unknown)
+        #expect(Gazetteer.locate("") == .unknown)
+        #expect(Gazetteer.nearest(to: DemoCity.centre)?.english == "People's Square")
+    }
+}
+

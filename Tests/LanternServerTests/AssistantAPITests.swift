@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import LanternCatalog
 import Testing
 
 @testable import LanternServer
@@ -216,6 +217,61 @@ struct AssistantAPITests {
             #expect((try await app.send(.get, "/v1/me/cards", as: "ann").json["cards"] as? [Any])?.count == 1)
             #expect(try await app.orderCount("ann") == 0)
             #expect(try await app.orderCount("42") == 0)
+        }
+    }
+
+    @Test("A typed address is located: stores near it, its point on the order, out of area and unknown said so")
+    func typedAddresses() async throws {
+        try await withTestApp(.sqlite) { app in
+            let stores = DemoCity.stores(count: 300, seed: 2026)
+            // No device location: the typed address is where stores are looked for and where the order goes.
+            let english = try await app.say("a taro milk tea and a lemon water, deliver to 200 Nanjing East Road", located: false)
+            #expect(english.text.contains("Deliver to: 200 Nanjing East Road (Nanjing East Road)"), "\(english.text)")
+            let placed = try await app.say("yes", session: english.session, located: false)
+            let order = try #require(placed.json["order"] as? [String: Any], "\(placed.text)")
+            let address = try #require(order["address"] as? [String: Any])
+            let road = GeoPoint(lat: 31.2375, lng: 121.4853)
+            #expect(address["text"] as? String == "200 Nanjing East Road")
+            #expect(abs((address["lat"] as? Double ?? 0) - road.lat) < 1e-9 && abs((address["lng"] as? Double ?? 0) - road.lng) < 1e-9)
+            let store = try #require(stores.first { $0.id == order["merchant_id"] as? String })
+            #expect(store.location.distance(to: road) < 5_000)
+            // The merchant sees the text and its point.
+            let merchantView = try await app.send(.get, "/v1/merchant/orders", as: "m", role: .merchant, merchant: store.id)
+            let seen = (merchantView.json["orders"] as? [[String: Any]])?.first { $0["id"] as? String == order["id"] as? String }
+            #expect((seen?["address"] as? [String: Any])?["text"] as? String == "200 Nanjing East Road", "\(merchantView.json)")
+
+            let beijing = try await app.say("一杯珍珠奶茶，送到北京天安门广场", as: "bea")
+            #expect(beijing.text.contains("天安门广场不在配送范围内"), "\(beijing.text)")
+            #expect(beijing.json["pending_order"] == nil)
+            let mars = try await app.say("a pearl milk tea, deliver to Mars Base 3", as: "cat", located: false)
+            #expect(mars.text.contains("I could not find \"Mars Base 3\""), "\(mars.text)")
+
+            // Typed far from the device: asked once, then quoted from near the typed place.
+            let far = try await app.say("两杯芋泥奶茶，送到五角场", as: "dan")
+            #expect(far.text.contains("离你现在的位置约"), "\(far.text)")
+            #expect(far.json["pending_order"] == nil)
+            let sure = try await app.say("确定", as: "dan", session: far.session)
+            let pending = try #require(sure.json["pending_order"] as? [String: Any], "\(sure.text)")
+            #expect(sure.text.contains("送到：五角场；"), "\(sure.text)")
+            let farStore = try #require(stores.first { $0.id == pending["merchant_id"] as? String })
+            let wujiaochang = GeoPoint(lat: 31.2990, lng: 121.5140)
+            #expect(farStore.location.distance(to: wujiaochang) < farStore.location.distance(to: DemoCity.centre))
+            // The device's own place is described by what is near it.
+            let here = try await app.say("一杯柠檬水，送到当前位置", as: "eve")
+            #expect(here.text.contains("送到：当前位置（人民广场附近）"), "\(here.text)")
+        }
+    }
+
+    @Test("What the parser guessed or could not read is in the quote, in the customer's language")
+    func guessesShown() async throws {
+        try await withTestApp(.sqlite) { app in
+            let english = try await app.say("a cola and a hong kong milk tae, hot, deliver to People's Square")
+            #expect(english.text.contains("Read \"tae\" as \"tea\"."), "\(english.text)")
+            #expect(english.text.contains("Not understood: \"cola\", not in this order"), "\(english.text)")
+            #expect((english.json["pending_order"] as? [String: Any])?["items"] as? [Any] != nil)
+            let chinese = try await app.say("杨枝甘路少冰，送到人民广场", as: "bea")
+            #expect(chinese.text.contains("“杨枝甘路”按“杨枝甘露”理解。"), "\(chinese.text)")
+            #expect(chinese.text.contains("1杯 杨枝甘露 "), "\(chinese.text)")
         }
     }
 

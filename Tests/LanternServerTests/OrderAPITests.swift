@@ -43,6 +43,29 @@ extension Reply {
 
 @Suite("Orders over HTTP", .serialized)
 struct OrderAPITests {
+    @Test("An address given as text alone is located; outside the area or unknown is a 422 that says which")
+    func textAddresses() async throws {
+        try await withTestApp(.sqlite) { app in
+            func quote(_ address: String) async throws -> Reply {
+                try await app.send(.post, "/v1/orders/quote", as: "ann", body: #"{"items":[{"drink":"珍珠奶茶"}],"address":\#(address)}"#)
+            }
+            let located = try await quote(#"{"text":"人民广场1号"}"#)
+            #expect(located.status == .ok, "\(located.json)")
+            let error = { (reply: Reply) in (reply.json["error"] as? [String: Any])?["code"] as? String }
+            let mars = try await quote(#"{"text":"Mars Base 3"}"#)
+            #expect(mars.status == .unprocessableContent && error(mars) == "address_not_found")
+            let beijing = try await quote(#"{"text":"北京天安门广场"}"#)
+            #expect(beijing.status == .unprocessableContent && error(beijing) == "address_outside_area")
+            let half = try await quote(#"{"lat":31.23,"text":"人民广场1号"}"#)
+            #expect(half.status == .unprocessableContent && error(half) == "invalid_field")
+            let placed = try await app.send(
+                .post, "/v1/orders", as: "ann", headers: [.idempotencyKey: "typed-1"],
+                body: #"{"items":[{"drink":"珍珠奶茶"}],"address":{"text":"静安寺"}}"#)
+            let address = placed.order["address"] as? [String: Any]
+            #expect(address?["lat"] as? Double == 31.2235 && address?["lng"] as? Double == 121.4453, "\(placed.json)")
+        }
+    }
+
     @Test("Quote and order: prices from the menu, the card pays, the ledger spends", arguments: StoreKind.available)
     func quoteAndOrder(kind: StoreKind) async throws {
         try await withTestApp(kind) { app in

@@ -3,7 +3,8 @@
 
 /chat, phone-sized: claim the free-order card, order a drink in one sentence, take the
 assistant's suggestions to confirm, and watch the order appear on its timeline and move on
-(the server runs its demo stores and riders on autopilot). Then /, the operator dashboard:
+(the server runs its demo stores and riders on autopilot); then, in English and in Chinese,
+two drinks with options from a named brand to a typed address, edited and confirmed. Then /, the operator dashboard:
 connect with an admin token, run a short `lantern rush` against the server, and watch the
 admitted-claims counter and the budget move. Screenshots of both pages go to --screenshots.
 """
@@ -12,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -74,6 +74,58 @@ def check_chat(url, token, shots):
         driver.quit()
 
 
+def send(driver, text):
+    """Types one message on /chat and waits for the assistant's answer to it."""
+    before = len(driver.find_elements(By.CSS_SELECTOR, "#log .bot"))
+    box = driver.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys(text)
+    driver.find_element(By.CSS_SELECTOR, "#ask button").click()
+    return wait_for(
+        driver, f"an answer to '{text}'",
+        lambda d: (lambda bots: bots[-1].text if len(bots) > before else None)(d.find_elements(By.CSS_SELECTOR, "#log .bot")))
+
+
+def expect(text, *parts):
+    for part in parts:
+        if part not in text:
+            sys.exit(f"FAIL: the answer does not say '{part}':\n{text}")
+
+
+def check_chat_typed(url, token, shots):
+    """Two drinks with options from a named brand to a typed address, in English and in
+    Chinese: the quote names a store of that brand, both drinks with every option and the
+    located address; an edit of the first line; confirmed, the order reaches the timeline."""
+    driver = browser(420, 1400)
+    try:
+        driver.get(f"{url}/chat?token={token}")
+        quote = send(driver, "from Moon Pearl, a large taro milk tea with less ice and a pearl milk tea with half sugar, "
+                             "deliver to 200 Nanjing East Road")
+        expect(quote, "Moon Pearl", "1 × taro milk tea, large, ", "less ice", "1 × pearl milk tea, ", "half sugar",
+               "Deliver to: 200 Nanjing East Road (Nanjing East Road)")
+        edited = send(driver, "add pudding to the first one")
+        taro = next(line for line in edited.splitlines() if "taro milk tea" in line)
+        pearl = next(line for line in edited.splitlines() if "pearl milk tea" in line)
+        if "+ pudding" not in taro or "pudding" in pearl:
+            sys.exit(f"FAIL: the edit did not reach the first line only:\n{edited}")
+        placed = send(driver, "yes")
+        expect(placed, "Ordered!")
+        print("chat (English): quoted and placed:", taro.strip(), "|", pearl.strip())
+        chinese = send(driver, "在月珠点一杯大杯芋泥奶茶少冰，一杯珍珠奶茶半糖，送到南京东路200号")
+        expect(chinese, "Moon Pearl", "1杯 芋泥奶茶 大杯、", "少冰", "1杯 珍珠奶茶 ", "半糖", "送到：南京东路200号（南京东路）")
+        edited = send(driver, "第一杯加布丁")
+        taro = next(line for line in edited.splitlines() if "芋泥奶茶" in line)
+        pearl = next(line for line in edited.splitlines() if "珍珠奶茶" in line)
+        if "加布丁" not in taro or "布丁" in pearl:
+            sys.exit(f"FAIL: the edit did not reach the first line only:\n{edited}")
+        expect(send(driver, "确认下单"), "下单成功")
+        wait_for(driver, "both orders on the timeline", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#orders .order")) >= 2)
+        print("chat (Chinese): quoted and placed:", taro.strip(), "|", pearl.strip())
+        driver.save_screenshot(os.path.join(shots, "chat-typed-address.png"))
+    finally:
+        driver.quit()
+
+
 def admitted(driver):
     for row in driver.find_elements(By.CSS_SELECTOR, "#admission tr"):
         cells = row.find_elements(By.TAG_NAME, "td")
@@ -114,6 +166,9 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.screenshots, exist_ok=True)
     check_chat(args.url, args.user_token, args.screenshots)
+    typed_token = subprocess.run([args.lantern, "token", "--user", "browser-typed"], capture_output=True, text=True,
+                                 check=True).stdout.strip()
+    check_chat_typed(args.url, typed_token, args.screenshots)
     check_dashboard(args.url, args.admin_token, args.lantern, args.screenshots)
     print("browser check passed")
 

@@ -235,6 +235,17 @@ public enum OfflineAssistant {
             session.lines = [line]
             session.offered = []
             session.notes = nil
+        } else if let choice = parsed.choice, let options, options.hasOptions, choice >= 1, choice <= session.lines.count {
+            // "add pudding to the first one", "第二杯少冰": an edit of that line only.
+            var edit = options
+            edit.quantity = nil
+            apply(edit, to: &session.lines[choice - 1])
+        } else if isAmendment(parsed, of: session.lines) {
+            // "the taro milk tea with less ice", "芋泥奶茶加布丁": an edit of the line with that drink.
+            for item in parsed.items {
+                guard let index = session.lines.firstIndex(where: { $0.drink == item.drink }) else { continue }
+                apply(item, to: &session.lines[index])
+            }
         } else if parsed.items.contains(where: { $0.drink != nil }) {
             session.lines = parsed.items.compactMap { item in
                 guard let drink = item.drink else { return nil }
@@ -358,6 +369,15 @@ public enum OfflineAssistant {
         for topping in item.toppings where !line.toppings.contains(topping.rawValue) { line.toppings.append(topping.rawValue) }
         line.toppings.removeAll { name in item.removedToppings.contains { $0.rawValue == name } }
         if let quantity = item.quantity { line.quantity = quantity }
+    }
+
+    /// Whether a turn only changes drinks already in the order: each one named is there, none is
+    /// counted, and something about it is said. Anything else is a new order.
+    private static func isAmendment(_ parsed: ParsedOrder, of lines: [AssistantSession.Line]) -> Bool {
+        !lines.isEmpty && !parsed.items.isEmpty
+            && parsed.items.allSatisfy { item in
+                item.quantity == nil && item.hasOptions && lines.contains { $0.drink == item.drink }
+            }
     }
 
     /// "Read “tae” as “tea”", "Not understood: “cola” (not in this order)".

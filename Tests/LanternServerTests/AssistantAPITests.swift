@@ -134,6 +134,25 @@ struct AssistantAPITests {
         }
     }
 
+    @Test("A later turn edits one line: by its place in the order or by naming its drink; the other line stays")
+    func lineEdits() async throws {
+        try await withTestApp(.sqlite) { app in
+            func lines(_ reply: Reply) -> [[String: Any]] { (reply.json["pending_order"] as? [String: Any])?["items"] as? [[String: Any]] ?? [] }
+            let first = try await app.say("a large taro milk tea with less ice and a pearl milk tea with half sugar, deliver to People's Square")
+            #expect(lines(first).count == 2, "\(first.text)")
+            let pudding = try await app.say("add pudding to the first one", session: first.session)
+            #expect(lines(pudding).map { $0["toppings"] as? [String] ?? [] } == [["pudding"], []], "\(pudding.text)")
+            #expect(lines(pudding).map { $0["quantity"] as? Int } == [1, 1])
+            let named = try await app.say("the pearl milk tea with no ice", session: first.session)
+            #expect(lines(named).map { $0["ice"] as? String } == ["less", "none"], "\(named.text)")
+            #expect(lines(named).map { $0["drink"] as? String } == ["taro milk tea", "pearl milk tea"])
+            let chinese = try await app.say("两杯芋泥奶茶一杯柠檬水，送到人民广场", as: "bea")
+            let second = try await app.say("第二杯常温", as: "bea", session: chinese.session)
+            #expect(lines(second).map { $0["ice"] as? String } == ["normal", "room"], "\(second.text)")
+            #expect(lines(second).map { $0["quantity"] as? Int } == [2, 1])
+        }
+    }
+
     @Test("The quote shows every line with its options, defaults marked, its price, the address and the card")
     func fullQuote() async throws {
         try await withTestApp(.sqlite) { app in

@@ -163,7 +163,7 @@ public enum OfflineAssistant {
             case .failure(let code, let message):
                 session.awaiting = .nothing
                 return AssistantReply(
-                    reply: say("没能下单：\(message)（\(code)）", "The order was not placed: \(message) (\(code))"),
+                    reply: say("没能下单。", "The order was not placed. ") + Refusal.text(code: code, message: message, zh: zh),
                     suggestions: [], pendingOrder: nil, order: nil, engine: "offline")
             }
         }
@@ -326,6 +326,17 @@ public enum OfflineAssistant {
             return await offerPopular(session: &session, lat: lat, lng: lng, zh: zh, tools: tools)
         }
         guard let address = session.address else {
+            // A refusal that does not depend on the address (no store sells it, the brand's
+            // stores are paused) is told now, not after the customer has said where.
+            if case .failure(let code, let message) = await tools.call(
+                "quote_order", .object(quoteArguments(session, lat: lat, lng: lng, address: say("当前位置", "current location")))),
+                !code.hasPrefix("address"), code != "out_of_delivery_range"
+            {
+                session.awaiting = .nothing
+                return AssistantReply(
+                    reply: Refusal.text(code: code, message: message, zh: zh), suggestions: examples(zh), pendingOrder: nil,
+                    order: nil, engine: "offline")
+            }
             session.awaiting = .address
             return AssistantReply(
                 reply: say("送到哪里？", "Where should I deliver it?"),
@@ -478,6 +489,28 @@ public enum OfflineAssistant {
         session: inout AssistantSession, lat: Double, lng: Double, address: String, understood: String, zh: Bool,
         tools: any ToolRunner
     ) async -> AssistantReply {
+        var members = quoteArguments(session, lat: lat, lng: lng, address: address)
+        if let card = await activeCard(tools)?["id"]?.string { members.insert(("card_id", .string(card)), at: members.count - 1) }
+        switch await tools.call("quote_order", .object(members)) {
+        case .success(let result):
+            let quote = result["quote"] ?? result
+            session.quotes += 1
+            session.quotedArguments = JSONValue.object(members).text
+            session.awaiting = .confirmation
+            return AssistantReply(
+                reply: QuoteText.render(quote, asked: session.lines, address: understood, notes: session.notes ?? [], zh: zh),
+                suggestions: zh ? ["确认下单", "少糖", "换大杯", "算了"] : ["yes, place it", "less sugar", "make it large", "never mind"],
+                pendingOrder: quote, order: nil, engine: "offline")
+        case .failure(let code, let message):
+            session.awaiting = .nothing
+            return AssistantReply(
+                reply: Refusal.text(code: code, message: message, zh: zh),
+                suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
+        }
+    }
+
+    /// `quote_order`'s arguments for the session's lines, store or brand, and an address (no card).
+    private static func quoteArguments(_ session: AssistantSession, lat: Double, lng: Double, address: String) -> [(String, JSONValue)] {
         var members: [(String, JSONValue)] = []
         if let merchant = session.merchantID { members.append(("merchant_id", .string(merchant))) }
         if let brand = session.brand { members.append(("brand", .string(brand))) }
@@ -495,24 +528,8 @@ public enum OfflineAssistant {
                         return .object(item)
                     })
             ))
-        if let card = await activeCard(tools)?["id"]?.string { members.append(("card_id", .string(card))) }
         members.append(("address", ["lat": .double(lat), "lng": .double(lng), "text": .string(address)]))
-        switch await tools.call("quote_order", .object(members)) {
-        case .success(let result):
-            let quote = result["quote"] ?? result
-            session.quotes += 1
-            session.quotedArguments = JSONValue.object(members).text
-            session.awaiting = .confirmation
-            return AssistantReply(
-                reply: QuoteText.render(quote, asked: session.lines, address: understood, notes: session.notes ?? [], zh: zh),
-                suggestions: zh ? ["确认下单", "少糖", "换大杯", "算了"] : ["yes, place it", "less sugar", "make it large", "never mind"],
-                pendingOrder: quote, order: nil, engine: "offline")
-        case .failure(let code, let message):
-            session.awaiting = .nothing
-            return AssistantReply(
-                reply: Refusal.text(code: code, message: message, zh: zh),
-                suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
-        }
+        return members
     }
 }
 
@@ -640,23 +657,72 @@ enum QuoteText {
 /// A tool's refusal as the customer reads it, in their language, with what to do next.
 enum Refusal {
     static func text(code: String, message: String, zh: Bool) -> String {
-        let known: [String: (String, String)] = [
-            "no_store_nearby": ("附近没有开着的店能做这一单。可以换个饮品、分成几单，或者晚点再试。",
-                "No open store nearby makes everything in this order. Try another drink, split the order, or try again later."),
-            "store_paused": ("这家店暂停接单了，换一家同品牌的店，或者稍后再试。", "That store has paused orders; try another store of the brand, or later."),
-            "store_busy": ("这家店现在太忙了，换一家店，或者过一会儿再点。", "That store is too busy right now; try another store or order a little later."),
-            "out_of_stock": ("有一样东西卖完了，换一种试试。", "Something in this order is sold out; try something else."),
-            "card_not_usable": ("这张免单卡用不了了（已用过或已过期），可以不用卡下单，或者先领一张新卡。",
-                "That card cannot be used (spent or expired); order without it, or claim a new card first."),
-            "card_not_found": ("没找到这张免单卡，先说“我的免单卡”看看。", "I could not find that card; say \"my cards\" to see yours."),
-            "store_unavailable": ("系统有点忙，几秒后再说一次就行，不会重复下单。",
-                "The system is busy; say it again in a few seconds, nothing is ordered twice."),
-            "rate_limited": ("操作太快了，稍等几秒再试。", "Too fast; wait a few seconds and try again."),
-            "invalid_item": ("这个饮品或选项做不了：\(message)", "That drink or option cannot be made: \(message)"),
-        ]
-        if let (chinese, english) = known[code] { return zh ? chinese : english }
-        return zh ? "这单下不了（\(code)）。换个说法再试试，或者说“算了”重新开始。"
-            : "I cannot order that: \(message). Try saying it another way, or \"start over\"."
+        // The desk says how long a busy store or city needs: "… in about 12 minutes".
+        let wait = message.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.last
+        let minutes = wait.map { zh ? "大约 \($0) 分钟后" : "in about \($0) minutes" } ?? (zh ? "过一会儿" : "a little later")
+        switch code {
+        case "no_store_nearby":
+            return zh ? "附近没有开着的店能做这一单。可以换个饮品、分成几单，或者晚点再试。"
+                : "No open store nearby makes everything in this order. Try another drink, split the order, or try again later."
+        case "store_paused":
+            return zh ? "这家店暂停接单了，换一家同品牌的店，或者稍后再试。" : "That store has paused orders; try another store of the brand, or later."
+        case "store_busy":
+            return zh ? "这家店现在太忙了，\(minutes)就能接这一单；也可以换一家店。"
+                : "That store is too busy right now; it can take this order \(minutes), or try another store."
+        case "stores_at_capacity":
+            return zh ? "附近的店都满单了，\(minutes)再点就能接；少点几杯也许现在就行。"
+                : "Every store nearby is full; order again \(minutes), or order fewer cups now."
+        case "store_closed":
+            return zh ? "这家店现在没开门，换一家店，或者等它开门再点。" : "That store is closed now; try another store, or order when it opens."
+        case "out_of_delivery_range":
+            return zh ? "这家店离送货地址太远，骑手送不到。换一家近一点的店，或者换个地址。"
+                : "That store is too far from the address for riders; pick a nearer store, or another address."
+        case "out_of_stock":
+            return zh ? "有一样东西卖完了：\(itemChinese(message))。换一种试试，或者换一家店。"
+                : "Something in this order is sold out: \(message). Try something else, or another store."
+        case "not_on_menu":
+            return zh ? "这家店不卖其中一样：\(itemChinese(message))。换一家店（不指定店，我会找能做的），或者换个饮品。"
+                : "That store does not sell \(message). Let me pick a store that does (name no store), or choose another drink."
+        case "merchant_not_found":
+            return zh ? "没找到这家店。说“菜单”看看附近的店有什么。" : "I could not find that store; say \"menu\" to see what is near you."
+        case "card_not_usable":
+            return zh ? "这张免单卡用不了了（已用过或已过期），可以不用卡下单，或者先领一张新卡。"
+                : "That card cannot be used (spent or expired); order without it, or claim a new card first."
+        case "card_not_found":
+            return zh ? "没找到这张免单卡，先说“我的免单卡”看看。" : "I could not find that card; say \"my cards\" to see yours."
+        case "store_unavailable":
+            return zh ? "系统有点忙，几秒后再说一次就行，不会重复下单。" : "The system is busy; say it again in a few seconds, nothing is ordered twice."
+        case "rate_limited":
+            return zh ? "操作太快了，稍等几秒再试。" : "Too fast; wait a few seconds and try again."
+        case "invalid_item", "invalid_items":
+            return zh ? "这样做不了：\(itemChinese(message))。换个选项试试，或者说“菜单”看看能点什么。"
+                : "That cannot be made: \(message). Try another option, or say \"menu\" to see what can be ordered."
+        default:
+            return zh ? "这单下不了。换个说法再试试，或者说“算了”重新开始。" : "I cannot order that: \(message). Try saying it another way, or \"start over\"."
+        }
+    }
+
+    /// The desk's English reason for one line, in Chinese: "items[0]: americano takes no pearls" → "美式咖啡不能加珍珠".
+    static func itemChinese(_ message: String) -> String {
+        var text = message
+        if let colon = text.range(of: "]: ") { text = String(text[colon.upperBound...]) }
+        func drink(_ name: Substring) -> String { Catalog.drink(named: String(name))?.chinese ?? String(name) }
+        func item(_ name: Substring) -> String { Topping(rawValue: String(name))?.chinese ?? drink(name) }
+        if let range = text.range(of: " takes no ") {
+            return "\(drink(text[..<range.lowerBound]))不能加\(item(text[range.upperBound...]))"
+        }
+        if let range = text.range(of: " cannot be made with sugar ") {
+            return "\(drink(text[..<range.lowerBound]))不能选甜度"
+        }
+        if let range = text.range(of: " cannot be made ") {
+            let ice = IceLevel(rawValue: String(text[range.upperBound...]))?.chinese ?? String(text[range.upperBound...])
+            return "\(drink(text[..<range.lowerBound]))不能做\(ice)"
+        }
+        if let range = text.range(of: " has run out of ") { return "店里的\(item(text[range.upperBound...]))卖完了" }
+        if let range = text.range(of: " does not sell ") { return "这家店没有\(drink(text[range.upperBound...]))" }
+        if text.hasPrefix("quantity must be") { return "每种最多 \(Catalog.maximumCupsPerLine) 杯" }
+        if text.hasPrefix("there is no drink") { return "菜单上没有这个饮品" }
+        return "选项不对"
     }
 }
 

@@ -181,6 +181,16 @@ struct AssistantAPITests {
             let reply = try await app.say("在月珠点一杯美式，送到人民广场1号")
             #expect(reply.text.contains("附近没有开着的店"), "\(reply.text)")
             #expect(!reply.text.contains("no_store_nearby"), "\(reply.text)")
+            // Told before the address is asked for, since no address would help.
+            let early = try await app.say("在月珠点一杯美式", as: "bea")
+            #expect(early.text.contains("附近没有开着的店"), "\(early.text)")
+            #expect(!early.text.contains("送到哪里"), "\(early.text)")
+            // An option a drink cannot take, named in Chinese, with no English or codes in the Chinese reply.
+            let pearls = try await app.say("美式加珍珠，送到人民广场", as: "cat")
+            #expect(pearls.text.contains("这样做不了：美式咖啡不能加珍珠。"), "\(pearls.text)")
+            #expect(!pearls.text.contains(where: { $0.isASCII && $0.isLetter }), "\(pearls.text)")
+            let english = try await app.say("a hot lemon water, deliver to People's Square", as: "dan")
+            #expect(english.text.contains("That cannot be made: items[0]: fresh lemon water cannot be made hot."), "\(english.text)")
         }
     }
 

@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var dispatch: DispatchConfiguration
     /// Give every request a server span (set when a tracer that exports spans is bootstrapped).
     public var tracing: Bool
+    /// Answer claims on the connection's event loop (`ClaimFastPath`); off, every claim goes
+    /// through the router, as with tracing on.
+    public var claimFastPath: Bool
     /// This server's name among the nodes sharing a PostgreSQL database.
     public var node: String
     /// Leases, cache bounds and refresh intervals when the database is shared.
@@ -47,8 +50,9 @@ public struct ServerConfiguration: Sendable {
         seedDemo: Bool = true, logLevel: Logger.Level = .info, admissionEnabled: Bool = true,
         answerDeadline: Duration = .seconds(2), merchants: Int = 300, citySeed: UInt64 = 2026,
         llm: LLMConfiguration? = nil, dispatch: DispatchConfiguration = DispatchConfiguration(), tracing: Bool = false,
-        node: String = defaultNodeID(), sharing: SharingConfiguration = SharingConfiguration()
+        node: String = defaultNodeID(), sharing: SharingConfiguration = SharingConfiguration(), claimFastPath: Bool = true
     ) {
+        self.claimFastPath = claimFastPath
         self.tracing = tracing
         self.node = node
         self.sharing = sharing
@@ -207,8 +211,9 @@ public func buildApplication(
             tracing: configuration.tracing, clock: clock),
         // Claims are answered on the connection's event loop when nothing would record a span
         // for them; with tracing on, every claim goes through the router's tracing middleware.
-        server: configuration.tracing
-            ? .http1() : .http1WithClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName),
+        server: configuration.tracing || !configuration.claimFastPath
+            ? .http1()
+            : .http1WithClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName, logger: logger),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         // The keeper starts before the engine and stops after it, so it returns the leases
         // only once the engine has committed its last batch.

@@ -48,12 +48,16 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case routed(bodyLeft: Int, answered: Bool)
         /// The connection belongs to the full HTTP stack from here on.
         case handedOver
+        /// The connection is closing or closed: what it still holds is dropped, and nothing more
+        /// is read or answered (a claim behind a request the router refused is never carried out).
+        case closed
     }
 
     private let desk: ClaimDesk
     private let tokens: TokenAuthority
     private let metrics: LanternMetrics
     private let serverName: String
+    private let logger: Logger
     private var mode = Mode.reading(scanned: 0)
     /// Bytes read and not yet answered or passed on.
     private var pending: ByteBuffer?
@@ -74,11 +78,12 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private lazy var created = metrics.routeInstruments(route: Self.route, method: .post, status: 201)
 
     /// Creates the handler for one connection.
-    init(desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String) {
+    init(desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String, logger: Logger) {
         self.desk = desk
         self.tokens = tokens
         self.metrics = metrics
         self.serverName = serverName
+        self.logger = logger
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -87,6 +92,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
+        if case .closed = mode { return }
         if case .handedOver = mode {
             passedOnSinceReadComplete = true
             context.fireChannelRead(data)
@@ -119,7 +125,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         var passedOn = false
         while true {
             switch mode {
-            case .answering:
+            case .answering, .closed:
                 return passedOn
             case .handedOver:
                 if let rest = pending.take(), rest.readableBytes > 0 {
@@ -149,23 +155,16 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 answer(claim, head: head, body: body, context: context)
             case .reading(let scanned):
                 guard var buffer = pending, buffer.readableBytes > 0 else { return passedOn }
-                switch WireRequestHead.findEnd(buffer, searchedBytes: scanned) {
-                case .notYet(let searched):
-                    guard searched < WireRequestHead.maxLength else {
-                        mode = .handedOver
-                        continue
-                    }
+                let head: WireRequestHead
+                switch WireRequestHead.frame(buffer, searchedBytes: scanned) {
+                case .incomplete(let searched):
                     mode = .reading(scanned: searched)
                     return passedOn
-                case .malformed:
+                case .handOver:
                     mode = .handedOver
                     continue
-                case .found:
-                    break
-                }
-                guard case .head(let head) = WireRequestHead.read(buffer) else {
-                    mode = .handedOver
-                    continue
+                case .request(let read):
+                    head = read
                 }
                 if let claim = claim(head) {
                     mode = .awaitingBody(head, claim)
@@ -209,7 +208,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             key: head.idempotencyKey, ticket: head.queueTicket, body: body)
         {
         case .answer(let answer):
-            send(answer, for: claim, context: context)
+            send(answer, for: claim, head: head, context: context)
         case .submit(let prepared):
             let started = ContinuousClock.now
             let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
@@ -218,21 +217,28 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 handler.desk.finished(since: started)
                 switch result {
                 case .success(let (outcome, replayed)):
-                    handler.send(handler.desk.answer(outcome, replayed: replayed, for: prepared), for: claim, context: context)
+                    handler.send(handler.desk.answer(outcome, replayed: replayed, for: prepared), for: claim, head: head, context: context)
                 case .failure(let error):
-                    handler.send(handler.desk.answer(failure: error), for: claim, context: context)
+                    handler.send(handler.desk.answer(failure: error), for: claim, head: head, context: context)
                 }
             }
         }
     }
 
-    /// Writes the answer, then goes on with whatever arrived meanwhile.
-    private func send(_ answer: ClaimAnswer, for claim: Claim, context: ChannelHandlerContext) {
+    /// Writes the answer, then goes on with whatever arrived meanwhile; on a closed connection, nothing.
+    private func send(_ answer: ClaimAnswer, for claim: Claim, head: WireRequestHead, context: ChannelHandlerContext) {
         let second = Int64(Date().timeIntervalSince1970)
         if second != date.second { date = (second, HTTPDate.format(secondsSince1970: second)) }
+        guard case .answering = mode else { return }
         var buffer = context.channel.allocator.buffer(capacity: 256 + answer.body.count)
-        Self.write(answer, date: date.text, serverName: serverName, to: &buffer)
+        let requestID = Self.write(answer, date: date.text, serverName: serverName, to: &buffer)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+        if answer.status.code >= 500 {
+            // As the router's logging middleware logs a 5xx: with the request id the client saw.
+            logger.error(
+                "claim answered \(answer.status.code)",
+                metadata: ["hb.request.id": "\(requestID)", "hb.request.path": "\(head.target)", "user": "\(claim.identity.userID)"])
+        }
         if answer.status == .created {
             created.record(duration: .now - claim.started)
         } else {
@@ -244,8 +250,9 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Serialises an answer as an HTTP/1.1 response, piece by piece into the buffer (numbers
-    /// this short are small strings, kept inline, not allocated).
-    private static func write(_ answer: ClaimAnswer, date: String, serverName: String, to buffer: inout ByteBuffer) {
+    /// this short are small strings, kept inline, not allocated); returns its request id.
+    @discardableResult
+    private static func write(_ answer: ClaimAnswer, date: String, serverName: String, to buffer: inout ByteBuffer) -> FastPathRequestID {
         buffer.writeStaticString("HTTP/1.1 ")
         buffer.writeString(String(answer.status.code))
         buffer.writeStaticString(" ")
@@ -259,13 +266,14 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         buffer.writeStaticString("\r\nContent-Length: ")
         buffer.writeString(String(answer.body.count))
         buffer.writeStaticString("\r\nX-Request-Id: ")
-        FastPathRequestID.writeNext(to: &buffer)
+        let requestID = FastPathRequestID.writeNext(to: &buffer)
         buffer.writeStaticString("\r\nDate: ")
         buffer.writeString(date)
         buffer.writeStaticString("\r\nServer: ")
         buffer.writeString(serverName)
         buffer.writeStaticString("\r\n\r\n")
         buffer.writeBytes(answer.body)
+        return requestID
     }
 
     /// After an answer or the router's answer: takes the requests that waited, lets the
@@ -291,7 +299,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var holdsRequests: Bool {
         switch mode {
         case .answering, .routed(bodyLeft: 0, answered: false): return (pending?.readableBytes ?? 0) > 0
-        case .reading, .awaitingBody, .routed, .handedOver: return false
+        case .reading, .awaitingBody, .routed, .handedOver, .closed: return false
         }
     }
 
@@ -311,8 +319,32 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         promise?.succeed()
         if case .routed(let bodyLeft, _) = mode {
             mode = .routed(bodyLeft: bodyLeft, answered: true)
-            if !processing { resume(context: context) }
+            // Not at once: a router that closes the connection after its answer (a request it
+            // refused) does so right after this write, and what waits here must see that first.
+            let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                let (handler, context) = loopBound.value
+                if !handler.processing { handler.resume(context: context) }
+            }
         }
+    }
+
+    func close(context: ChannelHandlerContext, mode closeMode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if closeMode != .output { dropEverything() }
+        context.close(mode: closeMode, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        dropEverything()
+        context.fireChannelInactive()
+    }
+
+    /// The connection is going: bytes held here are for no one. A claim already with the ledger
+    /// still commits (it was read and sent before the close); only its answer is dropped.
+    private func dropEverything() {
+        mode = .closed
+        pending = nil
+        readDeferred = false
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -328,22 +360,30 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 /// `X-Request-Id` values for the claims `ClaimFastPath` answers, in the shape Hummingbird gives
 /// the router's answers (a random prefix in hex, then a counter as 16 hex digits), written
 /// straight into the answer's bytes instead of built as a string first.
-enum FastPathRequestID {
+struct FastPathRequestID: CustomStringConvertible {
     private static let prefix = Array(String(UInt64.random(in: .min ... .max), radix: 16).utf8)
     private static let counter = Atomic<UInt64>(UInt64.random(in: .min ... .max))
 
-    /// Writes the next id.
-    static func writeNext(to buffer: inout ByteBuffer) {
+    private let value: UInt64
+
+    /// Writes the next id and returns it (its text is built only when a log line needs it).
+    static func writeNext(to buffer: inout ByteBuffer) -> FastPathRequestID {
         let value = counter.wrappingAdd(1, ordering: .relaxed).oldValue
         buffer.writeBytes(prefix)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16) { digits in
-            for index in 0..<16 {
-                let nibble = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
-                digits[index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-            }
+            for index in 0..<16 { digits[index] = digit(value, index) }
             return 16
         }
+        return FastPathRequestID(value: value)
     }
+
+    private static func digit(_ value: UInt64, _ index: Int) -> UInt8 {
+        let nibble = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
+        return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+    }
+
+    /// The id as the answer's header carries it.
+    var description: String { String(decoding: Self.prefix + (0..<16).map { Self.digit(value, $0) }, as: UTF8.self) }
 }
 
 /// Tells `ClaimFastPath` when an answer from the router has ended. Sits behind the HTTP codec,
@@ -388,12 +428,12 @@ struct ClaimFastPathChannel: ServerChildChannel {
 extension HTTPServerBuilder {
     /// HTTP/1 with claims answered by `ClaimFastPath`.
     static func http1WithClaimFastPath(
-        desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String
+        desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String, logger: Logger
     ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             ClaimFastPathChannel(
                 http1: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RouterAnswerWatch()])),
-                makeFastPath: { ClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName) })
+                makeFastPath: { ClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName, logger: logger) })
         }
     }
 }

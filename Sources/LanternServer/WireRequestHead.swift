@@ -29,6 +29,12 @@ struct WireRequestHead: Equatable {
 
     /// The most a head may take before it is left to the full decoder (which has its own limits).
     static let maxLength = 16 * 1024
+    /// The most header fields a head this reader handles may have.
+    static let maxFields = 64
+    /// Methods NIO's decoder reads as sent; every other one (CONNECT, which turns the connection
+    /// into a tunnel; WebDAV and other extensions, which it renames; anything it refuses) is left
+    /// to it, with the rest of the connection.
+    private static let plainMethods: [[UInt8]] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"].map { Array($0.utf8) }
 
     /// What reading the start of a buffer found.
     enum Reading: Equatable {
@@ -48,6 +54,31 @@ struct WireRequestHead: Equatable {
         case found(length: Int)
         /// A line ends with a bare LF or a CR stands alone: not a head this reader handles.
         case malformed
+    }
+
+    /// What the fast path does with the bytes at a request boundary.
+    enum Framing: Equatable {
+        /// Wait for more bytes; `searched` of them hold no head's end.
+        case incomplete(searched: Int)
+        /// Leave this request and everything after it to the full decoder.
+        case handOver
+        /// A head this path reads; its body is `contentLength` bytes after it.
+        case request(WireRequestHead)
+    }
+
+    /// The one decision at a request boundary, used by the fast path and by the differential
+    /// test that holds it against NIO's decoder: resumes the search for the head's end after
+    /// `searchedBytes`, and reads the head once it has ended.
+    static func frame(_ buffer: ByteBuffer, searchedBytes: Int) -> Framing {
+        switch findEnd(buffer, searchedBytes: searchedBytes) {
+        case .notYet(let searched):
+            return searched < maxLength ? .incomplete(searched: searched) : .handOver
+        case .malformed:
+            return .handOver
+        case .found:
+            guard case .head(let head) = read(buffer) else { return .handOver }
+            return .request(head)
+        }
     }
 
     /// Looks for the blank line that ends the head at the start of `buffer`'s readable bytes,
@@ -95,14 +126,16 @@ struct WireRequestHead: Equatable {
         else { return .unsupported }
         let method = line[..<firstSpace]
         let target = line[(firstSpace + 1)..<secondSpace]
-        guard line[(secondSpace + 1)...].elementsEqual("HTTP/1.1".utf8), !method.isEmpty, !target.isEmpty,
-            method.allSatisfy(isTokenByte), target.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        guard line[(secondSpace + 1)...].elementsEqual("HTTP/1.1".utf8), !target.isEmpty,
+            plainMethods.contains(where: { $0.elementsEqual(method) }), target.first == UInt8(ascii: "/"),
+            target.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else { return .unsupported }
         var head = WireRequestHead(
             length: 0, method: String(decoding: method, as: UTF8.self), target: String(decoding: target, as: UTF8.self),
             contentLength: 0)
         var sawContentLength = false
         var start = lineEnd + 2
+        var fields = 0
         while true {
             let end: Int
             switch Self.lineEnd(in: bytes, from: start, limit: limit) {
@@ -116,6 +149,9 @@ struct WireRequestHead: Equatable {
             }
             let field = bytes[start..<end]
             start = end + 2
+            fields += 1
+            // A tab anywhere, or more fields than any client of this API sends, is for NIO to judge.
+            guard fields <= maxFields, !field.contains(0x09) else { return .unsupported }
             guard let colon = field.firstIndex(of: UInt8(ascii: ":")), colon > field.startIndex,
                 field[field.startIndex..<colon].allSatisfy(isTokenByte)
             else { return .unsupported }
@@ -125,7 +161,8 @@ struct WireRequestHead: Equatable {
             guard value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }) else { return .unsupported }
             switch FieldName(field[field.startIndex..<colon]) {
             case .contentLength:
-                guard !sawContentLength, (1...18).contains(value.count), value.allSatisfy({ (0x30...0x39).contains($0) })
+                guard !sawContentLength, (1...18).contains(value.count), value.allSatisfy({ (0x30...0x39).contains($0) }),
+                    field.last != 0x20
                 else { return .unsupported }
                 sawContentLength = true
                 head.contentLength = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }

@@ -78,6 +78,8 @@ struct Serve: AsyncParsableCommand {
     var otlpEndpoint: String?
     @Option(name: .long, help: "Admission control: on (rate limits, adaptive limit, waiting room) or off.")
     var admission = "on"
+    @Option(name: .long, help: "Answer claims on the connection's event loop (on) or send every claim through the router (off).")
+    var claimFastPath = "on"
     @Option(name: .long, help: "Seconds a claim may wait for its commit before it is answered 503 + Retry-After.")
     var deadline: Double = 2
     @Option(name: .long, help: "Stores of the demo city seeded into an empty store (a seeded city is kept).") var merchants = 300
@@ -100,6 +102,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         guard admission == "on" || admission == "off" else { throw ValidationError("--admission takes on or off") }
+        guard claimFastPath == "on" || claimFastPath == "off" else { throw ValidationError("--claim-fast-path takes on or off") }
         guard logFormat == "text" || logFormat == "json" else { throw ValidationError("--log-format takes text or json") }
         if logFormat == "json" { LoggingSystem.bootstrap(JSONLogHandler.init) }
         guard (1...3_000_000).contains(merchants) else { throw ValidationError("--merchants takes 1…3000000") }
@@ -123,7 +126,8 @@ struct Serve: AsyncParsableCommand {
             dispatch: DispatchConfiguration(riders: city.riders, timeScale: max(0.01, timeScale), autopilot: autopilot),
             tracing: otlpEndpoint != nil, node: nodeId ?? "\(ProcessInfo.processInfo.hostName)-\(port)",
             sharing: SharingConfiguration(
-                leaseTTL: .milliseconds(Int64(max(1, leaseSeconds) * 1_000)), cachedUsers: max(1_000, cacheUsers)))
+                leaseTTL: .milliseconds(Int64(max(1, leaseSeconds) * 1_000)), cachedUsers: max(1_000, cacheUsers)),
+            claimFastPath: claimFastPath == "on")
         let app = try await buildApplication(configuration)
         guard let otlpEndpoint else {
             try await app.runService()

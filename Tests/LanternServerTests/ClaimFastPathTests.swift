@@ -187,6 +187,31 @@ struct ClaimFastPathTests {
         }
     }
 
+    @Test("a claim waiting behind a routed request is dropped, not carried out, when the router closes after answering")
+    func closeAfterTheRoutersAnswerDropsWhatWaits() async throws {
+        try await withFastPath { path in
+            try await path.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" + (try await path.claim(user: "kim", key: "k")))
+            #expect(try await path.routed().count == 2)
+            // As Hummingbird does for a request it refuses: its answer, then close, in one go on the loop.
+            try await path.channel.eventLoop.submit {
+                path.channel.write(HTTPResponsePart.head(HTTPResponse(status: .badRequest, headerFields: [.contentLength: "0"])), promise: nil)
+                path.channel.writeAndFlush(HTTPResponsePart.end(nil), promise: nil)
+                path.channel.close(promise: nil)
+            }.get()
+            var written: [UInt8] = []
+            while case .byteBuffer(let buffer)? = try await path.channel.readOutbound(as: IOData.self) { written += buffer.readableBytesView }
+            #expect(HTTPReply.parse(written)?.0.status == 400)
+            #expect(HTTPReply.parse(written)?.1 == written.count, "nothing after the router's answer")
+            // Whatever the loop had queued has run; a claim through the engine commits after any it had.
+            try await path.channel.eventLoop.submit {}.get()
+            _ = try await path.engine.claim(
+                ClaimRequest(
+                    campaign: "spring", user: "lee", referralCode: nil,
+                    claimKey: ClaimKey(key: "k", digest: BodyDigest(high: 1, low: 1))))
+            #expect(try path.engine.read { $0.cards(of: "kim").isEmpty })
+        }
+    }
+
     @Test("a body over the limit goes to the router whole")
     func oversizedBodiesGoToTheRouter() async throws {
         try await withFastPath { path in
@@ -216,7 +241,8 @@ struct PipelinedClaimTests {
                     + "Idempotency-Key: \(key)\r\nContent-Length: 2\r\n\r\n{}"
             }
             let cards = "GET /v1/me/cards HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\n\r\n"
-            let replies = try RawConnection(port: port).exchange(claim("k1") + cards + claim("k2"), answers: 3)
+            let stream = claim("k1") + cards + claim("k2")
+            let replies = try await offPool { try RawConnection(port: port).exchange(stream, answers: 3) }
             #expect(replies.map(\.status) == [201, 200, 409])
             let card = try #require(
                 (try JSONSerialization.jsonObject(with: Data(replies[0].body)) as? [String: [String: Any]])?["card"]?["id"]
@@ -227,6 +253,84 @@ struct PipelinedClaimTests {
 }
 
 /// A blocking TCP connection to the test server on loopback, for sending requests back to back.
+@Suite("The fast path and the router answer alike")
+struct FastPathAgreementTests {
+    /// What of an answer must not depend on which path gave it: the status, the fields a client
+    /// acts on, and the body with its timestamps left out.
+    struct Seen: Equatable, CustomStringConvertible {
+        var status: Int
+        var fields: [String: String]
+        var body: String
+        var description: String { "\(status) \(fields.sorted { $0.key < $1.key }) \(body)" }
+
+        init(_ reply: HTTPReply) {
+            status = reply.status
+            fields = reply.headers.filter { ["content-type", "idempotent-replayed", "retry-after", "location"].contains($0.key) }
+            func strip(_ value: Any) -> Any {
+                if let object = value as? [String: Any] {
+                    return object.filter { !$0.key.hasSuffix("_at") }.mapValues(strip)
+                }
+                if let array = value as? [Any] { return array.map(strip) }
+                return value
+            }
+            let json = (try? JSONSerialization.jsonObject(with: Data(reply.body))).map(strip)
+            body = json.flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
+                .map { String(decoding: $0, as: UTF8.self) } ?? String(decoding: reply.body, as: UTF8.self)
+        }
+    }
+
+    /// Every kind of claim a client sends, one connection each, then pipelined ones, a claim
+    /// pipelined behind a request NIO refuses, and what the ledger holds afterwards.
+    static func script(_ app: TestApp) async throws -> [String] {
+        _ = try await app.createCampaign(cap: 1)
+        let port = try #require(app.client.port)
+        let ann = try await app.token("ann"), bob = try await app.token("bob"), ops = try await app.token("ops", role: .admin)
+        func claim(_ token: String, campaign: String = "spring", key: String? = "k1", body: String = "{}", extra: String = "") -> String {
+            "POST /v1/campaigns/\(campaign)/claims HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\n"
+                + (key.map { "Idempotency-Key: \($0)\r\n" } ?? "") + extra + "Content-Length: \(body.utf8.count)\r\n\r\n" + body
+        }
+        var seen: [String] = []
+        for request in [
+            claim(ann), claim(ann), claim(ann, key: "k2"), claim(bob, campaign: "nope"), claim("not.a.token"),
+            claim(bob, body: "{"), claim(bob, body: "[1]"), claim(bob, key: nil), claim(bob, key: String(repeating: "k", count: 300)),
+            claim(ops), claim(bob, key: "b1", extra: "Queue-Ticket: forged\r\n"), claim(bob, key: "b1"),
+        ] {
+            seen += try await offPool { try RawConnection(port: port).exchange(request, answers: 1) }.map { Seen($0).description }
+        }
+        let cat = claim(try await app.token("cat"), key: "c1") + "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            + claim(try await app.token("cat"), key: "c2")
+        let pipelined = try await offPool { try RawConnection(port: port).exchange(cat, answers: 3) }
+        seen += pipelined.map { Seen($0).description }
+        // NIO refuses the first request and closes: the claim behind it must not be carried out.
+        for refused in ["FOO / HTTP/1.1\r\nHost: l\r\n\r\n", "GET / HTTP/1.1\r\nHost: l\r\nContent-Length: 0\t\r\n\r\n",
+                        "CONNECT l:443 HTTP/1.1\r\nHost: l\r\n\r\n"] {
+            let stream = refused + claim(try await app.token("dan"), key: "d")
+            let replies = try await offPool { try RawConnection(port: port).exchangeUntilClosed(stream) }
+            seen.append("\(replies.map(\.status)) then closed")
+        }
+        let dan = try await app.send(.get, "/v1/me/cards", as: "dan")
+        seen.append("dan holds \((dan.json["cards"] as? [Any])?.count ?? -1) cards")
+        return seen
+    }
+
+    @Test("the same claims get the same answers, and leave the same ledger, with the fast path on and off")
+    func sameAnswers() async throws {
+        let fast = try await withTestApp(.sqlite, over: .live, claimFastPath: true) { try await Self.script($0) }
+        let routed = try await withTestApp(.sqlite, over: .live, claimFastPath: false) { try await Self.script($0) }
+        #expect(fast.count == routed.count)
+        for (index, (a, b)) in zip(fast, routed).enumerated() { #expect(a == b, "request \(index): fast path \(a), router \(b)") }
+        #expect(routed.last == "dan holds 0 cards")
+    }
+}
+
+/// Runs blocking socket calls on a thread of their own: on the cooperative pool they would
+/// starve the server's router tasks of its two threads.
+private func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}
+
 private struct RawConnection {
     enum Failure: Error { case connect, send, closed }
 
@@ -270,10 +374,34 @@ private struct RawConnection {
         }
         return replies
     }
+
+    /// Sends `text` in one write, says it has nothing more to send, and reads whole responses
+    /// until the server closes.
+    func exchangeUntilClosed(_ text: String) throws -> [HTTPReply] {
+        defer { close(socket) }
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ send(socket, $0.baseAddress, $0.count, 0) }) == bytes.count else {
+            throw Failure.send
+        }
+        shutdown(socket, Int32(SHUT_WR))
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { break }
+            received += chunk[..<count]
+        }
+        var replies: [HTTPReply] = []
+        while let (reply, length) = HTTPReply.parse(received) {
+            replies.append(reply)
+            received.removeFirst(length)
+        }
+        return replies
+    }
 }
 
 /// An HTTP/1.1 response read from bytes.
-private struct HTTPReply {
+struct HTTPReply {
     var status: Int
     /// Header fields by lowercased name.
     var headers: [String: String]
@@ -477,7 +605,7 @@ private func withFastPath(_ body: @Sendable @escaping (FastPathRig) async throws
             try await channel.pipeline.addHandler(
                 ClaimFastPath(
                     desk: ClaimDesk(engine: engine, admission: admission), tokens: tokens, metrics: LanternMetrics(),
-                    serverName: "Lantern"))
+                    serverName: "Lantern", logger: quietLogger))
             let events = EventCounter()
             try await channel.eventLoop.submit {
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(

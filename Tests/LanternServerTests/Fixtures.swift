@@ -150,7 +150,8 @@ struct Reply: Sendable {
 @discardableResult
 func withTestApp<T: Sendable>(
     _ kind: StoreKind, over transport: Transport = .router, store given: TestStore? = nil, clock: TestClock = TestClock(),
-    admission: Bool = false, llm: LLMConfiguration? = nil, _ body: @Sendable (TestApp) async throws -> T
+    admission: Bool = false, llm: LLMConfiguration? = nil, claimFastPath: Bool = true,
+    _ body: @Sendable (TestApp) async throws -> T
 ) async throws -> T {
     let store: TestStore
     if let given { store = given } else { store = try await TestStore.make(kind) }
@@ -162,7 +163,8 @@ func withTestApp<T: Sendable>(
             store: opened.store, logger: quietLogger, expiryInterval: .seconds(3_600), metrics: metrics.factory,
             clock: { clock.date })
         let configuration = ServerConfiguration(
-            jwtSecret: testSecret, database: store.location, seedDemo: false, admissionEnabled: admission, llm: llm)
+            jwtSecret: testSecret, database: store.location, seedDemo: false, admissionEnabled: admission, llm: llm,
+            claimFastPath: claimFastPath)
         let app = try await buildApplication(
             configuration, store: opened, engine: engine, logger: quietLogger, metrics: metrics, clock: { clock.date })
         let tokens = try await TokenAuthority(secret: testSecret)

@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var dispatch: DispatchConfiguration
     /// Give every request a server span (set when a tracer that exports spans is bootstrapped).
     public var tracing: Bool
+    /// The platform's identity provider, whose RS256/ES256 tokens are accepted too; `nil`: Lantern's own only.
+    public var identityProvider: IdentityProviderConfiguration?
     /// Answer claims on the connection's event loop (`ClaimFastPath`); off, every claim goes
     /// through the router, as with tracing on.
     public var claimFastPath: Bool
@@ -50,8 +52,10 @@ public struct ServerConfiguration: Sendable {
         seedDemo: Bool = true, logLevel: Logger.Level = .info, admissionEnabled: Bool = true,
         answerDeadline: Duration = .seconds(2), merchants: Int = 300, citySeed: UInt64 = 2026,
         llm: LLMConfiguration? = nil, dispatch: DispatchConfiguration = DispatchConfiguration(), tracing: Bool = false,
-        node: String = defaultNodeID(), sharing: SharingConfiguration = SharingConfiguration(), claimFastPath: Bool = true
+        node: String = defaultNodeID(), sharing: SharingConfiguration = SharingConfiguration(), claimFastPath: Bool = true,
+        identityProvider: IdentityProviderConfiguration? = nil
     ) {
+        self.identityProvider = identityProvider
         self.claimFastPath = claimFastPath
         self.tracing = tracing
         self.node = node
@@ -179,7 +183,7 @@ public func buildApplication(
     _ configuration: ServerConfiguration, store opened: OpenedStore, engine: LedgerEngine, logger: Logger,
     metrics: LanternMetrics = LanternMetrics(), clock: @escaping @Sendable () -> Date = Date.init
 ) async throws -> some ApplicationProtocol {
-    let tokens = try await TokenAuthority(secret: configuration.jwtSecret)
+    let tokens = try await TokenAuthority(secret: configuration.jwtSecret, provider: configuration.identityProvider)
     let admission = AdmissionControl(
         AdmissionConfiguration(enabled: configuration.admissionEnabled, ticketSecret: configuration.jwtSecret),
         clock: clock)

@@ -44,10 +44,12 @@ struct LanternClaims: JWTPayload {
     }
 }
 
-/// Mints and verifies HS256 bearer tokens (jwt-kit), with a fast path for the tokens it mints.
+/// Mints and verifies HS256 bearer tokens (jwt-kit), with a fast path for the tokens it mints,
+/// and accepts the RS256/ES256 tokens of an identity provider when one is configured.
 public final class TokenAuthority: Sendable {
     private let keys: JWTKeyCollection
     private let compact: CompactHS256
+    private let provider: ProviderKeys?
 
     /// Shortest secret accepted: HS256 keys must be at least as long as the hash.
     public static let minimumSecretBytes = 32
@@ -58,12 +60,13 @@ public final class TokenAuthority: Sendable {
         public var description: String { "the JWT secret must be at least \(TokenAuthority.minimumSecretBytes) bytes" }
     }
 
-    /// Creates an authority for the shared secret.
-    public init(secret: String) async throws {
+    /// Creates an authority for the shared secret and, optionally, the platform's identity provider.
+    public init(secret: String, provider: IdentityProviderConfiguration? = nil) async throws {
         guard secret.utf8.count >= Self.minimumSecretBytes else { throw WeakSecret() }
         keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         compact = CompactHS256(secret: secret)
+        if let provider { self.provider = try await ProviderKeys(provider) } else { self.provider = nil }
     }
 
     /// Signs a token for `identity`, valid for `lifetime`.
@@ -83,8 +86,22 @@ public final class TokenAuthority: Sendable {
             throw .unauthorized("the bearer token is invalid or expired")
         case .unrecognized:
             // jwt-kit verifies with the key it holds whatever the header names, so the header
-            // must name that key's algorithm and no other key.
-            guard Self.namesOurKey(token) else { throw .unauthorized("the bearer token is invalid or expired") }
+            // must name that key's algorithm and no other key; or a provider's key and its algorithm.
+            guard let header = Self.header(token), header["crit"] == nil, let alg = header["alg"] as? String else {
+                throw .unauthorized("the bearer token is invalid or expired")
+            }
+            if let provider, let kid = header["kid"] as? String, ProviderKeys.algorithms.contains(alg) {
+                let claims: ProviderClaims
+                do {
+                    claims = try await provider.verify(token, alg: alg, kid: kid)
+                } catch {
+                    throw .unauthorized("the bearer token is invalid or expired")
+                }
+                return try Self.identity(
+                    sub: claims.sub.value, role: claims.role ?? Role.user.rawValue, expiresAt: claims.exp.value,
+                    merchantID: claims.merchant_id)
+            }
+            guard alg == "HS256", header["kid"] == nil else { throw .unauthorized("the bearer token is invalid or expired") }
             let full: LanternClaims
             do {
                 full = try await keys.verify(token, as: LanternClaims.self)
@@ -103,13 +120,12 @@ public final class TokenAuthority: Sendable {
         return try? Self.identity(sub: sub, role: role, expiresAt: Date(timeIntervalSince1970: exp), merchantID: merchantID)
     }
 
-    /// Whether a token's header asks for HS256 (the one key Lantern holds) and names no key id.
-    private static func namesOurKey(_ token: String) -> Bool {
+    /// A token's header, as JSON.
+    private static func header(_ token: String) -> [String: Any]? {
         guard let segment = token.split(separator: ".", omittingEmptySubsequences: false).first,
-            let bytes = Base64URL.decode(Array(segment.utf8)[...]),
-            let header = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
-        else { return false }
-        return header["alg"] as? String == "HS256" && header["kid"] == nil && header["crit"] == nil
+            let bytes = Base64URL.decode(Array(segment.utf8)[...])
+        else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
     }
 
     /// The latest expiry a token may carry: the last second of the year 9999.

@@ -80,6 +80,10 @@ struct Serve: AsyncParsableCommand {
     var admission = "on"
     @Option(name: .long, help: "Answer claims on the connection's event loop (on) or send every claim through the router (off).")
     var claimFastPath = "on"
+    @Option(name: .long, help: "JWKS of the platform's identity provider (a file or an http(s) URL): its RS256/ES256 tokens are accepted too.")
+    var jwks: String?
+    @Option(name: .long, help: "With --jwks: the iss the provider's tokens must carry.") var jwtIssuer: String?
+    @Option(name: .long, help: "With --jwks: an aud the provider's tokens must list.") var jwtAudience: String?
     @Option(name: .long, help: "Seconds a claim may wait for its commit before it is answered 503 + Retry-After.")
     var deadline: Double = 2
     @Option(name: .long, help: "Stores of the demo city seeded into an empty store (a seeded city is kept).") var merchants = 300
@@ -127,7 +131,8 @@ struct Serve: AsyncParsableCommand {
             tracing: otlpEndpoint != nil, node: nodeId ?? "\(ProcessInfo.processInfo.hostName)-\(port)",
             sharing: SharingConfiguration(
                 leaseTTL: .milliseconds(Int64(max(1, leaseSeconds) * 1_000)), cachedUsers: max(1_000, cacheUsers)),
-            claimFastPath: claimFastPath == "on")
+            claimFastPath: claimFastPath == "on",
+            identityProvider: jwks.map { IdentityProviderConfiguration(jwks: $0, issuer: jwtIssuer, audience: jwtAudience) })
         let app = try await buildApplication(configuration)
         guard let otlpEndpoint else {
             try await app.runService()

@@ -1,20 +1,26 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import LanternAssistant
 import LanternStorage
+import MCP
 import NIOCore
 
-/// MCP over streamable HTTP at `/mcp`: JSON-RPC `initialize`, `ping`, `tools/list` and
-/// `tools/call`, answered as JSON. The tools are the assistant's, run as the bearer token's user.
+/// MCP over streamable HTTP at `/mcp`, served by the MCP Swift SDK (`Server` on its stateless
+/// HTTP transport): JSON-RPC `initialize` with protocol-version negotiation, `ping`, `tools/list`
+/// and `tools/call`, answered as JSON; `MCP-Protocol-Version`, `Accept`, `Content-Type` and
+/// `Origin` checked by the SDK's validators. The tools are the assistant's, run as the bearer
+/// token's user.
+///
+/// One SDK server per request: the SDK's stateless transport pairs answers with requests by
+/// JSON-RPC id, which two users may both call `1`, and its server takes `initialize` once; a
+/// server of its own for each request keeps every user's calls apart.
 struct MCPController: Sendable {
     let orders: OrderController
     let merchants: MerchantController
     let engine: LedgerEngine
     let admission: AdmissionControl
     let clock: @Sendable () -> Date
-
-    /// MCP protocol revisions this server speaks, newest first.
-    static let protocolVersions = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
 
     func addRoutes(to group: RouterGroup<LanternRequestContext>) {
         group.post(use: post)
@@ -24,86 +30,74 @@ struct MCPController: Sendable {
         }
     }
 
+    /// The assistant's tools as MCP describes them.
+    static let tools: [Tool] = AssistantTools.definitions.map { definition in
+        Tool(name: definition.name, description: definition.description, inputSchema: mcpValue(definition.inputSchema))
+    }
+
     @Sendable func post(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
         let bytes = try await JSONBody.bytes(of: request)
         let tools = ToolBox(
             user: identity.userID, orders: orders, merchants: merchants, engine: engine, admission: admission,
             eventLoop: context.eventLoop, clock: clock)
-        guard let message = try? JSONValue.parse(String(decoding: bytes, as: UTF8.self)) else {
-            return Self.reply(Self.error(id: .null, code: -32700, message: "parse error: the body is not JSON"))
-        }
-        if let batch = message.array {
-            var answers: [JSONValue] = []
-            for element in batch {
-                if let answer = await handle(element, tools: tools) { answers.append(answer) }
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        // HTTP/1's Host travels as the request's authority, which the origin check compares with.
+        if let authority = request.head.authority { headers["Host"] = authority }
+        let transport = StatelessHTTPServerTransport(
+            validationPipeline: StandardValidationPipeline(validators: [
+                SameOriginValidator(), AcceptHeaderValidator(mode: .jsonOnly), ContentTypeValidator(), ProtocolVersionValidator(),
+            ]))
+        let server = Server(
+            name: "lantern", version: "0.1.0",
+            instructions: "Order tea and coffee and manage free-order cards for the signed-in user. Quote before placing an order.",
+            capabilities: .init(tools: .init(listChanged: false)))
+        await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: Self.tools) }
+        await server.withMethodHandler(CallTool.self) { params in
+            guard AssistantTools.definitions.contains(where: { $0.name == params.name }) else {
+                throw MCPError.invalidParams("unknown tool: \(params.name)")
             }
-            return answers.isEmpty ? Response(status: .accepted) : Self.reply(.array(answers))
+            let arguments = params.arguments.map { Self.jsonValue(.object($0)) } ?? [:]
+            let result = await tools.call(params.name, arguments)
+            let isError = if case .failure = result { true } else { false }
+            return CallTool.Result(
+                content: [.text(text: result.json.text, annotations: nil, _meta: nil)],
+                structuredContent: Self.mcpValue(result.json) as Value?, isError: isError, _meta: nil)
         }
-        guard let answer = await handle(message, tools: tools) else { return Response(status: .accepted) }
-        return Self.reply(answer)
-    }
-
-    /// Answers one JSON-RPC message; `nil` for a notification.
-    func handle(_ message: JSONValue, tools: any ToolRunner) async -> JSONValue? {
-        guard message["jsonrpc"]?.string == "2.0", let method = message["method"]?.string else {
-            return Self.error(id: message["id"] ?? .null, code: -32600, message: "invalid request: not JSON-RPC 2.0")
+        try await server.start(transport: transport)
+        let answer = await transport.handleRequest(
+            MCP.HTTPRequest(method: "POST", headers: headers, body: Data(bytes), path: request.uri.path))
+        await server.stop()
+        var fields = HTTPFields()
+        for (name, value) in answer.headers {
+            if let field = HTTPField.Name(name) { fields[field] = value }
         }
-        guard let id = message["id"] else { return nil }
-        let params = message["params"] ?? [:]
-        switch method {
-        case "initialize":
-            let asked = params["protocolVersion"]?.string ?? Self.protocolVersions[0]
-            let version = Self.protocolVersions.contains(asked) ? asked : Self.protocolVersions[0]
-            return Self.result(
-                id: id,
-                [
-                    "protocolVersion": .string(version),
-                    "capabilities": ["tools": ["listChanged": false]],
-                    "serverInfo": ["name": "lantern", "version": "0.1.0"],
-                    "instructions": "Order tea and coffee and manage free-order cards for the signed-in user. Quote before placing an order.",
-                ])
-        case "ping":
-            return Self.result(id: id, [:])
-        case "tools/list":
-            return Self.result(
-                id: id,
-                [
-                    "tools": .array(
-                        AssistantTools.definitions.map { tool in
-                            ["name": .string(tool.name), "description": .string(tool.description), "inputSchema": tool.inputSchema]
-                        })
-                ])
-        case "tools/call":
-            guard let name = params["name"]?.string, AssistantTools.definitions.contains(where: { $0.name == name }) else {
-                return Self.error(id: id, code: -32602, message: "unknown tool")
-            }
-            let result = await tools.call(name, params["arguments"] ?? [:])
-            let isError: Bool
-            if case .failure = result { isError = true } else { isError = false }
-            return Self.result(
-                id: id,
-                [
-                    "content": [["type": "text", "text": .string(result.json.text)]],
-                    "structuredContent": result.json,
-                    "isError": .bool(isError),
-                ])
-        default:
-            return Self.error(id: id, code: -32601, message: "method not found: \(method)")
-        }
+        return Response(
+            status: .init(code: answer.statusCode), headers: fields,
+            body: answer.bodyData.map { .init(byteBuffer: ByteBuffer(bytes: $0)) } ?? .init())
     }
 
-    static func result(id: JSONValue, _ value: JSONValue) -> JSONValue {
-        ["jsonrpc": "2.0", "id": id, "result": value]
+    /// A JSON value as MCP's `Value`.
+    static func mcpValue(_ value: JSONValue) -> Value {
+        (try? JSONDecoder().decode(Value.self, from: Data(value.text.utf8))) ?? .null
     }
 
-    static func error(id: JSONValue, code: Int64, message: String) -> JSONValue {
-        ["jsonrpc": "2.0", "id": id, "error": ["code": .int(code), "message": .string(message)]]
+    /// MCP's `Value` as a JSON value.
+    static func jsonValue(_ value: Value) -> JSONValue {
+        guard let data = try? JSONEncoder().encode(value) else { return .null }
+        return (try? JSONValue.parse(String(decoding: data, as: UTF8.self))) ?? .null
     }
+}
 
-    static func reply(_ value: JSONValue) -> Response {
-        Response(
-            status: .ok, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: value.text)))
+/// Refuses a request whose `Origin` is another site's: a page elsewhere must not drive the tools
+/// with a browser's credentials (DNS rebinding included). Clients that are not browsers send no
+/// `Origin` and pass; a browser page of this server (`Origin` naming the `Host` it asked) passes.
+struct SameOriginValidator: HTTPRequestValidator {
+    func validate(_ request: MCP.HTTPRequest, context: HTTPValidationContext) -> MCP.HTTPResponse? {
+        guard let origin = request.header(HTTPHeaderName.origin) else { return nil }
+        let host = request.header(HTTPHeaderName.host) ?? ""
+        if !host.isEmpty, origin == "http://\(host)" || origin == "https://\(host)" { return nil }
+        return .error(statusCode: 403, .invalidRequest("Forbidden: Origin not allowed"))
     }
 }

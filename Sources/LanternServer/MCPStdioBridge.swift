@@ -36,11 +36,18 @@ public struct MCPStdioBridge: Sendable {
             if response.status == .accepted { return nil }
             guard response.status == .ok else {
                 let detail = (try? JSONValue.parse(String(buffer: body)))?["error"]?["message"]?.string ?? "HTTP \(response.status.code)"
-                return id.map { MCPController.error(id: $0, code: -32603, message: "Lantern refused: \(detail)").text }
+                return id.map { Self.error(id: $0, message: "Lantern refused: \(detail)") }
             }
             return String(buffer: body)
         } catch {
-            return id.map { MCPController.error(id: $0, code: -32603, message: "Lantern server unreachable: \(error)").text }
+            return id.map { Self.error(id: $0, message: "Lantern server unreachable: \(error)") }
         }
+    }
+
+    /// A JSON-RPC internal error (-32603) for the request `id`, as one line.
+    private static func error(id: JSONValue, message: String) -> String {
+        JSONValue.object([
+            ("jsonrpc", "2.0"), ("id", id), ("error", .object([("code", .int(-32603)), ("message", .string(message))])),
+        ]).text
     }
 }

@@ -5,14 +5,21 @@ import Hummingbird
 import HummingbirdTesting
 import LanternAssistant
 import LanternStorage
+import MCP
 import Testing
 
 @testable import LanternServer
 
 @Suite("MCP", .serialized)
 struct MCPTests {
-    func rpc(_ app: TestApp, _ body: String, as user: String = "ann") async throws -> JSONValue {
-        let reply = try await app.send(.post, "/mcp", as: user, body: body)
+    static let accept: HTTPFields = [.accept: "application/json, text/event-stream"]
+
+    func status(_ app: TestApp, _ body: String, _ headers: HTTPFields) async throws -> HTTPTypes.HTTPResponse.Status {
+        try await app.send(.post, "/mcp", as: "ann", headers: headers, body: body).status
+    }
+
+    func rpc(_ app: TestApp, _ body: String, as user: String = "ann", headers: HTTPFields = accept) async throws -> JSONValue {
+        let reply = try await app.send(.post, "/mcp", as: user, headers: headers, body: body)
         return try JSONValue.parse(String(decoding: reply.body, as: UTF8.self))
     }
 
@@ -23,7 +30,8 @@ struct MCPTests {
             let hello = try await rpc(app, #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
             #expect(hello["result"]?["protocolVersion"]?.string == "2025-03-26")
             #expect(hello["result"]?["capabilities"]?["tools"] != nil)
-            let notified = try await app.send(.post, "/mcp", as: "ann", body: #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            let notified = try await app.send(
+                .post, "/mcp", as: "ann", headers: Self.accept, body: #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
             #expect(notified.status == .accepted)
             let list = try await rpc(app, #"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
             let names = Set(list["result"]?["tools"]?.array?.compactMap { $0["name"]?.string } ?? [])
@@ -42,6 +50,34 @@ struct MCPTests {
             #expect(broken["error"]?["code"]?.int == -32700)
             #expect(try await app.send(.post, "/mcp", body: #"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).status == .unauthorized)
         }
+    }
+
+    @Test("The SDK's rules: version negotiation, no batches, the version header, Accept, and another site's Origin refused")
+    func protocolRules() async throws {
+        try await withTestApp(.sqlite) { (app: TestApp) async throws in
+            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2099-01-01","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
+            #expect(try await rpc(app, initialize)["result"]?["protocolVersion"]?.string == "2025-11-25")
+            let ping = #"{"jsonrpc":"2.0","id":2,"method":"ping"}"#
+            #expect(try await status(app, ping, Self.accept) == .ok)
+            // JSON-RPC batches were dropped from MCP in 2025-06-18.
+            #expect(try await status(app, "[" + ping + "]", Self.accept) == .badRequest)
+            var version = Self.accept
+            version[HTTPField.Name("MCP-Protocol-Version")!] = "2025-06-18"
+            #expect(try await status(app, ping, version) == .ok)
+            version[HTTPField.Name("MCP-Protocol-Version")!] = "1999-01-01"
+            #expect(try await status(app, ping, version) == .badRequest)
+            #expect(try await status(app, ping, [:]) == .notAcceptable)
+            var evil = Self.accept
+            evil[.origin] = "https://evil.example"
+            #expect(try await status(app, ping, evil) == .forbidden)
+        }
+        // A page of this server itself (Origin naming the Host it asked) may; a client with no Origin may.
+        let own = MCP.HTTPRequest(method: "POST", headers: ["Origin": "http://lantern.example:8080", "Host": "lantern.example:8080"])
+        let context = HTTPValidationContext(httpMethod: "POST", isInitializationRequest: false)
+        #expect(SameOriginValidator().validate(own, context: context) == nil)
+        #expect(SameOriginValidator().validate(MCP.HTTPRequest(method: "POST"), context: context) == nil)
+        let other = MCP.HTTPRequest(method: "POST", headers: ["Origin": "http://lantern.example.evil", "Host": "lantern.example"])
+        #expect(SameOriginValidator().validate(other, context: context)?.statusCode == 403)
     }
 
     @Test("place_order needs an idempotency key and replays with it; drinks and toppings go by either menu name")

@@ -56,6 +56,18 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
+        /// The laboratory, apart from the product: arrival profiles of a rush, the district spike
+        /// simulation, scratch PostgreSQL databases for benchmarks and tests.
+        .target(
+            name: "LanternLab",
+            dependencies: [
+                "LanternCatalog",
+                "LanternOrders",
+                "LanternStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         /// HTTP API on Hummingbird: auth, errors, routes.
         .target(
             name: "LanternServer",
@@ -86,6 +98,7 @@ let package = Package(
         .executableTarget(
             name: "lantern",
             dependencies: [
+                "LanternLab",
                 "LanternLedger",
                 "LanternAdmission",
                 "LanternCatalog",
@@ -106,14 +119,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LanternLedgerTests", dependencies: ["LanternLedger"]),
-        .testTarget(name: "LanternAdmissionTests", dependencies: ["LanternAdmission"]),
+        .testTarget(name: "LanternAdmissionTests", dependencies: ["LanternAdmission", "LanternLab"]),
         .testTarget(name: "LanternCatalogTests", dependencies: ["LanternCatalog"]),
         .testTarget(name: "LanternAssistantTests", dependencies: ["LanternAssistant", "LanternCatalog"], exclude: ["Corpus"]),
-        .testTarget(name: "LanternOrdersTests", dependencies: ["LanternOrders", "LanternCatalog", "LanternLedger"]),
+        .testTarget(name: "LanternOrdersTests", dependencies: ["LanternOrders", "LanternCatalog", "LanternLedger", "LanternLab"]),
         .testTarget(
             name: "LanternStorageTests",
             dependencies: [
                 "LanternStorage",
+                "LanternLab",
                 "LanternLedger",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -123,6 +137,7 @@ let package = Package(
             name: "LanternServerTests",
             dependencies: [
                 "LanternServer",
+                "LanternLab",
                 "LanternStorage",
                 "LanternLedger",
                 "LanternAdmission",

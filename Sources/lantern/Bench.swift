@@ -1,3 +1,4 @@
+import LanternLab
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation

@@ -1,3 +1,4 @@
+import LanternLab
 import Foundation
 import Testing
 

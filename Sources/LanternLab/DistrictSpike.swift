@@ -1,5 +1,6 @@
 import Foundation
 import LanternCatalog
+import LanternOrders
 
 /// A campaign-sized spike on one district: orders pour in from a small area, each is routed by
 /// `OrderDesk` against the stores' live backlogs (which they work off at their own rates), and

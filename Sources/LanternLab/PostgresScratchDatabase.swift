@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import LanternStorage
 import PostgresNIO
 
 /// A database created on a PostgreSQL server for one benchmark or test, dropped afterwards.
@@ -14,11 +15,17 @@ public struct PostgresScratchDatabase: Sendable {
     public static func create(serverURL: String, prefix: String, logger: Logger) async throws -> PostgresScratchDatabase {
         let name = "\(prefix)_\(UInt32.random(in: 0...UInt32.max))"
         try await run(serverURL, "CREATE DATABASE \(name)", logger: logger)
-        guard var components = URLComponents(string: serverURL) else {
-            throw StoreLocation.ParseError(description: "cannot read PostgreSQL URL '\(serverURL)'")
-        }
+        guard var components = URLComponents(string: serverURL) else { throw UnreadableURL(url: serverURL) }
         components.path = "/\(name)"
         return PostgresScratchDatabase(url: components.string!, serverURL: serverURL, name: name, logger: logger)
+    }
+
+    /// A server URL that is not a URL.
+    public struct UnreadableURL: Error, CustomStringConvertible {
+        /// What was given.
+        public var url: String
+        /// Says so.
+        public var description: String { "cannot read PostgreSQL URL '\(url)'" }
     }
 
     /// Drops the database, disconnecting anyone still on it.

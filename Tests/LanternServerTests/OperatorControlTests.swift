@@ -23,7 +23,7 @@ import Testing
             #expect(refused.errorCode == "campaign_paused")
             // The assistant's claim tool (here over MCP) is refused too.
             let tool = try await app.send(
-                .post, "/mcp", as: "carol",
+                .post, "/mcp", as: "carol", headers: [.accept: "application/json, text/event-stream"],
                 body: #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"claim_card","arguments":{"campaign":"spring"}}}"#)
             let answer = try JSONValue.parse(String(decoding: tool.body, as: UTF8.self))
             #expect(answer["result"]?["isError"] == .bool(true))

@@ -163,6 +163,18 @@ public enum Catalog {
 
     private static let byChinese: [String: Drink] = Dictionary(uniqueKeysWithValues: drinks.map { ($0.chinese, $0) })
 
+    /// The topping a drink cannot be made without (pearl milk tea's pearls, mango pomelo sago's
+    /// sago): when a store is out of it, the drink is out too.
+    public static func definingTopping(of drink: String) -> Topping? {
+        switch drink {
+        case "pearl milk tea", "brown sugar pearl milk": .pearls
+        case "red bean milk tea": .redBean
+        case "mango pomelo sago": .sago
+        case "cheese foam oolong", "cheese grape fruit tea": .cheeseFoam
+        default: nil
+        }
+    }
+
     /// Most cups of one drink an order line may ask for: a store makes a line in one go.
     public static let maximumCupsPerLine = 20
 

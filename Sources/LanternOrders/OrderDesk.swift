@@ -262,7 +262,8 @@ public enum OrderDesk {
             guard store.drinks.contains(line.drink) else {
                 return .failure(.notOnMenu(index, drink: line.drink, store: store.name))
             }
-            if let missing = ([line.drink] + line.toppings.map(\.rawValue)).first(where: load.outOfStock.contains) {
+            let needed = [line.drink] + (Catalog.definingTopping(of: line.drink).map { [$0.rawValue] } ?? []) + line.toppings.map(\.rawValue)
+            if let missing = needed.first(where: load.outOfStock.contains) {
                 return .failure(.outOfStock(index, item: missing, store: store.name))
             }
             let (unit, _) = store.price(priced)

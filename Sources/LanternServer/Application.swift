@@ -143,7 +143,8 @@ public func buildRouter(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: text)))
     }
-    let merchants = MerchantController(engine: engine, directory: directory, board: board, events: events, clock: clock)
+    let merchants = MerchantController(
+        engine: engine, directory: directory, board: board, events: events, audit: AuditTrail(store: store, clock: clock), clock: clock)
     merchants.addRoutes(to: v1)
     let orders = OrderController(
         engine: engine, directory: directory, board: board, events: events, admission: admission, dispatch: dispatch,

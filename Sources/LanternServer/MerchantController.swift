@@ -24,13 +24,15 @@ public struct MerchantController: Sendable {
     let directory: MerchantDirectory
     let board: MerchantBoard
     let events: OrderEvents
+    let audit: AuditTrail
     let clock: @Sendable () -> Date
 
-    /// Creates the controller.
-    public init(
-        engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard, events: OrderEvents,
+    /// Creates the controller; merchants' pauses, stock changes and rejections go to `audit`.
+    init(
+        engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard, events: OrderEvents, audit: AuditTrail,
         clock: @escaping @Sendable () -> Date
     ) {
+        self.audit = audit
         self.engine = engine
         self.directory = directory
         self.board = board
@@ -166,7 +168,8 @@ public struct MerchantController: Sendable {
                 json.endObject()
             }
             json.endArray()
-            json.field("available", !outOfStock.contains(name))
+            let defining = Catalog.definingTopping(of: name).map(\.rawValue)
+            json.field("available", !outOfStock.contains(name) && !(defining.map(outOfStock.contains) ?? false))
             json.endObject()
         }
         json.endArray()
@@ -190,7 +193,20 @@ public struct MerchantController: Sendable {
 
     @Sendable func myOrders(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let store = try ownStore(context)
-        let orders = try engine.read { $0.orders(atMerchant: store.id) }
+        // `?state=placed,accepted`: only orders in those states.
+        var states: Set<OrderState>?
+        if let asked = request.uri.queryParameters.get("state") {
+            states = []
+            for name in asked.split(separator: ",") {
+                guard let state = OrderState(rawValue: String(name)) else {
+                    throw APIError(
+                        .unprocessableContent, "invalid_field",
+                        "state is one or more of \(OrderState.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated")
+                }
+                states?.insert(state)
+            }
+        }
+        let orders = try engine.read { $0.orders(atMerchant: store.id) }.filter { states?.contains($0.state) ?? true }
         var json = JSONWriter()
         json.beginObject()
         json.beginArray("orders")
@@ -210,9 +226,28 @@ public struct MerchantController: Sendable {
         case "reject": state = .rejected
         default: throw APIError(.notFound, "not_found", "no such route")
         }
+        var reason: String?
+        if state == .rejected {
+            // A rejection says why, for the customer and the audit log; an empty body is "other".
+            struct Body: Decodable { var reason: String? }
+            let bytes = try await JSONBody.bytes(of: request)
+            reason = bytes.isEmpty ? "other" : try JSONBody.decode(Body.self, from: bytes).reason ?? "other"
+            guard let reason, Self.rejectReasons.contains(reason) else {
+                throw APIError(.unprocessableContent, "invalid_field", "reason is one of \(Self.rejectReasons.joined(separator: ", "))")
+            }
+        }
         let order = try await events.change(id, to: state, by: .merchant(store.id), on: engine, eventLoop: context.eventLoop)
+        if let reason {
+            try await audit.record("merchant.reject", by: try context.require(.merchant), target: id) { json in
+                json.field("merchant_id", store.id)
+                json.field("reason", reason)
+            }
+        }
         return JSONWriter.envelope(order).response(status: .ok)
     }
+
+    /// Why a store may reject an order.
+    static let rejectReasons = ["out_of_stock", "too_busy", "closing", "other"]
 
     @Sendable func setStatus(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let store = try ownStore(context)
@@ -226,6 +261,7 @@ public struct MerchantController: Sendable {
         } catch {
             throw APIError.changeNotSaved
         }
+        try await audit.record(body.status == "paused" ? "merchant.pause" : "merchant.resume", by: try context.require(.merchant), target: store.id) { _ in }
         return JSONBody.response(["merchant_id": store.id, "status": body.status])
     }
 
@@ -233,18 +269,24 @@ public struct MerchantController: Sendable {
         let store = try ownStore(context)
         struct Body: Decodable { var item: String; var available: Bool }
         let body = try JSONBody.decode(Body.self, from: try await JSONBody.bytes(of: request))
-        guard Catalog.drink(named: body.item) != nil || Topping(rawValue: body.item) != nil else {
-            throw APIError(.unprocessableContent, "invalid_field", "item is a drink or topping of the catalog, by its English name")
+        // By catalog id or either menu name: "珍珠", "pearls", "珍珠奶茶", "pearl milk tea".
+        guard let item = Catalog.drink(called: body.item)?.name ?? Topping(called: body.item)?.rawValue else {
+            throw APIError(
+                .unprocessableContent, "invalid_field", "item is a drink or topping of the catalog, by its id or its Chinese or English name")
         }
         do {
-            try await board.setAvailable(body.available, item: body.item, store: store.id)
+            try await board.setAvailable(body.available, item: item, store: store.id)
         } catch {
             throw APIError.changeNotSaved
+        }
+        try await audit.record("merchant.stock", by: try context.require(.merchant), target: store.id) { json in
+            json.field("item", item)
+            json.field("available", body.available)
         }
         var json = JSONWriter()
         json.beginObject()
         json.field("merchant_id", store.id)
-        json.field("item", body.item)
+        json.field("item", item)
         json.field("available", body.available)
         json.endObject()
         return json.response(status: .ok)

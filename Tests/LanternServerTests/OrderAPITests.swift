@@ -315,4 +315,75 @@ struct CapacityAPITests {
             #expect(try await app.send(.put, "/v1/merchant/stock", as: "shop", role: .merchant, merchant: store, body: #"{"item":"gold leaf","available":false}"#).status == .unprocessableContent)
         }
     }
+
+    @Test("Pearls out takes pearl milk tea off the menu and out of quotes; stock takes Chinese names and ids; merchant actions are audited")
+    func stockWithConsequences() async throws {
+        try await withTestApp(.sqlite) { app in
+            let store = try await app.nearbyStore()
+            func quote(_ drink: String) async throws -> Reply {
+                try await app.send(.post, "/v1/orders/quote", as: "ann", body: """
+                    {"merchant_id":"\(store)","items":[{"drink":"\(drink)"}],"address":{"lat":\(centre.lat),"lng":\(centre.lng),"text":"x"}}
+                    """)
+            }
+            func stock(_ item: String, _ available: Bool) async throws -> Reply {
+                try await app.send(.put, "/v1/merchant/stock", as: "shop", role: .merchant, merchant: store,
+                                   body: #"{"item":"\#(item)","available":\#(available)}"#)
+            }
+            func available(_ drink: String) async throws -> Bool? {
+                let menu = try await app.send(.get, "/v1/merchants/\(store)/menu", as: "ann").json["items"] as? [[String: Any]]
+                return menu?.first { $0["drink"] as? String == drink }?["available"] as? Bool
+            }
+            #expect(try await available("pearl milk tea") == true)
+            let out = try await stock("珍珠", false)
+            #expect(out.status == .ok && out.json["item"] as? String == "pearls", "\(out.json)")
+            #expect(try await available("pearl milk tea") == false)
+            #expect(try await available("brown sugar pearl milk") == false)
+            #expect(try await available("taro milk tea") == true)
+            let refused = try await quote("珍珠奶茶")
+            #expect(refused.errorCode == "out_of_stock", "\(refused.json)")
+            #expect(try await quote("taro milk tea").status == .ok)
+            #expect(try await stock("pearls", true).status == .ok)
+            #expect(try await quote("pearl milk tea").status == .ok)
+            // A drink by its Chinese name or its id.
+            #expect(try await stock("芋泥奶茶", false).json["item"] as? String == "taro milk tea")
+            #expect(try await quote("taro milk tea").errorCode == "out_of_stock")
+            #expect(try await stock("Taro Milk Tea", true).status == .ok)
+            #expect(try await stock("金箔", false).status == .unprocessableContent)
+            #expect(try await app.send(.put, "/v1/merchant/status", as: "shop", role: .merchant, merchant: store, body: #"{"status":"paused"}"#).status == .ok)
+            #expect(try await app.send(.put, "/v1/merchant/status", as: "shop", role: .merchant, merchant: store, body: #"{"status":"open"}"#).status == .ok)
+            let audit = try await app.send(.get, "/v1/admin/audit", as: "ops", role: .admin).json["entries"] as? [[String: Any]] ?? []
+            let actions = audit.filter { $0["actor"] as? String == "shop" }.compactMap { $0["action"] as? String }
+            #expect(Set(actions) == ["merchant.stock", "merchant.pause", "merchant.resume"], "\(audit)")
+            #expect(actions.filter { $0 == "merchant.stock" }.count == 4)
+        }
+    }
+
+    @Test("A merchant's order list filters by state; a rejection says why, and the reason is audited")
+    func merchantFilterAndRejectReason() async throws {
+        try await withTestApp(.sqlite) { app in
+            let store = try await app.nearbyStore()
+            let first = try #require(try await app.order("ann", merchant: store).order["id"] as? String)
+            let second = try #require(try await app.order("bob", merchant: store).order["id"] as? String)
+            func act(_ id: String, _ action: String, body: String? = nil) async throws -> Reply {
+                try await app.send(.post, "/v1/merchant/orders/\(id)/\(action)", as: "shop", role: .merchant, merchant: store, body: body)
+            }
+            #expect(try await act(first, "accept").status == .ok)
+            func listed(_ query: String) async throws -> [String] {
+                let reply = try await app.send(.get, "/v1/merchant/orders\(query)", as: "shop", role: .merchant, merchant: store)
+                return (reply.json["orders"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            }
+            #expect(try await listed("?state=placed") == [second])
+            #expect(try await listed("?state=accepted") == [first])
+            #expect(Set(try await listed("?state=placed,accepted")) == [first, second])
+            #expect(Set(try await listed("")) == [first, second])
+            #expect(try await app.send(.get, "/v1/merchant/orders?state=lost", as: "shop", role: .merchant, merchant: store).status == .unprocessableContent)
+            #expect(try await act(second, "reject", body: #"{"reason":"bored"}"#).status == .unprocessableContent)
+            let rejected = try await act(second, "reject", body: #"{"reason":"too_busy"}"#)
+            #expect(rejected.order["state"] as? String == "rejected", "\(rejected.json)")
+            let audit = try await app.send(.get, "/v1/admin/audit", as: "ops", role: .admin).json["entries"] as? [[String: Any]] ?? []
+            let entry = audit.first { $0["action"] as? String == "merchant.reject" }
+            #expect(entry?["target"] as? String == second)
+            #expect((entry?["detail"] as? [String: Any])?["reason"] as? String == "too_busy")
+        }
+    }
 }

@@ -220,23 +220,13 @@ public enum OrderParser {
     /// English words of three letters or more that are neither known nor common and that the
     /// corrector could not place: "cola" in "a cola and a lemon tea".
     private static func unreadWords(_ normalised: Normalised, outside captured: [Range<Int>]) -> [String] {
-        var unread: [String] = []
-        let text = normalised.scalars
-        var index = 0
-        while index < text.count {
-            guard isLetter(text[index]) else {
-                index += 1
-                continue
-            }
-            var end = index
-            while end < text.count, isLetter(text[end]) { end += 1 }
-            let word = Array(text[index..<end])
-            if word.count >= 3, !vocabularySet.contains(word), !commonWords.contains(word), !captured.contains(where: { $0.contains(index) }) {
-                unread.append(String(String.UnicodeScalarView(word.compactMap(Unicode.Scalar.init))))
-            }
-            index = end
+        wordRanges(normalised.scalars).compactMap { range in
+            let word = Array(normalised.scalars[range])
+            guard word.count >= 3, !vocabularySet.contains(word), !commonWords.contains(word),
+                !captured.contains(where: { $0.contains(range.lowerBound) })
+            else { return nil }
+            return String(String.UnicodeScalarView(word.compactMap(Unicode.Scalar.init)))
         }
-        return unread
     }
 
     /// Text after a store or address marker: up to a clause break (and, for a store, up to the
@@ -621,18 +611,7 @@ public enum OrderParser {
     /// for it ("milk tae" → "milk tea", "green tee" → "green tea"). Each replacement is recorded.
     private static func correctSpelling(_ input: Normalised) -> Normalised {
         let text = input.scalars
-        var words: [Range<Int>] = []
-        var index = 0
-        while index < text.count {
-            guard isLetter(text[index]) else {
-                index += 1
-                continue
-            }
-            var end = index
-            while end < text.count, isLetter(text[end]) { end += 1 }
-            words.append(index..<end)
-            index = end
-        }
+        let words = wordRanges(text)
         let spelled = words.map { Array(text[$0]) }
         var replacements: [Int: [UInt32]] = [:]
         for (position, word) in spelled.enumerated()
@@ -663,6 +642,23 @@ public enum OrderParser {
 
     @inline(__always)
     private static func isLetter(_ scalar: UInt32) -> Bool { scalar >= 0x61 && scalar <= 0x7A }
+
+    /// Where each run of lower-case ASCII letters (an English word, once normalised) stands.
+    private static func wordRanges(_ text: [UInt32]) -> [Range<Int>] {
+        var words: [Range<Int>] = []
+        var index = 0
+        while index < text.count {
+            guard isLetter(text[index]) else {
+                index += 1
+                continue
+            }
+            var end = index
+            while end < text.count, isLetter(text[end]) { end += 1 }
+            words.append(index..<end)
+            index = end
+        }
+        return words
+    }
 
     private static let vocabulary: [[UInt32]] = Lexicon.englishWords.sorted().map { $0.unicodeScalars.map(\.value) }
     private static let vocabularySet: Set<[UInt32]> = Set(vocabulary)

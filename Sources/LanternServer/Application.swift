@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var dispatch: DispatchConfiguration
     /// Give every request a server span (set when a tracer that exports spans is bootstrapped).
     public var tracing: Bool
+    /// Connection caps and timeouts, in front of everything else.
+    public var connections: ConnectionLimits
     /// The platform's identity provider, whose RS256/ES256 tokens are accepted too; `nil`: Lantern's own only.
     public var identityProvider: IdentityProviderConfiguration?
     /// Answer claims on the connection's event loop (`ClaimFastPath`); off, every claim goes
@@ -53,8 +55,9 @@ public struct ServerConfiguration: Sendable {
         answerDeadline: Duration = .seconds(2), merchants: Int = 300, citySeed: UInt64 = 2026,
         llm: LLMConfiguration? = nil, dispatch: DispatchConfiguration = DispatchConfiguration(), tracing: Bool = false,
         node: String = defaultNodeID(), sharing: SharingConfiguration = SharingConfiguration(), claimFastPath: Bool = true,
-        identityProvider: IdentityProviderConfiguration? = nil
+        identityProvider: IdentityProviderConfiguration? = nil, connections: ConnectionLimits = ConnectionLimits()
     ) {
+        self.connections = connections
         self.identityProvider = identityProvider
         self.claimFastPath = claimFastPath
         self.tracing = tracing
@@ -209,6 +212,7 @@ public func buildApplication(
             isFollowed: { events.isFollowed($0) }
         ) { order in events.publish(order) }
     }
+    let census = ConnectionCensus(limits: configuration.connections)
     var app = Application(
         router: buildRouter(
             engine: engine, store: opened.store, sessions: sessions, tokens: tokens, admission: admission, directory: directory,
@@ -217,8 +221,9 @@ public func buildApplication(
         // Claims are answered on the connection's event loop when nothing would record a span
         // for them; with tracing on, every claim goes through the router's tracing middleware.
         server: configuration.tracing || !configuration.claimFastPath
-            ? .http1()
-            : .http1WithClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName, logger: logger),
+            ? .guardedHTTP1(census: census)
+            : .http1WithClaimFastPath(
+                desk: desk, tokens: tokens, metrics: metrics, serverName: serverName, logger: logger, census: census),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         // The keeper starts before the engine and stops after it, so it returns the leases
         // only once the engine has committed its last batch.

@@ -426,14 +426,17 @@ struct ClaimFastPathChannel: ServerChildChannel {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1 with claims answered by `ClaimFastPath`.
+    /// HTTP/1 with claims answered by `ClaimFastPath`, behind `ConnectionGuard`.
     static func http1WithClaimFastPath(
-        desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String, logger: Logger
+        desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String, logger: Logger,
+        census: ConnectionCensus
     ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            ClaimFastPathChannel(
-                http1: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RouterAnswerWatch()])),
-                makeFastPath: { ClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName, logger: logger) })
+            GuardedChannel(
+                inner: ClaimFastPathChannel(
+                    http1: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RouterAnswerWatch()])),
+                    makeFastPath: { ClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName, logger: logger) }),
+                census: census)
         }
     }
 }

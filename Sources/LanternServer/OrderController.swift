@@ -265,8 +265,29 @@ public struct OrderController: Sendable {
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
                 try await writer.write(ByteBuffer(string: ": tracking orders of \(identity.userID)\n\n"))
-                // The stream ends at graceful shutdown; a client that left is noticed at its next event.
-                for await order in updates.cancelOnGracefulShutdown() {
+                // Orders as they change, and a comment every 25 s between them, so that neither the
+                // idle timeout nor a proxy takes a quiet stream for a dead one (`nil` is a beat).
+                let (merged, input) = AsyncStream.makeStream(of: Order?.self, bufferingPolicy: .bufferingNewest(64))
+                let feeder = Task {
+                    for await order in updates { input.yield(order) }
+                    input.finish()
+                }
+                let beats = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: Self.heartbeat)
+                        input.yield(nil)
+                    }
+                }
+                defer {
+                    feeder.cancel()
+                    beats.cancel()
+                }
+                // The stream ends at graceful shutdown; a client that left is noticed at its next write.
+                for await change in merged.cancelOnGracefulShutdown() {
+                    guard let order = change else {
+                        try await writer.write(ByteBuffer(string: ": still here\n\n"))
+                        continue
+                    }
                     var json = JSONWriter()
                     json.write(order, estimatedDelivery: self.dispatch?.estimatedDelivery(of: order.id))
                     try await writer.write(
@@ -275,6 +296,9 @@ public struct OrderController: Sendable {
                 try await writer.finish(nil)
             })
     }
+
+    /// How often a quiet order stream says it is still there.
+    static let heartbeat = Duration.seconds(25)
 
     static func newOrderID() -> String {
         var random = SystemRandomNumberGenerator()

@@ -84,6 +84,12 @@ struct Serve: AsyncParsableCommand {
     var jwks: String?
     @Option(name: .long, help: "With --jwks: the iss the provider's tokens must carry.") var jwtIssuer: String?
     @Option(name: .long, help: "With --jwks: an aud the provider's tokens must list.") var jwtAudience: String?
+    @Option(name: .long, help: "Open connections from one client address; past it, 503 and close.")
+    var maxConnectionsPerAddress = 1_024
+    @Option(name: .long, help: "Open connections in all (default: the file limit less 256).") var maxConnections: Int?
+    @Option(name: .long, help: "Seconds from a request's first byte to the start of its answer before the connection is closed.")
+    var requestTimeout: Double = 30
+    @Option(name: .long, help: "Seconds a kept-alive connection may stay silent.") var idleTimeout: Double = 75
     @Option(name: .long, help: "Seconds a claim may wait for its commit before it is answered 503 + Retry-After.")
     var deadline: Double = 2
     @Option(name: .long, help: "Stores of the demo city seeded into an empty store (a seeded city is kept).") var merchants = 300
@@ -132,7 +138,11 @@ struct Serve: AsyncParsableCommand {
             sharing: SharingConfiguration(
                 leaseTTL: .milliseconds(Int64(max(1, leaseSeconds) * 1_000)), cachedUsers: max(1_000, cacheUsers)),
             claimFastPath: claimFastPath == "on",
-            identityProvider: jwks.map { IdentityProviderConfiguration(jwks: $0, issuer: jwtIssuer, audience: jwtAudience) })
+            identityProvider: jwks.map { IdentityProviderConfiguration(jwks: $0, issuer: jwtIssuer, audience: jwtAudience) },
+            connections: ConnectionLimits(
+                perAddress: max(1, maxConnectionsPerAddress), total: max(1, maxConnections ?? ConnectionLimits.defaultTotal),
+                requestTimeout: .milliseconds(Int64(max(0.1, requestTimeout) * 1_000)),
+                idleTimeout: .milliseconds(Int64(max(0.1, idleTimeout) * 1_000))))
         let app = try await buildApplication(configuration)
         guard let otlpEndpoint else {
             try await app.runService()

@@ -152,7 +152,8 @@ struct Reply: Sendable {
 func withTestApp<T: Sendable>(
     _ kind: StoreKind, over transport: Transport = .router, store given: TestStore? = nil, clock: TestClock = TestClock(),
     admission: Bool = false, llm: LLMConfiguration? = nil, claimFastPath: Bool = true,
-    identityProvider: IdentityProviderConfiguration? = nil, _ body: @Sendable (TestApp) async throws -> T
+    identityProvider: IdentityProviderConfiguration? = nil, connections: ConnectionLimits = ConnectionLimits(),
+    _ body: @Sendable (TestApp) async throws -> T
 ) async throws -> T {
     let store: TestStore
     if let given { store = given } else { store = try await TestStore.make(kind) }
@@ -165,7 +166,7 @@ func withTestApp<T: Sendable>(
             clock: { clock.date })
         let configuration = ServerConfiguration(
             jwtSecret: testSecret, database: store.location, seedDemo: false, admissionEnabled: admission, llm: llm,
-            claimFastPath: claimFastPath, identityProvider: identityProvider)
+            claimFastPath: claimFastPath, identityProvider: identityProvider, connections: connections)
         let app = try await buildApplication(
             configuration, store: opened, engine: engine, logger: quietLogger, metrics: metrics, clock: { clock.date })
         let tokens = try await TokenAuthority(secret: testSecret)

@@ -89,14 +89,28 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = IOData
 
     private let census: ConnectionCensus
+    private let requestTimeout: TimeAmount
+    private let idleTimeout: TimeAmount
+    /// How often the one timer of the connection looks: the shorter timeout, so that neither is
+    /// overshot by more than itself.
+    private let tick: TimeAmount
     private var address: String?
     private var admitted = false
     /// A request has bytes in and no answer out yet.
     private var awaitingAnswer = false
+    /// When the connection is closed unless something happens: the request's deadline while one
+    /// waits, else the idle deadline. Moved by reads and writes with a clock reading, not a timer:
+    /// at tens of thousands of claims a second a timer per request would cost more than the claim.
+    private var deadline = NIODeadline.distantFuture
     private var timer: Scheduled<Void>?
 
     /// Creates the guard for one connection.
-    init(census: ConnectionCensus) { self.census = census }
+    init(census: ConnectionCensus) {
+        self.census = census
+        requestTimeout = Self.timeAmount(census.limits.requestTimeout)
+        idleTimeout = Self.timeAmount(census.limits.idleTimeout)
+        tick = min(requestTimeout, idleTimeout)
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
@@ -106,19 +120,15 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         admitted = true
-        if context.channel.isActive { arm(context, after: census.limits.idleTimeout) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        if admitted { arm(context, after: census.limits.idleTimeout) }
-        context.fireChannelActive()
+        deadline = .now() + idleTimeout
+        schedule(context, at: deadline)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard admitted else { return }
         if !awaitingAnswer {
             awaitingAnswer = true
-            arm(context, after: census.limits.requestTimeout)
+            deadline = .now() + requestTimeout
         }
         context.fireChannelRead(data)
     }
@@ -128,34 +138,47 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // pipelined behind it starts its own clock with its next read.
         if awaitingAnswer {
             awaitingAnswer = false
-            arm(context, after: census.limits.idleTimeout)
+            deadline = .now() + idleTimeout
+        } else if admitted {
+            // A stream's later parts keep it alive too.
+            deadline = .now() + idleTimeout
         }
         context.write(data, promise: promise)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        leave()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { leave() }
+
+    private func leave() {
         timer?.cancel()
         timer = nil
         if admitted, let address {
             admitted = false
             census.leave(address)
         }
-        context.fireChannelInactive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        if admitted, let address {
-            admitted = false
-            census.leave(address)
+    /// Looks at `time` (and at most a tick later than now): closes the connection once its
+    /// deadline has passed, else looks again.
+    private func schedule(_ context: ChannelHandlerContext, at time: NIODeadline) {
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: min(time, .now() + tick)) {
+            let (handler, context) = loopBound.value
+            guard handler.admitted else { return }
+            if NIODeadline.now() >= handler.deadline {
+                context.close(promise: nil)
+            } else {
+                handler.schedule(context, at: handler.deadline)
+            }
         }
     }
 
-    private func arm(_ context: ChannelHandlerContext, after delay: Duration) {
-        timer?.cancel()
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
-        timer = context.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { loopBound.value.close(promise: nil) }
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     /// The answer past a limit: 503, try again in a second, and the connection closed.

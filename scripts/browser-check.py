@@ -9,13 +9,17 @@ connect with an admin token, run a short `lantern rush` against the server, and 
 admitted-claims counter and the budget move. Screenshots of both pages go to --screenshots.
 """
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -33,7 +37,9 @@ def browser(width, height):
 
 def wait_for(driver, what, predicate, seconds=30):
     try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.2).until(lambda d: predicate(d))
+        # Pages re-render what they show: an element read as it is replaced is read again.
+        return WebDriverWait(driver, seconds, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda d: predicate(d))
     except Exception:
         sys.exit(f"FAIL: {what} (waited {seconds} s)\npage text:\n{driver.find_element(By.TAG_NAME, 'body').text}")
 
@@ -126,6 +132,69 @@ def check_chat_typed(url, token, shots):
         driver.quit()
 
 
+def api(url, method, path, token, body=None):
+    """One call to Lantern's API; returns (status, JSON)."""
+    request = urllib.request.Request(
+        url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def check_merchant(url, lantern, shots):
+    """The counter and a customer at once: the customer orders on /chat, the order appears on
+    /merchant without a reload, the merchant accepts it and marks it ready and the customer's
+    timeline follows; pearls marked out and the store paused on the page refuse the next quotes."""
+    def token(*args):
+        return subprocess.run([lantern, "token", *args], capture_output=True, text=True, check=True).stdout.strip()
+    customer = token("--user", "browser-counter-customer")
+    order = {"brand": "Lantern Tea", "items": [{"drink": "taro milk tea"}], "address": {"text": "200 Nanjing East Road"}}
+    status, quoted = api(url, "POST", "/v1/orders/quote", customer, order)
+    if status != 200:
+        sys.exit(f"FAIL: quote for the counter check: {status} {quoted}")
+    store = quoted["quote"]["merchant_id"]
+    merchant = token("--user", "counter-staff", "--role", "merchant", "--merchant", store)
+    counter, chat = browser(1200, 1000), browser(420, 1200)
+    try:
+        counter.get(f"{url}/merchant?token={merchant}")
+        wait_for(counter, "the counter's stream", lambda d: "live" in d.find_element(By.ID, "live").text)
+        chat.get(f"{url}/chat?token={customer}")
+        send(chat, "from Lantern Tea, a taro milk tea, deliver to 200 Nanjing East Road")
+        expect(send(chat, "yes"), "Ordered!")
+        card = wait_for(counter, "the new order on the counter without a reload",
+                        lambda d: d.find_elements(By.CSS_SELECTOR, ".order[data-state='placed']"))[0]
+        text, order_id = card.text, card.get_attribute("data-id")
+        if "taro milk tea" not in text or "200 Nanjing East Road" not in text or "c-" not in text:
+            sys.exit(f"FAIL: the order on the counter lacks its lines, address or customer: {text}")
+        card.find_element(By.CSS_SELECTOR, "button[data-act='accept']").click()
+        wait_for(chat, "the customer's timeline at 'accepted'",
+                 lambda d: any("accepted" in li.text for li in d.find_elements(By.CSS_SELECTOR, "#orders .order li.done")))
+        wait_for(counter, "the ready button", lambda d: d.find_elements(By.CSS_SELECTOR, "button[data-act='ready']"))[0].click()
+        wait_for(chat, "the customer's timeline at 'ready'",
+                 lambda d: any("ready" in li.text for li in d.find_elements(By.CSS_SELECTOR, "#orders .order li.done")))
+        print("counter: order", order_id, "arrived live, accepted and made ready; the customer's timeline followed")
+        wait_for(counter, "the pearls toggle", lambda d: d.find_elements(By.CSS_SELECTOR, "input[data-item='pearls']"))[0].click()
+        pearl = {"merchant_id": store, "items": [{"drink": "pearl milk tea"}], "address": {"text": "200 Nanjing East Road"}}
+        status, refused = wait_for(counter, "pearl milk tea refused once pearls are out", lambda d: (
+            lambda answer: answer if answer[0] == 422 else None)(api(url, "POST", "/v1/orders/quote", customer, pearl)))
+        if refused["error"]["code"] != "out_of_stock":
+            sys.exit(f"FAIL: pearl milk tea without pearls: {refused}")
+        counter.find_element(By.ID, "pause").click()
+        wait_for(counter, "the store paused on the page", lambda d: "paused" in d.find_element(By.ID, "open-state").text)
+        taro = {"merchant_id": store, "items": [{"drink": "taro milk tea"}], "address": {"text": "200 Nanjing East Road"}}
+        status, paused = api(url, "POST", "/v1/orders/quote", customer, taro)
+        if paused.get("error", {}).get("code") != "store_paused":
+            sys.exit(f"FAIL: a quote at the paused store: {status} {paused}")
+        print("counter: pearls out refused pearl milk tea (out_of_stock); pausing refused the next quote (store_paused)")
+        counter.save_screenshot(os.path.join(shots, "merchant.png"))
+    finally:
+        counter.quit()
+        chat.quit()
+
+
 def admitted(driver):
     for row in driver.find_elements(By.CSS_SELECTOR, "#admission tr"):
         cells = row.find_elements(By.TAG_NAME, "td")
@@ -169,6 +238,7 @@ def main():
     typed_token = subprocess.run([args.lantern, "token", "--user", "browser-typed"], capture_output=True, text=True,
                                  check=True).stdout.strip()
     check_chat_typed(args.url, typed_token, args.screenshots)
+    check_merchant(args.url, args.lantern, args.screenshots)
     check_dashboard(args.url, args.admin_token, args.lantern, args.screenshots)
     print("browser check passed")
 

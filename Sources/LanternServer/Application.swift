@@ -147,8 +147,15 @@ public func buildRouter(
             body: .init(byteBuffer: ByteBuffer(bytes: text)))
     }
     let merchants = MerchantController(
-        engine: engine, directory: directory, board: board, events: events, audit: AuditTrail(store: store, clock: clock), clock: clock)
+        engine: engine, directory: directory, board: board, events: events, audit: AuditTrail(store: store, clock: clock),
+        tokens: tokens, clock: clock)
     merchants.addRoutes(to: v1)
+    router.get("merchant/stream", use: merchants.stream)
+    router.get("merchant") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: MerchantPage.html)))
+    }
     let orders = OrderController(
         engine: engine, directory: directory, board: board, events: events, admission: admission, dispatch: dispatch,
         clock: clock)

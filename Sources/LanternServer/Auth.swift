@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 import JWTKit
@@ -50,6 +51,7 @@ public final class TokenAuthority: Sendable {
     private let keys: JWTKeyCollection
     private let compact: CompactHS256
     private let provider: ProviderKeys?
+    private let pseudonymKey: SymmetricKey
 
     /// Shortest secret accepted: HS256 keys must be at least as long as the hash.
     public static let minimumSecretBytes = 32
@@ -66,7 +68,15 @@ public final class TokenAuthority: Sendable {
         keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         compact = CompactHS256(secret: secret)
+        pseudonymKey = SymmetricKey(data: SHA256.hash(data: Array("lantern-pseudonym|\(secret)".utf8)))
         if let provider { self.provider = try await ProviderKeys(provider) } else { self.provider = nil }
+    }
+
+    /// A stable stand-in for a user id, for those who must tell customers apart but not know
+    /// them (a store's counter): a keyed hash, the same on every node sharing the secret.
+    public func pseudonym(of user: String) -> String {
+        let code = HMAC<SHA256>.authenticationCode(for: Array(user.utf8), using: pseudonymKey)
+        return "c-" + code.prefix(6).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Signs a token for `identity`, valid for `lifetime`.

@@ -25,14 +25,16 @@ public struct MerchantController: Sendable {
     let board: MerchantBoard
     let events: OrderEvents
     let audit: AuditTrail
+    let tokens: TokenAuthority
     let clock: @Sendable () -> Date
 
     /// Creates the controller; merchants' pauses, stock changes and rejections go to `audit`.
     init(
         engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard, events: OrderEvents, audit: AuditTrail,
-        clock: @escaping @Sendable () -> Date
+        tokens: TokenAuthority, clock: @escaping @Sendable () -> Date
     ) {
         self.audit = audit
+        self.tokens = tokens
         self.engine = engine
         self.directory = directory
         self.board = board
@@ -48,6 +50,7 @@ public struct MerchantController: Sendable {
         group.get("merchant/orders", use: myOrders)
         group.post("merchant/orders/:id/:action", use: act)
         group.put("merchant/status", use: setStatus)
+        group.get("merchant/status", use: status)
         group.put("merchant/stock", use: setStock)
     }
 
@@ -210,10 +213,72 @@ public struct MerchantController: Sendable {
         var json = JSONWriter()
         json.beginObject()
         json.beginArray("orders")
-        for order in orders.reversed() { json.write(order) }
+        for order in orders.reversed() { json.write(order, customer: tokens.pseudonym(of: order.draft.user)) }
         json.endArray()
         json.endObject()
         return json.response(status: .ok)
+    }
+
+    /// The counter's view of its store: open or paused (by hand or by backlog), the backlog in
+    /// minutes against the limit, and every drink and topping of its menu with its stock.
+    @Sendable func status(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let store = try ownStore(context)
+        let load = try StoreLoads(engine: engine, board: board).load(of: store)
+        let outOfStock = board.outOfStock(store.id)
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("merchant_id", store.id)
+        json.field("name", store.name)
+        json.field("brand_zh", store.brandChinese)
+        json.field("paused", board.isPaused(store.id))
+        json.field("auto_paused", board.isAutoPaused(store.id))
+        json.field("backlog_cups", load.backlogCups)
+        json.field("backlog_minutes", (AutoPause.backlogMinutes(load.backlogCups, store: store) * 10).rounded() / 10)
+        json.field("limit_minutes", AutoPause.standard.limitMinutes)
+        json.beginArray("drinks")
+        for name in store.drinks {
+            guard let drink = Catalog.drink(named: name) else { continue }
+            json.beginObject()
+            json.field("id", name)
+            json.field("name_zh", drink.chinese)
+            json.field("in_stock", !outOfStock.contains(name))
+            json.endObject()
+        }
+        json.endArray()
+        json.beginArray("toppings")
+        let toppings = Topping.allCases.filter { topping in
+            store.drinks.contains { Catalog.drink(named: $0)?.toppings.contains(topping) ?? false }
+        }
+        for topping in toppings {
+            json.beginObject()
+            json.field("id", topping.rawValue)
+            json.field("name_zh", topping.chinese)
+            json.field("in_stock", !outOfStock.contains(topping.rawValue))
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    /// Server-sent events for a store's counter: each of its orders as it changes (`event: order`),
+    /// and a comment every 25 s. EventSource cannot send a header, so the merchant token comes
+    /// as `?access_token=`.
+    @Sendable func stream(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        guard let token = request.uri.queryParameters["access_token"] else { throw APIError.unauthorized() }
+        let identity = try await tokens.verify(String(token))
+        guard identity.role == .merchant, let id = identity.merchantID, directory.store(id: id) != nil else {
+            throw APIError.forbidden("the counter's stream needs a merchant token of a store of this city")
+        }
+        let updates = events.subscribe(store: id)
+        let tokens = self.tokens
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: OrderController.eventStream(opening: "orders of \(id)", updates: updates) { order in
+                var json = JSONWriter()
+                json.write(order, customer: tokens.pseudonym(of: order.draft.user))
+                return json.bytes
+            })
     }
 
     @Sendable func act(_ request: Request, context: LanternRequestContext) async throws -> Response {

@@ -11,6 +11,7 @@ import Synchronization
 
 /// Fans order changes out to the live streams of the users they belong to.
 public final class OrderEvents: Sendable {
+    /// Streams by whose they are: `user:ID` for a customer's, `store:ID` for a store's counter.
     private let subscribers = Mutex<[String: [UInt64: AsyncStream<Order>.Continuation]]>([:])
     private let nextID = Atomic<UInt64>(0)
 
@@ -19,14 +20,19 @@ public final class OrderEvents: Sendable {
 
     /// Whether `user` has a live stream open on this node.
     public func isFollowed(_ user: String) -> Bool {
-        subscribers.withLock { !($0[user]?.isEmpty ?? true) }
+        subscribers.withLock { !($0["user:" + user]?.isEmpty ?? true) }
     }
 
     /// Sends `order` to every stream of its user.
     public func publish(_ order: Order) {
-        let streams = subscribers.withLock { Array(($0[order.draft.user] ?? [:]).values) }
+        let streams = subscribers.withLock { table in
+            Array((table["user:" + order.draft.user] ?? [:]).values) + Array((table["store:" + order.draft.merchantID] ?? [:]).values)
+        }
         for stream in streams { stream.yield(order) }
     }
+
+    /// A stream of the changes to one store's orders (new, accepted, cancelled, picked up …).
+    public func subscribe(store: String) -> AsyncStream<Order> { subscribe("store:" + store) }
 
     /// Moves an order through the ledger and tells its user's streams; a refusal is thrown as an API error.
     func change(
@@ -42,14 +48,16 @@ public final class OrderEvents: Sendable {
     }
 
     /// A stream of `user`'s order changes, until the caller stops reading it.
-    public func subscribe(user: String) -> AsyncStream<Order> {
+    public func subscribe(user: String) -> AsyncStream<Order> { subscribe("user:" + user) }
+
+    private func subscribe(_ key: String) -> AsyncStream<Order> {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
         let (stream, continuation) = AsyncStream.makeStream(of: Order.self, bufferingPolicy: .bufferingNewest(64))
-        subscribers.withLock { $0[user, default: [:]][id] = continuation }
+        subscribers.withLock { $0[key, default: [:]][id] = continuation }
         continuation.onTermination = { [weak self] _ in
             self?.subscribers.withLock { state in
-                state[user]?[id] = nil
-                if state[user]?.isEmpty == true { state[user] = nil }
+                state[key]?[id] = nil
+                if state[key]?.isEmpty == true { state[key] = nil }
             }
         }
         return stream
@@ -263,38 +271,47 @@ public struct OrderController: Sendable {
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-            body: ResponseBody { writer in
-                try await writer.write(ByteBuffer(string: ": tracking orders of \(identity.userID)\n\n"))
-                // Orders as they change, and a comment every 25 s between them, so that neither the
-                // idle timeout nor a proxy takes a quiet stream for a dead one (`nil` is a beat).
-                let (merged, input) = AsyncStream.makeStream(of: Order?.self, bufferingPolicy: .bufferingNewest(64))
-                let feeder = Task {
-                    for await order in updates { input.yield(order) }
-                    input.finish()
-                }
-                let beats = Task {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: Self.heartbeat)
-                        input.yield(nil)
-                    }
-                }
-                defer {
-                    feeder.cancel()
-                    beats.cancel()
-                }
-                // The stream ends at graceful shutdown; a client that left is noticed at its next write.
-                for await change in merged.cancelOnGracefulShutdown() {
-                    guard let order = change else {
-                        try await writer.write(ByteBuffer(string: ": still here\n\n"))
-                        continue
-                    }
-                    var json = JSONWriter()
-                    json.write(order, estimatedDelivery: self.dispatch?.estimatedDelivery(of: order.id))
-                    try await writer.write(
-                        ByteBuffer(string: "event: order\ndata: " + String(decoding: json.bytes, as: UTF8.self) + "\n\n"))
-                }
-                try await writer.finish(nil)
+            body: Self.eventStream(opening: "tracking orders of \(identity.userID)", updates: updates) { order in
+                var json = JSONWriter()
+                json.write(order, estimatedDelivery: self.dispatch?.estimatedDelivery(of: order.id))
+                return json.bytes
             })
+    }
+
+    /// Server-sent events of orders as they change (`event: order`, `data:` as `json` writes
+    /// it), with a comment every `heartbeat` between them, so that neither the idle timeout nor
+    /// a proxy takes a quiet stream for a dead one. Ends at graceful shutdown; a client that left
+    /// is noticed at the next write.
+    static func eventStream(
+        opening: String, updates: AsyncStream<Order>, json: @escaping @Sendable (Order) -> [UInt8]
+    ) -> ResponseBody {
+        ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: ": \(opening)\n\n"))
+            // `nil` is a beat.
+            let (merged, input) = AsyncStream.makeStream(of: Order?.self, bufferingPolicy: .bufferingNewest(64))
+            let feeder = Task {
+                for await order in updates { input.yield(order) }
+                input.finish()
+            }
+            let beats = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: heartbeat)
+                    input.yield(nil)
+                }
+            }
+            defer {
+                feeder.cancel()
+                beats.cancel()
+            }
+            for await change in merged.cancelOnGracefulShutdown() {
+                guard let order = change else {
+                    try await writer.write(ByteBuffer(string: ": still here\n\n"))
+                    continue
+                }
+                try await writer.write(ByteBuffer(string: "event: order\ndata: " + String(decoding: json(order), as: UTF8.self) + "\n\n"))
+            }
+            try await writer.finish(nil)
+        }
     }
 
     /// How often a quiet order stream says it is still there.
@@ -427,11 +444,12 @@ extension JSONWriter {
     }
 
     /// An order as the API shows it; `estimated_delivery_at` when a rider has it on their route.
-    mutating func write(_ order: Order, key: String? = nil, estimatedDelivery: Date? = nil) {
+    mutating func write(_ order: Order, key: String? = nil, estimatedDelivery: Date? = nil, customer: String? = nil) {
         beginObject(key)
         field("id", order.id)
         field("state", order.state.rawValue)
         field("merchant_id", order.draft.merchantID)
+        if let customer { field("customer", customer) }
         beginArray("items")
         for item in order.draft.items { write(item) }
         endArray()

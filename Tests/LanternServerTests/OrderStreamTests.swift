@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import LanternStorage
 import NIOCore
+import NIOHTTP1
 import Testing
 
 @testable import LanternServer
@@ -64,4 +65,61 @@ struct OrderStreamTests {
         try await http.shutdown()
         try await store.remove()
     }
+
+    @Test("The counter's stream carries its own store's orders only, with a pseudonym for the customer", .timeLimit(.minutes(1)))
+    func merchantStream() async throws {
+        let store = try await TestStore.make(.sqlite)
+        let opened = try openStore(store.location, logger: quietLogger)
+        let clock = TestClock()
+        let engine = LedgerEngine(store: opened.store, logger: quietLogger, clock: { clock.date })
+        let app = try await buildApplication(
+            ServerConfiguration(
+                host: "127.0.0.1", port: 0, jwtSecret: testSecret, database: store.location, seedDemo: false,
+                admissionEnabled: false, dispatch: DispatchConfiguration(riders: 0)),
+            store: opened, engine: engine, logger: quietLogger, clock: { clock.date })
+        let tokens = try await TokenAuthority(secret: testSecret)
+        let ann = try await tokens.mint(Identity(userID: "ann", role: .user))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        try await app.test(.live) { client in
+            let base = "http://127.0.0.1:\(client.port!)"
+            func send(_ method: NIOHTTP1.HTTPMethod, _ path: String, token: String, body: String = "") async throws -> (Int, String) {
+                var request = HTTPClientRequest(url: base + path)
+                request.method = method
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                request.headers.add(name: "Idempotency-Key", value: UUID().uuidString)
+                if !body.isEmpty { request.body = .bytes(ByteBuffer(string: body)) }
+                let response = try await http.execute(request, timeout: .seconds(10))
+                return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+            }
+            let (_, listed) = try await send(.GET, "/v1/merchants?lat=31.2304&lng=121.4737&q=pearl%20milk%20tea&limit=2", token: ann)
+            let stores = ((try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [String: Any])?["merchants"] as? [[String: Any]] ?? [])
+                .compactMap { $0["id"] as? String }
+            try #require(stores.count == 2)
+            let shop = try await tokens.mint(Identity(userID: "shop", role: .merchant, merchantID: stores[0]))
+            #expect(try await send(.GET, "/merchant/stream", token: ann).0 == 401)
+            #expect(try await http.execute(HTTPClientRequest(url: base + "/merchant/stream?access_token=\(ann)"), timeout: .seconds(5)).status == .forbidden)
+            let response = try await http.execute(HTTPClientRequest(url: base + "/merchant/stream?access_token=\(shop)"), timeout: .seconds(30))
+            var chunks = response.body.makeAsyncIterator()
+            #expect(String(buffer: try #require(try await chunks.next())).hasPrefix(": orders of \(stores[0])"))
+            func order(at merchant: String) -> String {
+                #"{"merchant_id":"\#(merchant)","items":[{"drink":"pearl milk tea"}],"address":{"lat":31.2304,"lng":121.4737,"text":"Square"}}"#
+            }
+            _ = try await send(.POST, "/v1/orders", token: ann, body: order(at: stores[1]))
+            let (_, placed) = try await send(.POST, "/v1/orders", token: ann, body: order(at: stores[0]))
+            let id = try #require(((try JSONSerialization.jsonObject(with: Data(placed.utf8)) as? [String: Any])?["order"] as? [String: Any])?["id"] as? String)
+            var text = ""
+            while !text.contains("\n\n"), let chunk = try await chunks.next() { text += String(buffer: chunk) }
+            #expect(text.hasPrefix("event: order\ndata: {\"id\":\"\(id)\",\"state\":\"placed\""), "\(text)")
+            #expect(text.contains(#""customer":"\#(tokens.pseudonym(of: "ann"))""#) && !text.contains("\"ann\""), "\(text)")
+            #expect(try await send(.POST, "/v1/merchant/orders/\(id)/accept", token: shop).0 == 200)
+            text = ""
+            while !text.contains("\n\n"), let chunk = try await chunks.next() { text += String(buffer: chunk) }
+            #expect(text.contains(#""state":"accepted""#), "\(text)")
+            let (status, body) = try await send(.GET, "/v1/merchant/status", token: shop)
+            #expect(status == 200 && body.contains(#""backlog_cups":1"#) && body.contains(#""limit_minutes":30"#), "\(body)")
+        }
+        try await http.shutdown()
+        try await store.remove()
+    }
 }
+

@@ -38,7 +38,7 @@ let package = Package(
         ),
         /// The drink catalog, order-line pricing and the geo index of stores. Pure; no I/O.
         .target(name: "LanternCatalog"),
-        .target(name: "LanternAssistant", dependencies: ["LanternCatalog"]),
+        .target(name: "LanternAssistant", dependencies: ["LanternCatalog", "LanternOrders"]),
         .target(name: "LanternOrders", dependencies: ["LanternCatalog", "LanternLedger"]),
         /// Durable stores behind the ledger: SQLite (GRDB) and PostgreSQL (PostgresNIO),
         /// and the group-commit engine that decides claims in memory and commits them in batches.

@@ -1,5 +1,6 @@
 import Foundation
 import LanternCatalog
+import LanternOrders
 
 /// One conversation's state between turns; saved after every turn so it survives a restart.
 public struct AssistantSession: Sendable, Codable, Equatable {
@@ -657,6 +658,15 @@ enum QuoteText {
 /// A tool's refusal as the customer reads it, in their language, with what to do next.
 enum Refusal {
     static func text(code: String, message: String, zh: Bool) -> String {
+        let refusal = plainText(code: code, message: message, zh: zh)
+        // The store named cannot take it, but another of its brand nearby can: say which.
+        guard let marker = message.range(of: OrderDesk.alternativeMarker) else { return refusal }
+        let rest = message[marker.upperBound...]
+        let name = rest.components(separatedBy: " (").first ?? String(rest)
+        return refusal + (zh ? "附近同品牌的 \(name) 现在可以接这一单。" : " \(name), of the same brand nearby, can take it now.")
+    }
+
+    private static func plainText(code: String, message: String, zh: Bool) -> String {
         // The desk says how long a busy store or city needs: "… in about 12 minutes".
         let wait = message.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.last
         let minutes = wait.map { zh ? "大约 \($0) 分钟后" : "in about \($0) minutes" } ?? (zh ? "过一会儿" : "a little later")

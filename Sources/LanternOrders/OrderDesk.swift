@@ -200,6 +200,9 @@ public struct AutoPause: Sendable, Equatable {
 public enum OrderDesk {
     /// Most lines in one order.
     public static let maxItems = 20
+    /// Where a refusal for a named store names the nearest store of its brand that can take the
+    /// order instead, as `…; <marker><name> (<id>), <metres> m from the address`.
+    public static let alternativeMarker = "nearest of the same brand that can take it: "
     /// Farthest a rider takes an order, in metres.
     public static let maxDeliveryMeters = 8_000.0
     /// Base delivery fee, in fen, covering the first 3 km.

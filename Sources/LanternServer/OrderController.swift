@@ -117,7 +117,22 @@ public struct OrderController: Sendable {
         switch routed {
         case .success(let value): priced = value
         case .failure(let problem):
-            throw APIError(problem.code == "merchant_not_found" ? .notFound : .unprocessableContent, problem.code, problem.message)
+            var message = problem.message
+            // A store the customer named cannot take it now: say which store of its brand nearby can.
+            if let id = request.merchantID, let named = directory.store(id: id),
+                ["store_paused", "store_busy", "store_closed", "out_of_stock"].contains(problem.code)
+            {
+                var elsewhere = request
+                elsewhere.merchantID = nil
+                elsewhere.brand = named.brand
+                let alternative = OrderDesk.route(elsewhere, in: directory, nowMs: now.millisecondsSince1970) { store in
+                    store.id == named.id ? StoreLoad(backlogCups: 0, paused: true) : ((try? loads.load(of: store)) ?? StoreLoad(backlogCups: 0, paused: true))
+                }
+                if case .success(let other) = alternative {
+                    message += "; \(OrderDesk.alternativeMarker)\(other.store.name) (\(other.store.id)), \(Int(other.meters.rounded())) m from the address"
+                }
+            }
+            throw APIError(problem.code == "merchant_not_found" ? .notFound : .unprocessableContent, problem.code, message)
         }
         var discount: Int64 = 0
         if let card = request.cardID {

@@ -1,8 +1,11 @@
 import Foundation
 import HTTPTypes
+import LanternCatalog
 import LanternLedger
+import LanternOrders
 import Testing
 
+@testable import LanternAssistant
 @testable import LanternServer
 
 /// The demo city's centre, where most stores are.
@@ -386,4 +389,27 @@ struct CapacityAPITests {
             #expect((entry?["detail"] as? [String: Any])?["reason"] as? String == "too_busy")
         }
     }
+
+    @Test("A named store that is paused or out of an item is said so, with the nearest store of its brand that can take the order")
+    func namedStoreAlternative() async throws {
+        try await withTestApp(.sqlite) { app in
+            let store = try await app.nearbyStore()
+            let stores = DemoCity.stores(count: 300, seed: 2026)
+            let named = try #require(stores.first { $0.id == store })
+            #expect(try await app.send(.put, "/v1/merchant/status", as: "shop", role: .merchant, merchant: store, body: #"{"status":"paused"}"#).status == .ok)
+            let refused = try await app.order("ann", merchant: store, quote: true)
+            #expect(refused.errorCode == "store_paused")
+            let message = try #require((refused.json["error"] as? [String: Any])?["message"] as? String)
+            let marker = try #require(message.range(of: OrderDesk.alternativeMarker), "\(message)")
+            let suggested = message[marker.upperBound...]
+            let id = try #require(suggested.split(separator: "(").dropFirst().first?.split(separator: ")").first.map(String.init))
+            let other = try #require(stores.first { $0.id == id })
+            #expect(other.brand == named.brand && other.id != store)
+            #expect(try await app.order("ann", merchant: id, quote: true).status == .ok)
+            // The assistant says it in the customer's language.
+            let chinese = Refusal.text(code: "store_paused", message: message, zh: true)
+            #expect(chinese.contains("附近同品牌的 \(other.name) 现在可以接这一单。"), "\(chinese)")
+        }
+    }
 }
+

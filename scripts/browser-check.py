@@ -147,7 +147,9 @@ def api(url, method, path, token, body=None):
 def check_merchant(url, lantern, shots):
     """The counter and a customer at once: the customer orders on /chat, the order appears on
     /merchant without a reload, the merchant accepts it and marks it ready and the customer's
-    timeline follows; pearls marked out and the store paused on the page refuse the next quotes."""
+    timeline follows; with pearls marked out and then the store paused on the page, the
+    customer asking that store for a drink on /chat is told why, and which store of the brand
+    nearby can take it."""
     def token(*args):
         return subprocess.run([lantern, "token", *args], capture_output=True, text=True, check=True).stdout.strip()
     customer = token("--user", "browser-counter-customer")
@@ -155,7 +157,7 @@ def check_merchant(url, lantern, shots):
     status, quoted = api(url, "POST", "/v1/orders/quote", customer, order)
     if status != 200:
         sys.exit(f"FAIL: quote for the counter check: {status} {quoted}")
-    store = quoted["quote"]["merchant_id"]
+    store, name = quoted["quote"]["merchant_id"], quoted["quote"]["merchant_name"]
     merchant = token("--user", "counter-staff", "--role", "merchant", "--merchant", store)
     counter, chat = browser(1200, 1000), browser(420, 1200)
     try:
@@ -177,18 +179,15 @@ def check_merchant(url, lantern, shots):
                  lambda d: any("ready" in li.text for li in d.find_elements(By.CSS_SELECTOR, "#orders .order li.done")))
         print("counter: order", order_id, "arrived live, accepted and made ready; the customer's timeline followed")
         wait_for(counter, "the pearls toggle", lambda d: d.find_elements(By.CSS_SELECTOR, "input[data-item='pearls']"))[0].click()
-        pearl = {"merchant_id": store, "items": [{"drink": "pearl milk tea"}], "address": {"text": "200 Nanjing East Road"}}
-        status, refused = wait_for(counter, "pearl milk tea refused once pearls are out", lambda d: (
-            lambda answer: answer if answer[0] == 422 else None)(api(url, "POST", "/v1/orders/quote", customer, pearl)))
-        if refused["error"]["code"] != "out_of_stock":
-            sys.exit(f"FAIL: pearl milk tea without pearls: {refused}")
+        wait_for(counter, "pearls marked out on the page",
+                 lambda d: not d.find_element(By.CSS_SELECTOR, "input[data-item='pearls']").is_selected())
+        pearls = send(chat, f"from {name}, a pearl milk tea, deliver to 200 Nanjing East Road")
+        expect(pearls, "run out of pearls", "of the same brand nearby, can take it now.")
         counter.find_element(By.ID, "pause").click()
         wait_for(counter, "the store paused on the page", lambda d: "paused" in d.find_element(By.ID, "open-state").text)
-        taro = {"merchant_id": store, "items": [{"drink": "taro milk tea"}], "address": {"text": "200 Nanjing East Road"}}
-        status, paused = api(url, "POST", "/v1/orders/quote", customer, taro)
-        if paused.get("error", {}).get("code") != "store_paused":
-            sys.exit(f"FAIL: a quote at the paused store: {status} {paused}")
-        print("counter: pearls out refused pearl milk tea (out_of_stock); pausing refused the next quote (store_paused)")
+        paused = send(chat, f"from {name}, a taro milk tea, deliver to 200 Nanjing East Road")
+        expect(paused, "paused orders", "of the same brand nearby, can take it now.")
+        print("counter: pearls out, the customer was told (with the brand's nearest other store); paused, told again")
         counter.save_screenshot(os.path.join(shots, "merchant.png"))
     finally:
         counter.quit()

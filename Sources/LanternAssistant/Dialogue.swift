@@ -182,6 +182,7 @@ public enum OfflineAssistant {
             session.notes = nil
             session.offered = []
             session.brand = nil
+            session.merchantID = nil
             session.setAddress(nil)
             session.quotedArguments = nil
             session.awaiting = .nothing
@@ -305,6 +306,8 @@ public enum OfflineAssistant {
             if let brand = DemoCity.brandNames.first(where: { store.lowercased().contains($0.english.lowercased()) || store.contains($0.chinese) }) {
                 session.brand = brand.english
             }
+            // "Lantern Tea Market #135": the demo city's store names end in their number.
+            session.merchantID = store.split(separator: "#").dropFirst().first.flatMap { Int($0) }.map { DemoCity.id($0 - 1) }
         }
 
         // Stores are looked for around the typed address when it is known, else around the device.

@@ -143,7 +143,9 @@ public enum OrderParser {
             index = match.end
             switch match.tokens.first {
             case .brand(let name):
-                lexemes.append(.store(name))
+                let (store, end) = branch(of: name, in: normalised, original: original, from: index)
+                lexemes.append(.store(store))
+                index = end
             case .storeMarker:
                 // "from Moon Pearl": a known brand is taken whole, not read word by word.
                 var next = index
@@ -153,8 +155,9 @@ public enum OrderParser {
                     while next < text.count, text[next] == 0x20 { next += 1 }
                 }
                 if let brand = trie.longestMatch(in: text, from: next), case .brand(let name)? = brand.tokens.first {
-                    lexemes.append(.store(name))
-                    index = brand.end
+                    let (store, end) = branch(of: name, in: normalised, original: original, from: brand.end)
+                    lexemes.append(.store(store))
+                    index = end
                     continue
                 }
                 let (name, end) = capture(normalised, original: original, from: index, stopAtPhrases: true)
@@ -227,6 +230,28 @@ public enum OrderParser {
             else { return nil }
             return String(String.UnicodeScalarView(word.compactMap(Unicode.Scalar.init)))
         }
+    }
+
+    /// A brand followed by a branch and its number ("Lantern Tea Market #135", "灯笼茶 #135") names
+    /// one store: the brand's name, then the rest as written, and where it ends; the brand alone
+    /// when no `#number` follows.
+    private static func branch(
+        of brand: String, in normalised: Normalised, original: [Unicode.Scalar], from start: Int
+    ) -> (String, Int) {
+        let text = normalised.scalars
+        var index = start
+        while index < text.count, text[index] == 0x20 { index += 1 }
+        var word = index
+        while word < text.count, isLetter(text[word]) { word += 1 }
+        var hash = word
+        while hash < text.count, text[hash] == 0x20 { hash += 1 }
+        guard hash < text.count, text[hash] == 0x23, hash + 1 < text.count, (0x30...0x39).contains(text[hash + 1]) else {
+            return (brand, start)
+        }
+        var end = hash + 1
+        while end < text.count, (0x30...0x39).contains(text[end]) { end += 1 }
+        let rest = original[normalised.origin[index]...normalised.origin[end - 1]]
+        return (brand + " " + String(String.UnicodeScalarView(rest)), end)
     }
 
     /// Text after a store or address marker: up to a clause break (and, for a store, up to the

@@ -175,6 +175,15 @@ struct OrderParserTests {
         #expect(withAddress.hasSuffix(#","address":"望京SOHO T1 1203"}"#))
     }
 
+    @Test("A brand with a branch and its number names one store, in either language")
+    func namedStore() {
+        #expect(OrderParser.parse("from Lantern Tea Market #135, a pearl milk tea").store == "Lantern Tea Market #135")
+        #expect(OrderParser.parse("Moon Pearl Park #7 taro milk tea").store == "Moon Pearl Park #7")
+        #expect(OrderParser.parse("在灯笼茶 #12 点一杯芋泥奶茶").store == "Lantern Tea #12")
+        #expect(OrderParser.parse("在灯笼茶 #12 点一杯芋泥奶茶").items.map(\.quantity) == [1])
+        #expect(OrderParser.parse("Moon Pearl's taro milk tea").store == "Moon Pearl")
+    }
+
     @Test("Store and address are captured as written")
     func storeAndAddress() {
         let order = OrderParser.parse("from Moon Tea House a pearl milk tea, deliver to 12 Garden Road")

@@ -304,6 +304,23 @@ struct AssistantAPITests {
         }
     }
 
+    @Test("A store named in the sentence is where the order goes; out of an item or paused, the customer is told, with the brand's nearest other store")
+    func namedStoreRefusals() async throws {
+        try await withTestApp(.sqlite) { app in
+            let store = try await app.nearbyStore()
+            let name = try #require(try await app.send(.get, "/v1/merchants/\(store)", as: "ann").json["name"] as? String)
+            let placed = try await app.say("from \(name), a taro milk tea, deliver to People's Square")
+            #expect(placed.text.hasPrefix("\(name):"), "\(placed.text)")
+            #expect(try await app.send(.put, "/v1/merchant/stock", as: "shop", role: .merchant, merchant: store, body: #"{"item":"珍珠","available":false}"#).status == .ok)
+            let pearls = try await app.say("from \(name), a pearl milk tea, deliver to People's Square", as: "bea")
+            #expect(pearls.text.contains("sold out") && pearls.text.contains("run out of pearls"), "\(pearls.text)")
+            #expect(pearls.text.contains("of the same brand nearby, can take it now."), "\(pearls.text)")
+            #expect(try await app.send(.put, "/v1/merchant/status", as: "shop", role: .merchant, merchant: store, body: #"{"status":"paused"}"#).status == .ok)
+            let paused = try await app.say("\(name)的芋泥奶茶，送到人民广场", as: "cat")
+            #expect(paused.text.contains("这家店暂停接单了") && paused.text.contains("附近同品牌的"), "\(paused.text)")
+        }
+    }
+
     @Test("Without a location the assistant asks for one; bad bodies are 4xx")
     func needsLocation() async throws {
         try await withTestApp(.sqlite) { app in

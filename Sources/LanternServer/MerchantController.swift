@@ -242,6 +242,10 @@ public struct MerchantController: Sendable {
             json.field("id", name)
             json.field("name_zh", drink.chinese)
             json.field("in_stock", !outOfStock.contains(name))
+            // Out all the same while the topping it cannot be made without is.
+            if let defining = Catalog.definingTopping(of: name), outOfStock.contains(defining.rawValue) {
+                json.field("missing", defining.rawValue)
+            }
             json.endObject()
         }
         json.endArray()

@@ -98,7 +98,8 @@ enum MerchantPage {
             <p>待做 backlog: <b>${s.backlog_minutes} 分钟 min</b> / ${s.limit_minutes} (${s.backlog_cups} 杯 cups)</p>
             <div class="bar ${share >= 1 ? 'full' : share > 0.66 ? 'warn' : ''}"><div style="width:${share * 100}%"></div></div>`;
           s.drinks.concat(s.toppings).forEach(i => names[i.id] = i.name_zh);
-          const toggle = i => `<label class="stock"><input type="checkbox" data-item="${i.id}" ${i.in_stock ? 'checked' : ''}> ${i.name_zh} ${i.id}</label>`;
+          const toggle = i => `<label class="stock"><input type="checkbox" data-item="${i.id}" ${i.in_stock ? 'checked' : ''}> ${i.name_zh} ${i.id}` +
+            (i.missing ? ` <span style="color:#c0392b">(缺${names[i.missing]} no ${i.missing})</span>` : '') + '</label>';
           $('stock').innerHTML = '<b>饮品 drinks</b><br>' + s.drinks.map(toggle).join('') + '<br><b>小料 toppings</b><br>' + s.toppings.map(toggle).join('');
         }
         $('stock').onchange = async e => {

@@ -344,6 +344,10 @@ struct CapacityAPITests {
             #expect(try await available("pearl milk tea") == false)
             #expect(try await available("brown sugar pearl milk") == false)
             #expect(try await available("taro milk tea") == true)
+            let status = try await app.send(.get, "/v1/merchant/status", as: "shop", role: .merchant, merchant: store)
+            let drinks = status.json["drinks"] as? [[String: Any]] ?? []
+            #expect(drinks.first { $0["id"] as? String == "pearl milk tea" }?["missing"] as? String == "pearls", "\(status.json)")
+            #expect(drinks.first { $0["id"] as? String == "taro milk tea" }?["missing"] == nil)
             let refused = try await quote("珍珠奶茶")
             #expect(refused.errorCode == "out_of_stock", "\(refused.json)")
             #expect(try await quote("taro milk tea").status == .ok)

@@ -12,14 +12,11 @@ import Testing
 
 @Suite("Live order tracking")
 struct OrderStreamTests {
-    @Test(
-        "GET /v1/me/orders/events streams the caller's order changes, only theirs, and ends at shutdown (with no riders configured)",
-        .timeLimit(.minutes(1)))
-    func stream() async throws {
+    /// A server on a fresh store with no riders. The demo city's shops keep Shanghai hours: the
+    /// test's clock stands at 10:40 there, so the tests do not depend on when they run.
+    static func liveApp() async throws -> (TestStore, some ApplicationProtocol) {
         let store = try await TestStore.make(.sqlite)
         let opened = try openStore(store.location, logger: quietLogger)
-        // The demo city's shops keep Shanghai hours: the test's clock stands at 10:40 there, so
-        // it does not depend on when it runs.
         let clock = TestClock()
         let engine = LedgerEngine(store: opened.store, logger: quietLogger, clock: { clock.date })
         let app = try await buildApplication(
@@ -27,6 +24,14 @@ struct OrderStreamTests {
                 host: "127.0.0.1", port: 0, jwtSecret: testSecret, database: store.location, seedDemo: false,
                 admissionEnabled: false, dispatch: DispatchConfiguration(riders: 0)),
             store: opened, engine: engine, logger: quietLogger, clock: { clock.date })
+        return (store, app)
+    }
+
+    @Test(
+        "GET /v1/me/orders/events streams the caller's order changes, only theirs, and ends at shutdown (with no riders configured)",
+        .timeLimit(.minutes(1)))
+    func stream() async throws {
+        let (store, app) = try await Self.liveApp()
         let tokens = try await TokenAuthority(secret: testSecret)
         let ann = try await tokens.mint(Identity(userID: "ann", role: .user))
         let bob = try await tokens.mint(Identity(userID: "bob", role: .user))
@@ -68,15 +73,7 @@ struct OrderStreamTests {
 
     @Test("The counter's stream carries its own store's orders only, with a pseudonym for the customer", .timeLimit(.minutes(1)))
     func merchantStream() async throws {
-        let store = try await TestStore.make(.sqlite)
-        let opened = try openStore(store.location, logger: quietLogger)
-        let clock = TestClock()
-        let engine = LedgerEngine(store: opened.store, logger: quietLogger, clock: { clock.date })
-        let app = try await buildApplication(
-            ServerConfiguration(
-                host: "127.0.0.1", port: 0, jwtSecret: testSecret, database: store.location, seedDemo: false,
-                admissionEnabled: false, dispatch: DispatchConfiguration(riders: 0)),
-            store: opened, engine: engine, logger: quietLogger, clock: { clock.date })
+        let (store, app) = try await Self.liveApp()
         let tokens = try await TokenAuthority(secret: testSecret)
         let ann = try await tokens.mint(Identity(userID: "ann", role: .user))
         let http = HTTPClient(eventLoopGroupProvider: .singleton)

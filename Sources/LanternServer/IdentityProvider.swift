@@ -98,6 +98,7 @@ final class ProviderKeys: Sendable {
         return claims
     }
 
+    /// Why a provider token or key document was refused.
     enum ProviderError: Error { case keyNotAllowed, wrongIssuer, wrongAudience, unreadable(String) }
 
     private var isURL: Bool { configuration.jwks.hasPrefix("http://") || configuration.jwks.hasPrefix("https://") }

@@ -67,53 +67,56 @@ struct OperatorController: Sendable {
         var json = JSONWriter()
         json.beginObject()
         json.field("at", Date(millisecondsSince1970: nowMs))
-        try engine.read { book in
-            json.beginArray("campaigns")
-            for account in book.allAccounts {
-                json.beginObject()
-                json.field("id", account.campaign.id)
-                json.field("budget_fen", account.campaign.budgetFen)
-                json.field("card_value_fen", account.campaign.cardValueFen)
-                json.field("remaining_fen", account.remainingFen)
-                json.field("outstanding_fen", account.outstandingFen)
-                json.field("spent_fen", account.spentFen)
-                json.field("cards_issued", account.cardsIssued)
-                json.field("waiting", activity.waiting[account.campaign.id] ?? 0)
-                json.field("wait_s", Int((activity.waitSeconds[account.campaign.id] ?? 0).rounded(.up)))
-                json.field("paused", admission.isPaused(account.campaign.id))
-                json.endObject()
-            }
-            json.endArray()
+        // Only the counting happens under the ledger's lock, which every claim needs; the JSON is
+        // written after it is released.
+        let view = try engine.read { book in
             var byState: [String: Int] = [:]
             var drinks: [String: Int] = [:]
             for order in book.allOrders {
                 byState[order.state.rawValue, default: 0] += 1
                 for item in order.draft.items { drinks[item.drink, default: 0] += item.quantity }
             }
-            json.beginObject("orders")
-            for state in OrderState.allCases { json.field(state.rawValue, byState[state.rawValue] ?? 0) }
-            json.endObject()
-            json.beginArray("top_drinks")
-            for (drink, cups) in drinks.sorted(by: { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }).prefix(5) {
-                json.beginObject()
-                json.field("drink", drink)
-                json.field("cups", cups)
-                json.endObject()
-            }
-            json.endArray()
-            json.beginArray("stores")
-            for store in directory.stores.prefix(2_000) {
-                let backlog = book.unmadeCups(atMerchant: store.id)
-                json.beginObject()
-                json.field("id", store.id)
-                json.field("lat", store.location.lat)
-                json.field("lng", store.location.lng)
-                json.field("backlog_minutes", Int(AutoPause.backlogMinutes(backlog, store: store).rounded()))
-                json.field("paused", board.isPaused(store.id) || board.isAutoPaused(store.id))
-                json.endObject()
-            }
-            json.endArray()
+            let backlogs = directory.stores.prefix(2_000).map { book.unmadeCups(atMerchant: $0.id) }
+            return (accounts: book.allAccounts, byState: byState, drinks: drinks, backlogs: backlogs)
         }
+        json.beginArray("campaigns")
+        for account in view.accounts {
+            json.beginObject()
+            json.field("id", account.campaign.id)
+            json.field("budget_fen", account.campaign.budgetFen)
+            json.field("card_value_fen", account.campaign.cardValueFen)
+            json.field("remaining_fen", account.remainingFen)
+            json.field("outstanding_fen", account.outstandingFen)
+            json.field("spent_fen", account.spentFen)
+            json.field("cards_issued", account.cardsIssued)
+            json.field("waiting", activity.waiting[account.campaign.id] ?? 0)
+            json.field("wait_s", Int((activity.waitSeconds[account.campaign.id] ?? 0).rounded(.up)))
+            json.field("paused", admission.isPaused(account.campaign.id))
+            json.endObject()
+        }
+        json.endArray()
+        json.beginObject("orders")
+        for state in OrderState.allCases { json.field(state.rawValue, view.byState[state.rawValue] ?? 0) }
+        json.endObject()
+        json.beginArray("top_drinks")
+        for (drink, cups) in view.drinks.sorted(by: { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }).prefix(5) {
+            json.beginObject()
+            json.field("drink", drink)
+            json.field("cups", cups)
+            json.endObject()
+        }
+        json.endArray()
+        json.beginArray("stores")
+        for (store, backlog) in zip(directory.stores.prefix(2_000), view.backlogs) {
+            json.beginObject()
+            json.field("id", store.id)
+            json.field("lat", store.location.lat)
+            json.field("lng", store.location.lng)
+            json.field("backlog_minutes", Int(AutoPause.backlogMinutes(backlog, store: store).rounded()))
+            json.field("paused", board.isPaused(store.id) || board.isAutoPaused(store.id))
+            json.endObject()
+        }
+        json.endArray()
         json.beginObject("admission")
         json.field("admitted", activity.admitted)
         json.field("queued", activity.queued)

@@ -92,10 +92,12 @@ public enum OrderParser {
     public static func parse(_ text: String) -> ParsedOrder {
         let original = Array(text.unicodeScalars)
         let normalised = normalise(original)
-        var guesses = normalised.corrections.map { Guess(written: $0.from, read: $0.to) }
+        var mistyped: [Guess] = []
         var captured: [Range<Int>] = []
-        var order = interpret(lex(normalised, original: original, guesses: &guesses, captured: &captured))
-        order.guesses = guesses
+        var order = interpret(lex(normalised, original: original, guesses: &mistyped, captured: &captured))
+        // A word of a typed address or store name is not read as an order word, so it was not guessed at.
+        order.guesses = normalised.corrections.filter { correction in !captured.contains { $0.contains(correction.at) } }
+            .map(\.guess) + mistyped
         order.unread = unreadWords(normalised, outside: captured)
         return order
     }
@@ -590,8 +592,8 @@ public enum OrderParser {
         var scalars: [UInt32]
         /// For each scalar, its index in the original sentence.
         var origin: [Int]
-        /// Words read as other words: misspellings and mistyped characters, as written and as read.
-        var corrections: [(from: String, to: String)] = []
+        /// English words read as others, and where the reading starts in `scalars`.
+        var corrections: [(at: Int, guess: Guess)] = []
     }
 
     private static let traditional: [UInt32: UInt32] = {
@@ -652,12 +654,14 @@ public enum OrderParser {
             guard let replacement = replacements[position] else { continue }
             output.scalars.append(contentsOf: text[copied..<range.lowerBound])
             output.origin.append(contentsOf: input.origin[copied..<range.lowerBound])
+            let at = output.scalars.count
             output.scalars.append(contentsOf: replacement)
             // Each scalar of the replacement maps into the misspelled word, its last one to its end.
             for offset in replacement.indices { output.origin.append(input.origin[min(range.lowerBound + offset, range.upperBound - 1)]) }
-            output.corrections.append(
-                (from: String(String.UnicodeScalarView(spelled[position].compactMap(Unicode.Scalar.init))),
-                 to: String(String.UnicodeScalarView(replacement.compactMap(Unicode.Scalar.init)))))
+            let guess = Guess(
+                written: String(String.UnicodeScalarView(spelled[position].compactMap(Unicode.Scalar.init))),
+                read: String(String.UnicodeScalarView(replacement.compactMap(Unicode.Scalar.init))))
+            output.corrections.append((at, guess))
             copied = range.upperBound
         }
         output.scalars.append(contentsOf: text[copied...])

@@ -146,6 +146,10 @@ struct OrderParserTests {
         let address = OrderParser.parse("a taro milk tea, deliver to 88 Nanjing West Road")
         #expect(address.unread.isEmpty)
         #expect(address.guesses.isEmpty)
+        // A word of the address that looks like a misspelled order word is not reported as a guess.
+        let street = OrderParser.parse("a pearl milk tae, deliver to 5 Mlik Street")
+        #expect(street.guesses == [Guess(written: "tae", read: "tea")])
+        #expect(street.address == "5 Mlik Street")
         // "your" is one letter from "four", "tall" from "all": a four-letter word is never read as another by a changed letter.
         let your = OrderParser.parse("can I have your pearl milk tea, tall")
         #expect(your.items == [ParsedItem(drink: "pearl milk tea", quantity: nil)])

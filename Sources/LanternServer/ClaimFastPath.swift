@@ -251,7 +251,6 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Serialises an answer as an HTTP/1.1 response, piece by piece into the buffer (numbers
     /// this short are small strings, kept inline, not allocated); returns its request id.
-    @discardableResult
     private static func write(_ answer: ClaimAnswer, date: String, serverName: String, to buffer: inout ByteBuffer) -> FastPathRequestID {
         buffer.writeStaticString("HTTP/1.1 ")
         buffer.writeString(String(answer.status.code))

@@ -1,6 +1,4 @@
-import Foundation
 import Glibc
-import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
@@ -9,7 +7,7 @@ import Synchronization
 
 /// How many connections the server holds, and how long it waits on one: the defences against a
 /// crowd, or one client, that opens sockets and sends nothing, or a byte at a time.
-public struct ConnectionLimits: Sendable, Equatable {
+public struct ConnectionLimits: Sendable {
     /// Open connections from one client address; past it, a new one is answered 503 and closed.
     public var perAddress: Int
     /// Open connections in all; past it, likewise. Kept under the process's file limit so that
@@ -72,9 +70,6 @@ public final class ConnectionCensus: Sendable {
             counts.byAddress[address] = left > 0 ? left : nil
         }
     }
-
-    /// Connections open now.
-    public var open: Int { counts.withLock { $0.total } }
 }
 
 /// The first handler of every connection: admits it under the census's limits (a refused one
@@ -134,15 +129,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        // An answer has begun: the client is served; silence from here is idleness. A request
+        // An answer has begun (or a stream goes on): silence from here is idleness. A request
         // pipelined behind it starts its own clock with its next read.
-        if awaitingAnswer {
-            awaitingAnswer = false
-            deadline = .now() + idleTimeout
-        } else if admitted {
-            // A stream's later parts keep it alive too.
-            deadline = .now() + idleTimeout
-        }
+        awaitingAnswer = false
+        deadline = .now() + idleTimeout
         context.write(data, promise: promise)
     }
 

@@ -186,12 +186,15 @@ public struct MerchantController: Sendable {
     }
 
     /// The merchant's store, from their token.
-    private func ownStore(_ context: LanternRequestContext) throws -> Store {
+    private func ownStore(_ context: LanternRequestContext) throws -> Store { try merchantAndStore(context).store }
+
+    /// The merchant (who acts, for the audit log) and their store.
+    private func merchantAndStore(_ context: LanternRequestContext) throws -> (merchant: Identity, store: Store) {
         let identity = try context.require(.merchant)
         guard let id = identity.merchantID, let store = directory.store(id: id) else {
             throw APIError.forbidden("this merchant token names no store of this city")
         }
-        return store
+        return (identity, store)
     }
 
     @Sendable func myOrders(_ request: Request, context: LanternRequestContext) async throws -> Response {
@@ -286,7 +289,7 @@ public struct MerchantController: Sendable {
     }
 
     @Sendable func act(_ request: Request, context: LanternRequestContext) async throws -> Response {
-        let store = try ownStore(context)
+        let (merchant, store) = try merchantAndStore(context)
         let id = try context.parameters.require("id")
         let state: OrderState
         switch try context.parameters.require("action") {
@@ -307,7 +310,7 @@ public struct MerchantController: Sendable {
         }
         let order = try await events.change(id, to: state, by: .merchant(store.id), on: engine, eventLoop: context.eventLoop)
         if let reason {
-            try await audit.record("merchant.reject", by: try context.require(.merchant), target: id) { json in
+            try await audit.record("merchant.reject", by: merchant, target: id) { json in
                 json.field("merchant_id", store.id)
                 json.field("reason", reason)
             }
@@ -319,7 +322,7 @@ public struct MerchantController: Sendable {
     static let rejectReasons = ["out_of_stock", "too_busy", "closing", "other"]
 
     @Sendable func setStatus(_ request: Request, context: LanternRequestContext) async throws -> Response {
-        let store = try ownStore(context)
+        let (merchant, store) = try merchantAndStore(context)
         struct Body: Decodable { var status: String }
         let body = try JSONBody.decode(Body.self, from: try await JSONBody.bytes(of: request))
         guard body.status == "open" || body.status == "paused" else {
@@ -330,12 +333,12 @@ public struct MerchantController: Sendable {
         } catch {
             throw APIError.changeNotSaved
         }
-        try await audit.record(body.status == "paused" ? "merchant.pause" : "merchant.resume", by: try context.require(.merchant), target: store.id) { _ in }
+        try await audit.record(body.status == "paused" ? "merchant.pause" : "merchant.resume", by: merchant, target: store.id) { _ in }
         return JSONBody.response(["merchant_id": store.id, "status": body.status])
     }
 
     @Sendable func setStock(_ request: Request, context: LanternRequestContext) async throws -> Response {
-        let store = try ownStore(context)
+        let (merchant, store) = try merchantAndStore(context)
         struct Body: Decodable { var item: String; var available: Bool }
         let body = try JSONBody.decode(Body.self, from: try await JSONBody.bytes(of: request))
         // By catalog id or either menu name: "珍珠", "pearls", "珍珠奶茶", "pearl milk tea".
@@ -348,7 +351,7 @@ public struct MerchantController: Sendable {
         } catch {
             throw APIError.changeNotSaved
         }
-        try await audit.record("merchant.stock", by: try context.require(.merchant), target: store.id) { json in
+        try await audit.record("merchant.stock", by: merchant, target: store.id) { json in
             json.field("item", item)
             json.field("available", body.available)
         }

@@ -121,15 +121,23 @@ struct TestApp: Sendable {
         id: String = "spring", budget: Int64 = 1_000_000, value: Int64 = 2_500, cap: Int = 3,
         startsIn: TimeInterval = -60, endsIn: TimeInterval = 3_600, expiresIn: TimeInterval = 7_200
     ) async throws -> HTTPResponse.Status {
+        let body = campaignBody(id: id, budget: budget, value: value, cap: cap, startsIn: startsIn, endsIn: endsIn, expiresIn: expiresIn)
+        return try await send(.post, "/v1/campaigns", as: "ops", role: .admin, body: body).status
+    }
+
+    /// The JSON that creates a campaign, for tests that send it over a socket of their own.
+    func campaignBody(
+        id: String = "spring", budget: Int64 = 1_000_000, value: Int64 = 2_500, cap: Int = 3,
+        startsIn: TimeInterval = -60, endsIn: TimeInterval = 3_600, expiresIn: TimeInterval = 7_200
+    ) -> String {
         let formatter = ISO8601DateFormatter()
         let now = clock.date
-        let body = """
+        return """
             {"id":"\(id)","name":"Spring test","budget_fen":\(budget),"card_value_fen":\(value),
              "max_cards_per_user":\(cap),"starts_at":"\(formatter.string(from: now.addingTimeInterval(startsIn)))",
              "ends_at":"\(formatter.string(from: now.addingTimeInterval(endsIn)))",
              "cards_expire_at":"\(formatter.string(from: now.addingTimeInterval(expiresIn)))"}
             """
-        return try await send(.post, "/v1/campaigns", as: "ops", role: .admin, body: body).status
     }
 }
 

@@ -35,3 +35,14 @@ function request()
   next_token = n + 1
   return head .. (tokens[n] or tokens[1]) .. key_prefix .. n .. "\r\n\r\n{}"
 end
+
+-- After the run: how many answers took over one second (answers over wrk's --timeout are
+-- counted by wrk as timeouts, not here).
+function done(summary, latency, requests)
+  local slow = 0
+  for i = 1, #latency do
+    local value, count = latency(i)
+    if value > 1000000 then slow = slow + count end
+  end
+  io.write(string.format("Over 1 s: %d\n", slow))
+end

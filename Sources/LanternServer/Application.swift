@@ -8,6 +8,9 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
+/// Connections the listening socket accepts in one turn of its event loop.
+private let acceptsPerTurn = 256
+
 /// How `lantern serve` runs.
 public struct ServerConfiguration: Sendable {
     /// Address to listen on.
@@ -231,12 +234,21 @@ public func buildApplication(
             ? .guardedHTTP1(census: census)
             : .http1WithClaimFastPath(
                 desk: desk, tokens: tokens, metrics: metrics, serverName: serverName, logger: logger, census: census),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: serverName,
+            backlog: configuration.connections.backlog),
         // The keeper starts before the engine and stops after it, so it returns the leases
         // only once the engine has committed its last batch.
         services: opened.services + (keeper.map { [$0] } ?? []) + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger, node: keeper?.node),
         ] + sharedRooms + [board, sessions, dispatch],
+        onServerRunning: { channel in
+            // NIO accepts four connections per turn of the listening socket's event loop, and
+            // a loop serving a crowd turns slowly: a thousand connections arriving at once then
+            // wait seconds to be accepted, their first requests already sent. One turn takes
+            // in what the backlog holds.
+            try? await channel.setOption(ChannelOptions.maxMessagesPerRead, value: UInt(acceptsPerTurn)).get()
+        },
         logger: logger)
     let seedDemo = configuration.seedDemo
     let city = CityDefinition(

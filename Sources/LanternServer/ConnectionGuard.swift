@@ -18,16 +18,23 @@ public struct ConnectionLimits: Sendable {
     public var requestTimeout: Duration
     /// Longest a kept-alive connection may stay silent between requests.
     public var idleTimeout: Duration
+    /// Connections the kernel may hold, handshake done, before the server accepts them. When a
+    /// crowd connects at once and this queue is full, the kernel drops the handshake's last
+    /// packet while the client believes it is connected and sends its request, which is then
+    /// resent only after a second or three: the tail a flash crowd sees. The kernel caps it at
+    /// `net.core.somaxconn` (4,096 on current Linux).
+    public var backlog: Int
 
     /// Creates limits; the defaults serve a campaign's crowd from behind NAT and proxies.
     public init(
         perAddress: Int = 1_024, total: Int = ConnectionLimits.defaultTotal, requestTimeout: Duration = .seconds(30),
-        idleTimeout: Duration = .seconds(75)
+        idleTimeout: Duration = .seconds(75), backlog: Int = 4_096
     ) {
         self.perAddress = perAddress
         self.total = total
         self.requestTimeout = requestTimeout
         self.idleTimeout = idleTimeout
+        self.backlog = backlog
     }
 
     /// The process's soft file limit less what the server needs for itself (database, logs, peers).

@@ -15,14 +15,18 @@ public struct QueueTicket: Sendable, Equatable {
     public var issuedAtMs: Int64
     /// Issued before the campaign started: its place is drawn at random at the start.
     public var preQueue: Bool
+    /// The proof of work it is honoured with (`QueuePuzzle`), as the operator set it when the
+    /// ticket was issued; 0 for none.
+    public var proofBits: Int
 
     /// Creates a ticket.
-    public init(campaign: String, user: String, sequence: UInt64, issuedAtMs: Int64, preQueue: Bool) {
+    public init(campaign: String, user: String, sequence: UInt64, issuedAtMs: Int64, preQueue: Bool, proofBits: Int = 0) {
         self.campaign = campaign
         self.user = user
         self.sequence = sequence
         self.issuedAtMs = issuedAtMs
         self.preQueue = preQueue
+        self.proofBits = proofBits
     }
 }
 
@@ -52,10 +56,11 @@ public struct QueueTicketSigner: Sendable {
         self.maxAgeMs = maxAgeMs
     }
 
-    /// The ticket as text: `payload.signature`, both base64url.
+    /// The ticket as text: `payload.signature`, both base64url. A ticket with a puzzle is of
+    /// the second version, which carries its difficulty.
     public func sign(_ ticket: QueueTicket) -> String {
-        let payload = Array(
-            "1|\(ticket.campaign)|\(ticket.user)|\(ticket.sequence)|\(ticket.issuedAtMs)|\(ticket.preQueue ? 1 : 0)".utf8)
+        let fields = "\(ticket.campaign)|\(ticket.user)|\(ticket.sequence)|\(ticket.issuedAtMs)|\(ticket.preQueue ? 1 : 0)"
+        let payload = Array((ticket.proofBits > 0 ? "2|\(fields)|\(ticket.proofBits)" : "1|\(fields)").utf8)
         return Base64URL.encode(payload) + "." + Base64URL.encode(mac(payload))
     }
 
@@ -69,12 +74,14 @@ public struct QueueTicketSigner: Sendable {
         else { throw .malformed }
         guard signature.count == 16, constantTimeEqual(signature, mac(payload)) else { throw .forged }
         let fields = String(decoding: payload, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
-        guard fields.count == 6, fields[0] == "1", let sequence = UInt64(fields[3]), let issuedAt = Int64(fields[4]),
-            fields[5] == "0" || fields[5] == "1"
+        let proofBits = fields.count == 7 && fields[0] == "2" ? Int(fields[6]) : 0
+        guard fields.count == 6 && fields[0] == "1" || fields.count == 7 && fields[0] == "2", let proofBits,
+            (0...QueuePuzzle.maxBits).contains(proofBits), let sequence = UInt64(fields[3]),
+            let issuedAt = Int64(fields[4]), fields[5] == "0" || fields[5] == "1"
         else { throw .malformed }
         let ticket = QueueTicket(
             campaign: String(fields[1]), user: String(fields[2]), sequence: sequence, issuedAtMs: issuedAt,
-            preQueue: fields[5] == "1")
+            preQueue: fields[5] == "1", proofBits: proofBits)
         guard ticket.user == user, ticket.campaign == campaign else { throw .notYours }
         guard nowMs - ticket.issuedAtMs <= maxAgeMs else { throw .expired }
         return ticket

@@ -51,12 +51,16 @@ public struct SharedRoomState: Sendable, Equatable {
 public enum QueueStatus: Sendable, Equatable {
     /// The campaign has not started; places are drawn at the start.
     case waitingForStart(startsInSeconds: Double)
-    /// In line: `position` 1 is next.
-    case waiting(position: UInt64, estimatedWaitSeconds: Double)
+    /// In line: `position` 1 is next, counting only holders still asking; `leftAhead` more
+    /// ahead have stopped asking and will be passed over.
+    case waiting(position: UInt64, estimatedWaitSeconds: Double, leftAhead: UInt64)
     /// Admitted: the ticket lets its holder claim for `validForSeconds` more.
     case admitted(validForSeconds: Double)
     /// Admitted too long ago: the admission lapsed.
     case lapsed
+    /// The frontier reached the ticket while its holder had stopped asking; they may rejoin
+    /// at the back.
+    case skipped
 }
 
 /// A campaign's virtual waiting room: strict FIFO admission at a rate, held in counters.
@@ -65,7 +69,12 @@ public enum QueueStatus: Sendable, Equatable {
 /// admission rate (the operator's fixed rate, or the rate the server is measured to sustain),
 /// and a ticket is admitted once the frontier passes its rank. Tickets issued before the
 /// campaign starts form a pre-queue whose ranks are a keyed random permutation drawn at the
-/// start, so arriving early or scripting faster buys nothing. Pure; times are seconds.
+/// start, so arriving early or scripting faster buys nothing.
+///
+/// A room that keeps presence (one node's own room) passes over the places whose holders
+/// have not asked within the presence window when the frontier reaches them: they cost no
+/// admission, positions and estimates count only the people still there, and a holder who
+/// comes back finds the ticket skipped and rejoins at the back. Pure; times are seconds.
 public struct WaitingRoom: Sendable {
     /// The counters to persist.
     public private(set) var counters: WaitingRoomCounters
@@ -93,13 +102,18 @@ public struct WaitingRoom: Sendable {
     /// Places every node had reserved at the last sync: what caps the frontier on every node
     /// alike (this node's own burst past its block does not move it).
     private var sharedIssued: UInt64 = 0
+    /// Who is still in line; nil when the room keeps no presence (off, or shared by several
+    /// nodes, where the holders' requests spread over nodes that do not see each other's).
+    private var presence: Presence?
     private static let checkpointInterval = 1.0
     private static let maxCheckpoints = 3_600
 
     /// Opens a room with `counters` (fresh or restored) at time `now`.
+    /// `presenceWindow` is how long a holder may go without asking before their place is
+    /// passed over (nil: places are kept however long their holders are away).
     public init(
         counters: WaitingRoomCounters, startsAt: Double, now: Double, adaptiveRate: Double = 500,
-        admissionValidity: Double = 120
+        admissionValidity: Double = 120, presenceWindow: Double? = nil
     ) {
         self.counters = counters
         self.startsAt = startsAt
@@ -107,7 +121,16 @@ public struct WaitingRoom: Sendable {
         self.admissionValidity = admissionValidity
         self.lastAdvance = now
         checkpoints.append((now, counters.admitted))
+        presence = presenceWindow.map { window in
+            Presence(
+                window: window, now: now, frontier: UInt64(max(0, counters.admitted.rounded(.down))),
+                issued: counters.issued)
+        }
     }
+
+    /// How long a holder may go without asking before their place is passed over; nil when
+    /// places are kept.
+    public var presenceWindow: Double? { presence?.window }
 
     /// Admissions per second now.
     public var rate: Double { max(0.001, fixedRate ?? sharedRate ?? adaptiveRate) }
@@ -118,6 +141,7 @@ public struct WaitingRoom: Sendable {
     /// frontier has long passed).
     public mutating func adopt(_ shared: SharedRoomState, now: Double) {
         isShared = true
+        presence = nil
         counters.issued = max(counters.issued, shared.issued)
         sharedIssued = shared.issued
         counters.admitted = max(counters.admitted, shared.admitted)
@@ -138,6 +162,12 @@ public struct WaitingRoom: Sendable {
         return counters.issued > frontier ? counters.issued - frontier : 0
     }
 
+    /// Tickets not yet admitted whose holders are still asking, as of the last second's count.
+    public var presentWaitingCount: UInt64 {
+        guard let presence, counters.preQueueSize != nil else { return waitingCount }
+        return presence.presentWaiting(frontier: UInt64(max(0, counters.admitted.rounded(.down))))
+    }
+
     /// True when an arrival now would be admitted at once.
     public var hasRoom: Bool {
         counters.preQueueSize != nil && Double(counters.issued) < counters.admitted.rounded(.down)
@@ -152,8 +182,11 @@ public struct WaitingRoom: Sendable {
                 return
             }
             counters.preQueueSize = counters.issued
+            let (size, key) = (counters.issued, counters.shuffleSeed)
+            presence?.reorder(preQueue: size) { Self.permute($0, count: size, key: key) }
             lastAdvance = max(lastAdvance, startsAt)
         }
+        let from = lastAdvance
         let elapsed = paused ? 0 : max(0, now - lastAdvance)
         lastAdvance = max(lastAdvance, now)
         // The frontier may run ahead of arrivals by one second of admissions, so that while
@@ -161,12 +194,56 @@ public struct WaitingRoom: Sendable {
         // (left from a higher rate, say before an operator fixed a low one) is dropped; an
         // admission already handed to an issued ticket never is.
         let ceiling = Double(isShared ? sharedIssued : counters.issued) + max(1, rate)
-        counters.admitted = max(
-            min(ceiling, counters.admitted + elapsed * rate), min(counters.admitted, Double(counters.issued)))
+        let moved = presence != nil && !paused ? passOver(from: from, credit: elapsed * rate, ceiling: ceiling) : counters.admitted + elapsed * rate
+        counters.admitted = max(min(ceiling, moved), min(counters.admitted, Double(counters.issued)))
+        if var presence {
+            let frontier = UInt64(max(0, counters.admitted.rounded(.down)))
+            presence.forget(below: frontier)
+            presence.refreshCounts(frontier: frontier, now: now)
+            self.presence = presence
+        }
         if let last = checkpoints.last, now - last.time >= Self.checkpointInterval {
             checkpoints.append((now, counters.admitted))
             if checkpoints.count > Self.maxCheckpoints { checkpoints.removeFirst(checkpoints.count / 2) }
         }
+    }
+
+    /// Moves the frontier by `credit` admissions from time `from`, passing over for free every
+    /// issued place whose holder had stopped asking by the time the frontier reached it.
+    private mutating func passOver(from: Double, credit: Double, ceiling: Double) -> Double {
+        guard var presence else { return counters.admitted + credit }
+        defer { self.presence = presence }
+        let issued = Double(counters.issued)
+        var frontier = counters.admitted
+        var left = credit
+        while frontier < ceiling {
+            guard frontier < issued else { return min(ceiling, frontier + left) }
+            let start = frontier.rounded(.down)
+            // A place is judged when the frontier reaches its start; one it has begun to admit is
+            // finished whatever its holder does meanwhile.
+            if frontier == start, !presence.isPresent(UInt64(start), at: from + (credit - left) / rate) {
+                presence.skip(UInt64(start))
+                frontier = start + 1
+                continue
+            }
+            guard left > 0 else { break }
+            if left >= start + 1 - frontier {
+                left -= start + 1 - frontier
+                frontier = start + 1
+            } else {
+                frontier += left
+                left = 0
+            }
+        }
+        return frontier
+    }
+
+    /// Records that the ticket's holder asked about it at `now`: they are still in line.
+    public mutating func sawHolder(sequence: UInt64, preQueue: Bool, now: Double) {
+        guard presence != nil else { return }
+        // Before the start a pre-queue place is kept by arrival; the start reorders them.
+        let rank = rank(sequence: sequence, preQueue: preQueue) ?? sequence
+        presence?.saw(rank, at: now)
     }
 
     /// Hands out the next place in line. A shared room takes it from this node's block; past
@@ -175,6 +252,7 @@ public struct WaitingRoom: Sendable {
     public mutating func enqueue() -> (sequence: UInt64, preQueue: Bool) {
         guard isShared else {
             defer { counters.issued += 1 }
+            presence?.saw(counters.issued, at: lastAdvance)
             return (counters.issued, counters.preQueueSize == nil)
         }
         defer { arrivalsSinceSync += 1 }
@@ -201,9 +279,12 @@ public struct WaitingRoom: Sendable {
         // of admissions ahead of its own as passed, so a ticket one node admits, all honour.
         let frontier = (counters.admitted + (isShared ? max(1, rate * 0.25) : 0)).rounded(.down)
         guard position < frontier else {
-            let ahead = UInt64(position - frontier) + 1
-            return .waiting(position: ahead, estimatedWaitSeconds: Double(ahead) / rate)
+            let behind = UInt64(position - frontier)
+            let present = presence?.presentAhead(of: rank, frontier: UInt64(frontier)) ?? behind
+            let ahead = present + 1
+            return .waiting(position: ahead, estimatedWaitSeconds: Double(ahead) / rate, leftAhead: behind - min(behind, present))
         }
+        if presence?.wasSkipped(rank) == true { return .skipped }
         let admittedAt = admissionTime(of: position)
         let remaining = admittedAt + admissionValidity - now
         return remaining > 0 ? .admitted(validForSeconds: remaining) : .lapsed

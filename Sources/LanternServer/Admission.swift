@@ -19,13 +19,17 @@ public struct AdmissionConfiguration: Sendable {
     public var admissionValiditySeconds: Double
     /// Secret for queue tickets (the JWT secret by default).
     public var ticketSecret: String
+    /// How long a holder in line may go without asking about their ticket before the frontier
+    /// passes over their place (nil: places are kept). Answers tell holders to ask well within it.
+    public var presenceWindowSeconds: Double?
 
     /// Defaults suited to one node serving a flash crowd.
     public init(
         enabled: Bool = true, userRatePerSecond: Double = 5, userBurst: Double = 20,
         addressRatePerSecond: Double = 2_000, addressBurst: Double = 4_000, admissionValiditySeconds: Double = 120,
-        ticketSecret: String
+        ticketSecret: String, presenceWindowSeconds: Double? = 90
     ) {
+        self.presenceWindowSeconds = presenceWindowSeconds
         self.enabled = enabled
         self.userRatePerSecond = userRatePerSecond
         self.userBurst = userBurst
@@ -40,8 +44,22 @@ public struct AdmissionConfiguration: Sendable {
 public enum AdmissionVerdict: Sendable {
     /// Go ahead; call `finished(latency:)` afterwards.
     case proceed
-    /// Wait in line with this ticket.
-    case queued(ticket: String, status: QueueStatus)
+    /// Wait in line.
+    case queued(QueuePlace)
+}
+
+/// A place in a waiting room as its holder is told of it.
+public struct QueuePlace: Sendable {
+    /// The signed ticket.
+    public var ticket: String
+    /// Where it stands.
+    public var status: QueueStatus
+    /// The proof of work the ticket is honoured with (0: none).
+    public var proofBits: Int
+    /// The holder's earlier ticket was passed over while they were away: this one is at the back.
+    public var rejoined = false
+    /// How often the holder must ask to keep the place; nil when places are kept anyway.
+    public var presenceWindow: Double?
 }
 
 /// Front door for the expensive routes: per-user and per-address token buckets, the adaptive
@@ -57,6 +75,10 @@ public final class AdmissionControl: Sendable {
         var paused: Set<String> = []
         /// Counters restored at start, for rooms not opened since.
         var restored: [String: WaitingRoomCounters] = [:]
+        /// Proof of work asked of new tickets, by campaign (`QueuePuzzle` bits).
+        var proofBits: [String: Int] = [:]
+        /// Rooms are shared by several nodes: they keep no presence.
+        var shared = false
     }
 
     /// The configuration in force.
@@ -111,9 +133,12 @@ public final class AdmissionControl: Sendable {
         address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.")
     }
 
-    /// Decides whether a claim may go to the ledger now. `ticketText` is the `Queue-Ticket` header.
+    /// Decides whether a claim may go to the ledger now. `ticketText` is the `Queue-Ticket`
+    /// header and `proof` the `Queue-Proof` header, the puzzle's solution when it has one.
     /// A paused campaign refuses every claim, whichever way it comes (API, assistant, MCP).
-    public func admit(campaign: Campaign, user: String, ticketText: String?) throws(APIError) -> AdmissionVerdict {
+    public func admit(campaign: Campaign, user: String, ticketText: String?, proof: String? = nil) throws(APIError)
+        -> AdmissionVerdict
+    {
         if isPaused(campaign.id) {
             throw APIError(.forbidden, "campaign_paused", "the campaign is paused by its operators; places in line are kept")
         }
@@ -121,20 +146,26 @@ public final class AdmissionControl: Sendable {
         let now = clock()
         let nowSeconds = now.timeIntervalSince1970
         let presented = try ticketText.map { text throws(APIError) in
-            try verifiedTicket(text, user: user, campaign: campaign, now: now)
+            try verifiedTicket(text, user: user, campaign: campaign, now: now, proof: proof)
         }
         return state.withLock { state -> AdmissionVerdict in
             var room = currentRoom(for: campaign, now: nowSeconds, state: &state)
             defer { state.rooms[campaign.id] = room }
             if let ticket = presented {
+                room.sawHolder(sequence: ticket.sequence, preQueue: ticket.preQueue, now: nowSeconds)
                 switch room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: nowSeconds) {
                 case .admitted:
                     state.limiter.forceAcquire()
                     return .proceed
                 case .lapsed:
-                    return self.enqueue(&room, campaign: campaign.id, user: user, now: now)
+                    return self.enqueue(&room, campaign: campaign.id, user: user, now: now, state: state)
+                case .skipped:
+                    return self.enqueue(&room, campaign: campaign.id, user: user, now: now, state: state, rejoined: true)
                 case let status:
-                    return .queued(ticket: ticketText!, status: status)
+                    return .queued(
+                        QueuePlace(
+                            ticket: ticketText!, status: status, proofBits: ticket.proofBits,
+                            presenceWindow: room.presenceWindow))
                 }
             }
             let started = room.counters.preQueueSize != nil
@@ -146,7 +177,7 @@ public final class AdmissionControl: Sendable {
                 state.limiter.forceAcquire()
                 return .proceed
             }
-            return self.enqueue(&room, campaign: campaign.id, user: user, now: now)
+            return self.enqueue(&room, campaign: campaign.id, user: user, now: now, state: state)
         }
     }
 
@@ -159,7 +190,8 @@ public final class AdmissionControl: Sendable {
                 counters: state.restored.removeValue(forKey: campaign.id)
                     ?? WaitingRoomCounters(shuffleSeed: UInt64.random(in: 0...UInt64.max)),
                 startsAt: campaign.startsAt.timeIntervalSince1970, now: now,
-                admissionValidity: configuration.admissionValiditySeconds)
+                admissionValidity: configuration.admissionValiditySeconds,
+                presenceWindow: state.shared ? nil : configuration.presenceWindowSeconds)
         room.fixedRate = state.fixedRates[campaign.id]
         room.paused = state.paused.contains(campaign.id)
         if let rate = state.limiter.sustainableRate { room.adaptiveRate = max(10, rate * 0.9) }
@@ -167,12 +199,13 @@ public final class AdmissionControl: Sendable {
         return room
     }
 
-    /// Checks a presented ticket, mapping each refusal to its API error.
-    private func verifiedTicket(_ text: String, user: String, campaign: Campaign, now: Date) throws(APIError)
-        -> QueueTicket
+    /// Checks a presented ticket and its puzzle's solution, mapping each refusal to its API error.
+    private func verifiedTicket(_ text: String, user: String, campaign: Campaign, now: Date, proof: String?)
+        throws(APIError) -> QueueTicket
     {
+        let ticket: QueueTicket
         do {
-            return try signer.verify(text, user: user, campaign: campaign.id, nowMs: now.millisecondsSince1970)
+            ticket = try signer.verify(text, user: user, campaign: campaign.id, nowMs: now.millisecondsSince1970)
         } catch .notYours {
             throw APIError(.forbidden, "ticket_not_yours", "this queue ticket belongs to another user or campaign")
         } catch .expired {
@@ -180,16 +213,32 @@ public final class AdmissionControl: Sendable {
         } catch {
             throw APIError(.badRequest, "invalid_ticket", "not a valid queue ticket")
         }
+        guard ticket.proofBits > 0 else { return ticket }
+        guard let proof else {
+            throw APIError(
+                .preconditionRequired, "proof_required",
+                "this queue ticket is honoured only with its puzzle's solution in the Queue-Proof header")
+        }
+        guard QueuePuzzle.isSolved(ticket: text, nonce: proof, bits: ticket.proofBits) else {
+            throw APIError(.preconditionRequired, "proof_invalid", "Queue-Proof does not solve this ticket's puzzle")
+        }
+        return ticket
     }
 
-    private func enqueue(_ room: inout WaitingRoom, campaign: String, user: String, now: Date) -> AdmissionVerdict {
+    private func enqueue(
+        _ room: inout WaitingRoom, campaign: String, user: String, now: Date, state: State, rejoined: Bool = false
+    ) -> AdmissionVerdict {
         queuedCount.wrappingAdd(1, ordering: .relaxed)
         let place = room.enqueue()
+        let bits = state.proofBits[campaign] ?? 0
         let ticket = QueueTicket(
             campaign: campaign, user: user, sequence: place.sequence, issuedAtMs: now.millisecondsSince1970,
-            preQueue: place.preQueue)
+            preQueue: place.preQueue, proofBits: bits)
         let status = room.status(sequence: place.sequence, preQueue: place.preQueue, now: now.timeIntervalSince1970)
-        return .queued(ticket: signer.sign(ticket), status: status)
+        return .queued(
+            QueuePlace(
+                ticket: signer.sign(ticket), status: status, proofBits: bits, rejoined: rejoined,
+                presenceWindow: room.presenceWindow))
     }
 
     /// Gives back the concurrency slot a `.proceed` took, with the latency the claim saw.
@@ -199,15 +248,30 @@ public final class AdmissionControl: Sendable {
         state.withLock { $0.limiter.release(latency: latency) }
     }
 
-    /// Where a presented ticket stands now.
-    func status(ticketText: String, user: String, campaign: Campaign) throws(APIError) -> QueueStatus {
+    /// Where a presented ticket stands now; asking counts as being there.
+    func status(ticketText: String, user: String, campaign: Campaign, proof: String?) throws(APIError) -> QueuePlace {
         let now = clock()
-        let ticket = try verifiedTicket(ticketText, user: user, campaign: campaign, now: now)
+        let seconds = now.timeIntervalSince1970
+        let ticket = try verifiedTicket(ticketText, user: user, campaign: campaign, now: now, proof: proof)
         return state.withLock { state in
-            let room = currentRoom(for: campaign, now: now.timeIntervalSince1970, state: &state)
+            var room = currentRoom(for: campaign, now: seconds, state: &state)
+            room.sawHolder(sequence: ticket.sequence, preQueue: ticket.preQueue, now: seconds)
             state.rooms[campaign.id] = room
-            return room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: now.timeIntervalSince1970)
+            return QueuePlace(
+                ticket: ticketText, status: room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: seconds),
+                proofBits: ticket.proofBits, presenceWindow: room.presenceWindow)
         }
+    }
+
+    /// Sets the proof of work new tickets of a campaign ask for (0: none); tickets already
+    /// handed out keep theirs.
+    func setProofBits(_ bits: Int, campaign: String) {
+        state.withLock { $0.proofBits[campaign] = bits > 0 ? bits : nil }
+    }
+
+    /// The proof of work every campaign's new tickets ask for, by campaign (none left out).
+    func proofBits() -> [String: Int] {
+        state.withLock { $0.proofBits }
     }
 
     /// Reads the campaign a ticket names without trusting it (the signature is checked later).
@@ -216,7 +280,7 @@ public final class AdmissionControl: Sendable {
             let bytes = Base64URL.decode(Array(payload.utf8)[...])
         else { return nil }
         let fields = String(decoding: bytes, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
-        return fields.count == 6 ? String(fields[1]) : nil
+        return fields.count == 6 || fields.count == 7 ? String(fields[1]) : nil
     }
 
     /// What admission has done so far, for operators.
@@ -231,7 +295,7 @@ public final class AdmissionControl: Sendable {
         public var limit: Double
         /// Claims in flight now.
         public var inFlight: Int
-        /// Tickets issued and not yet admitted, by campaign.
+        /// Tickets not yet admitted whose holders are still asking, by campaign.
         public var waiting: [String: Int]
         /// Seconds a newcomer would wait now (the line ahead at the current admission rate), by campaign.
         public var waitSeconds: [String: Double]
@@ -244,8 +308,8 @@ public final class AdmissionControl: Sendable {
                 admitted: admittedCount.load(ordering: .relaxed), queued: queuedCount.load(ordering: .relaxed),
                 rateLimited: limitedCount.load(ordering: .relaxed), limit: state.limiter.limit,
                 inFlight: state.limiter.inFlight,
-                waiting: state.rooms.mapValues { room in max(0, Int(Double(room.counters.issued) - room.counters.admitted)) },
-                waitSeconds: state.rooms.mapValues { room in Double(room.waitingCount) / room.rate })
+                waiting: state.rooms.mapValues { room in Int(clamping: room.presentWaitingCount) },
+                waitSeconds: state.rooms.mapValues { room in Double(room.presentWaitingCount) / room.rate })
         }
     }
 
@@ -304,6 +368,7 @@ public final class AdmissionControl: Sendable {
     /// Makes the rooms shared: a fixed rate is saved through `saveRate` for every node.
     func shareRooms(saveRate: @escaping @Sendable (String, Double?) async throws -> Void) {
         sharedRateStore.withLock { $0 = saveRate }
+        state.withLock { $0.shared = true }
     }
 
     /// The campaign's room (opened if need be) brought to now, and what to ask of the database:
@@ -357,31 +422,36 @@ public final class AdmissionControl: Sendable {
     }
 }
 
-extension QueueStatus {
-    /// The answer to a claim sent to the waiting room: `{"status":"queued","ticket",…}` with this status.
-    func queuedAnswer(ticket: String) -> JSONWriter {
+extension QueuePlace {
+    /// The answer to a claim sent to the waiting room: `{"status":"queued","ticket",…}`.
+    func queuedAnswer() -> JSONWriter {
         var json = JSONWriter()
         json.beginObject()
         json.field("status", "queued")
         json.field("ticket", ticket)
+        if rejoined { json.field("rejoined", true) }
         write(into: &json)
         json.endObject()
         return json
     }
 
-    /// The JSON fields of a status: position, estimated wait, admitted, validity, poll interval.
+    /// The fields of a place: position, estimated wait, admitted, validity, when to ask again,
+    /// how often one must ask to keep the place, and the puzzle when there is one.
     func write(into json: inout JSONWriter) {
-        switch self {
+        // Holders are told to ask at least three times within the presence window.
+        let longestPoll = min(30, (presenceWindow ?? 90) / 3)
+        switch status {
         case .waitingForStart(let startsIn):
             json.field("admitted", false)
             json.field("position", Int64(-1))
             json.field("estimated_wait_s", Int64(startsIn.rounded(.up)))
-            json.field("poll_after_s", Int64(max(1, min(30, (startsIn / 2).rounded(.up)))))
-        case .waiting(let position, let wait):
+            json.field("poll_after_s", Int64(max(1, min(longestPoll, (startsIn / 2).rounded(.up)))))
+        case .waiting(let position, let wait, let leftAhead):
             json.field("admitted", false)
             json.field("position", Int64(clamping: position))
             json.field("estimated_wait_s", Int64(wait.rounded(.up)))
-            json.field("poll_after_s", Int64(max(1, min(30, (wait / 3).rounded(.up)))))
+            json.field("left_ahead", Int64(clamping: leftAhead))
+            json.field("poll_after_s", Int64(max(1, min(longestPoll, (wait / 3).rounded(.up)))))
         case .admitted(let validFor):
             json.field("admitted", true)
             json.field("position", Int64(0))
@@ -390,6 +460,19 @@ extension QueueStatus {
         case .lapsed:
             json.field("admitted", false)
             json.field("lapsed", true)
+        case .skipped:
+            json.field("admitted", false)
+            json.field("skipped", true)
+            json.field("message", "your turn came while you were away; claim again to rejoin at the back")
+        }
+        if let presenceWindow { json.field("presence_window_s", Int64(presenceWindow.rounded(.down))) }
+        if proofBits > 0 {
+            json.beginObject("puzzle")
+            json.field("algorithm", "sha256")
+            json.field("bits", Int64(proofBits))
+            json.field("challenge", ticket)
+            json.field("solution", "a nonce: SHA-256 of challenge + ':' + nonce starts with `bits` zero bits; send it as Queue-Proof")
+            json.endObject()
         }
     }
 }

@@ -30,10 +30,13 @@ public struct AdmissionPersistence: Service {
 
     /// Key of the paused campaigns in the store.
     public static let pausedKey = "paused-campaigns"
+    /// Key of the proof of work asked of new queue tickets, by campaign.
+    public static let proofKey = "queue-proof-bits"
 
     /// Loads the saved state of `node` (nil: the only node) into `admission`, if there is any.
     public static func restore(_ admission: AdmissionControl, from store: any LedgerStore, node: String? = nil) async throws {
         try await refreshPaused(admission, from: store)
+        try await refreshProofBits(admission, from: store)
         guard let snapshot = try await store.loadJSON(AdmissionControl.Snapshot.self, key: key(node: node)) else { return }
         admission.restore(snapshot)
     }
@@ -61,6 +64,32 @@ public struct AdmissionPersistence: Service {
         try await admission.pauseSaves.run { apply(try await savedPaused(in: store), to: admission) }
     }
 
+    /// Sets the proof of work a campaign's new queue tickets ask for, durably and for every node
+    /// sharing the store, like a pause.
+    public static func setProofBits(
+        _ bits: Int, campaign: String, admission: AdmissionControl, store: any LedgerStore
+    ) async throws {
+        try await admission.pauseSaves.run {
+            var saved = try await store.loadJSON([String: Int].self, key: proofKey) ?? [:]
+            saved[campaign] = bits > 0 ? bits : nil
+            try await store.saveJSON(saved, key: proofKey)
+            apply(proofBits: saved, to: admission)
+        }
+    }
+
+    /// Makes `admission`'s proof of work by campaign what is saved in the store.
+    public static func refreshProofBits(_ admission: AdmissionControl, from store: any LedgerStore) async throws {
+        try await admission.pauseSaves.run {
+            apply(proofBits: try await store.loadJSON([String: Int].self, key: proofKey) ?? [:], to: admission)
+        }
+    }
+
+    private static func apply(proofBits saved: [String: Int], to admission: AdmissionControl) {
+        for campaign in Set(admission.proofBits().keys).union(saved.keys) {
+            admission.setProofBits(saved[campaign] ?? 0, campaign: campaign)
+        }
+    }
+
     private static func savedPaused(in store: any LedgerStore) async throws -> Set<String> {
         Set(try await store.loadJSON([String].self, key: pausedKey) ?? [])
     }
@@ -81,8 +110,9 @@ public struct AdmissionPersistence: Service {
                 saved = await save(unless: saved)
                 do {
                     try await Self.refreshPaused(admission, from: store)
+                    try await Self.refreshProofBits(admission, from: store)
                 } catch {
-                    logger.warning("could not read paused campaigns", metadata: ["error": "\(error)"])
+                    logger.warning("could not read paused campaigns or proof of work", metadata: ["error": "\(error)"])
                 }
             }
         }

@@ -27,6 +27,9 @@ public struct ServerConfiguration: Sendable {
     public var logLevel: Logger.Level
     /// Admission control (rate limits, concurrency limit, waiting room); `enabled: false` turns it off.
     public var admissionEnabled: Bool
+    /// Seconds a holder in line may go without asking about their ticket before their place is
+    /// passed over; nil keeps every place. Rooms shared by several nodes keep every place.
+    public var queuePresence: Double?
     /// Longest a claim waits for its commit before it is answered 503 with Retry-After.
     public var answerDeadline: Duration
     /// Stores in the demo city.
@@ -58,8 +61,10 @@ public struct ServerConfiguration: Sendable {
         answerDeadline: Duration = .seconds(2), merchants: Int = 300, citySeed: UInt64 = 2026,
         llm: LLMConfiguration? = nil, dispatch: DispatchConfiguration = DispatchConfiguration(), tracing: Bool = false,
         node: String = defaultNodeID(), sharing: SharingConfiguration = SharingConfiguration(), claimFastPath: Bool = true,
-        identityProvider: IdentityProviderConfiguration? = nil, connections: ConnectionLimits = ConnectionLimits()
+        identityProvider: IdentityProviderConfiguration? = nil, connections: ConnectionLimits = ConnectionLimits(),
+        queuePresence: Double? = 90
     ) {
+        self.queuePresence = queuePresence
         self.connections = connections
         self.identityProvider = identityProvider
         self.claimFastPath = claimFastPath
@@ -199,7 +204,9 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     let tokens = try await TokenAuthority(secret: configuration.jwtSecret, provider: configuration.identityProvider)
     let admission = AdmissionControl(
-        AdmissionConfiguration(enabled: configuration.admissionEnabled, ticketSecret: configuration.jwtSecret),
+        AdmissionConfiguration(
+            enabled: configuration.admissionEnabled, ticketSecret: configuration.jwtSecret,
+            presenceWindowSeconds: configuration.queuePresence),
         clock: clock)
     let desk = ClaimDesk(engine: engine, admission: admission)
     let serverName = "Lantern"

@@ -105,8 +105,8 @@ struct ToolBox: ToolRunner {
         if let referral, !Identifier.isValid(referral) {
             throw APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id")
         }
-        if case .queued(let ticket, let status) = try admission.admit(campaign: campaign, user: user, ticketText: nil) {
-            return try parse(status.queuedAnswer(ticket: ticket))
+        if case .queued(let place) = try admission.admit(campaign: campaign, user: user, ticketText: nil) {
+            return try parse(place.queuedAnswer())
         }
         let started = ContinuousClock.now
         defer { admission.finished(latency: (ContinuousClock.now - started).secondsValue) }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LanternAdmission
 import LanternLedger
 import LanternStorage
 
@@ -21,6 +22,7 @@ struct CampaignController: Sendable {
         group.get("me/cards", use: myCards)
         group.get("queue/:ticket", use: queueStatus)
         group.put("campaigns/:id/admission", use: setAdmission)
+        group.put("campaigns/:id/queue-proof", use: setQueueProof)
         group.post("campaigns/:id/pause") { request, context in try await setPaused(true, request, context) }
         group.post("campaigns/:id/resume") { request, context in try await setPaused(false, request, context) }
         group.get("admin/audit", use: auditLog)
@@ -82,7 +84,8 @@ struct CampaignController: Sendable {
         let answer: ClaimAnswer
         switch desk.prepare(
             user: identity.userID, campaign: campaign, address: context.clientAddress,
-            key: request.headers[.idempotencyKey], ticket: request.headers[.queueTicket], body: body)
+            key: request.headers[.idempotencyKey], ticket: request.headers[.queueTicket],
+            proof: request.headers[.queueProof], body: body)
         {
         case .answer(let early):
             answer = early
@@ -116,11 +119,12 @@ struct CampaignController: Sendable {
         else {
             throw APIError(.badRequest, "invalid_ticket", "not a valid queue ticket")
         }
-        let status = try admission.status(ticketText: ticket, user: identity.userID, campaign: definition)
+        let place = try admission.status(
+            ticketText: ticket, user: identity.userID, campaign: definition, proof: request.headers[.queueProof])
         var json = JSONWriter()
         json.beginObject()
         json.field("ticket", ticket)
-        status.write(into: &json)
+        place.write(into: &json)
         json.field("paused", admission.isPaused(campaign))
         json.endObject()
         return json.response(status: .ok)
@@ -177,6 +181,31 @@ struct CampaignController: Sendable {
         json.endObject()
         return json.response(status: .ok)
     }
+
+    /// Sets the proof of work (`QueuePuzzle` bits, 0 for none) the campaign's new queue tickets ask for.
+    @Sendable func setQueueProof(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        let admin = try context.require(.admin)
+        let campaign = try context.parameters.require("id")
+        guard try engine.read({ $0.account(campaign) }) != nil else {
+            throw APIError(LedgerError.campaignNotFound(campaign))
+        }
+        let change = try JSONBody.decode(QueueProof.self, from: try await JSONBody.bytes(of: request))
+        guard (0...QueuePuzzle.maxBits).contains(change.bits) else {
+            throw APIError(.unprocessableContent, "invalid_field", "bits must be 0…\(QueuePuzzle.maxBits)")
+        }
+        do {
+            try await AdmissionPersistence.setProofBits(change.bits, campaign: campaign, admission: admission, store: audit.store)
+        } catch {
+            throw APIError.changeNotSaved
+        }
+        try await audit.record("admission.proof", by: admin, target: campaign) { json in json.field("bits", Int64(change.bits)) }
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("campaign", campaign)
+        json.field("bits", Int64(change.bits))
+        json.endObject()
+        return json.response(status: .ok)
+    }
 }
 
 extension HTTPField.Name {
@@ -186,6 +215,8 @@ extension HTTPField.Name {
     static let idempotentReplayed = Self("Idempotent-Replayed")!
     /// `Queue-Ticket`: an admitted waiting-room ticket, which lets a claim skip the queue.
     static let queueTicket = Self("Queue-Ticket")!
+    /// `Queue-Proof`: the solution of a ticket's puzzle, when the campaign asks for proof of work.
+    static let queueProof = Self("Queue-Proof")!
 }
 
 /// Body of `POST /v1/campaigns/{id}/claims`.
@@ -204,6 +235,11 @@ struct ClaimBody: Decodable {
 }
 
 /// Body of `PUT /v1/campaigns/{id}/admission`: a fixed rate, or null for adaptive admission.
+/// Body of `PUT /v1/campaigns/{id}/queue-proof`.
+struct QueueProof: Decodable {
+    var bits: Int
+}
+
 struct AdmissionRate: Decodable {
     var ratePerMinute: Double?
     enum CodingKeys: String, CodingKey { case ratePerMinute = "rate_per_minute" }

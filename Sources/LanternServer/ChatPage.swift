@@ -63,12 +63,27 @@ enum ChatPage {
             return `<div class="order" data-id="${o.id}"><b>${o.items.map(i => i.quantity + '× ' + i.drink).join(', ')}</b> · 实付 ${fen(o.total_fen)} · 预计 ETA ${new Date(eta).toLocaleTimeString()}<ol class="timeline">${steps}</ol></div>`;
           }).join('') || '还没有订单 no orders yet';
         }
-        async function claim(ticket) {
+        // A botted campaign's ticket comes with a puzzle: a nonce whose SHA-256 with the ticket
+        // starts with that many zero bits. A second or so for a person; a lot for ten thousand places.
+        async function solve(p) {
+          const encoder = new TextEncoder();
+          for (let n = 0; ; n++) {
+            const d = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(p.challenge + ':' + n)));
+            let bits = 0;
+            for (const b of d) { if (b === 0) { bits += 8; continue; } bits += Math.clz32(b) - 24; break; }
+            if (bits >= p.bits) return String(n);
+          }
+        }
+        async function claim(ticket, proof) {
           const headers = auth({'Idempotency-Key': 'claim-' + $('campaign').value});
           if (ticket) headers['Queue-Ticket'] = ticket;
+          if (proof) headers['Queue-Proof'] = proof;
           const r = await fetch(`/v1/campaigns/${$('campaign').value}/claims`, {method: 'POST', headers, body: '{}'});
           const j = await r.json();
-          if (r.status === 202) return wait(j);
+          if (r.status === 202) {
+            if (j.puzzle) { $('queue').textContent = '正在验证 checking you are a person…'; j.proof = await solve(j.puzzle); }
+            return wait(j);
+          }
           $('queue').textContent = r.ok ? '领到了！ claimed' : ((j.error && j.error.message) || r.status);
           refresh();
         }
@@ -78,10 +93,12 @@ enum ChatPage {
           const tick = setInterval(() => { left = Math.max(0, left - 1); $('queue').innerHTML = `<div class="queue">排队中 in line: 第 ${q.position} 位 · 约 ${Math.ceil(left)} 秒</div>`; }, 1000);
           while (true) {
             await new Promise(done => setTimeout(done, Math.max(1, q.poll_after_s || 2) * 1000));
-            const r = await fetch('/v1/queue/' + encodeURIComponent(q.ticket), {headers: auth()});
+            const r = await fetch('/v1/queue/' + encodeURIComponent(q.ticket), {headers: auth(q.proof ? {'Queue-Proof': q.proof} : {})});
             const s = await r.json();
             if (!r.ok) { clearInterval(tick); $('queue').textContent = (s.error && s.error.message) || r.status; return; }
-            if (s.admitted) { clearInterval(tick); return claim(q.ticket); }
+            // Admitted: claim with the ticket. Passed over (this tab slept): claim again, at the back.
+            if (s.admitted) { clearInterval(tick); return claim(q.ticket, q.proof); }
+            if (s.skipped) { clearInterval(tick); return claim(null); }
             q = Object.assign(q, s); left = s.estimated_wait_s;
           }
         }

@@ -57,17 +57,19 @@ struct ClaimDesk: Sendable {
     /// Everything before the ledger, for a signed-in user: the rate limits, the idempotency key,
     /// the body, the campaign and the waiting room.
     func prepare(
-        user: String, campaign: String, address: String?, key: String?, ticket: String?, body: [UInt8]
+        user: String, campaign: String, address: String?, key: String?, ticket: String?, proof: String?, body: [UInt8]
     ) -> Step {
         do throws(APIError) {
-            return try check(user: user, campaign: campaign, address: address, key: key, ticket: ticket, body: body)
+            return try check(
+                user: user, campaign: campaign, address: address, key: key, ticket: ticket, proof: proof, body: body)
         } catch {
             return .answer(ClaimAnswer(error))
         }
     }
 
     private func check(
-        user: String, campaign: String, address: String?, key: String?, ticket: String?, body bytes: [UInt8]
+        user: String, campaign: String, address: String?, key: String?, ticket: String?, proof: String?,
+        body bytes: [UInt8]
     ) throws(APIError) -> Step {
         try admission.checkRate(user: user, address: address)
         guard let key else {
@@ -94,8 +96,8 @@ struct ClaimDesk: Sendable {
             throw .unavailable("\(error)")
         }
         guard let definition else { throw APIError(LedgerError.campaignNotFound(campaign)) }
-        if case .queued(let ticket, let status) = try admission.admit(campaign: definition, user: user, ticketText: ticket) {
-            return .answer(ClaimAnswer(status: .accepted, body: status.queuedAnswer(ticket: ticket).bytes))
+        if case .queued(let place) = try admission.admit(campaign: definition, user: user, ticketText: ticket, proof: proof) {
+            return .answer(ClaimAnswer(status: .accepted, body: place.queuedAnswer().bytes))
         }
         let request = ClaimRequest(
             campaign: campaign, user: user, referralCode: body.referralCode,

@@ -205,7 +205,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func answer(_ claim: Claim, head: WireRequestHead, body: [UInt8], context: ChannelHandlerContext) {
         switch desk.prepare(
             user: claim.identity.userID, campaign: claim.campaign, address: clientAddress,
-            key: head.idempotencyKey, ticket: head.queueTicket, body: body)
+            key: head.idempotencyKey, ticket: head.queueTicket, proof: head.queueProof, body: body)
         {
         case .answer(let answer):
             send(answer, for: claim, head: head, context: context)

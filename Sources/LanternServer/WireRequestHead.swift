@@ -20,11 +20,12 @@ struct WireRequestHead: Equatable {
     var closesConnection = false
     /// `Expect` was sent (the client may wait for an interim answer before sending the body).
     var expects = false
-    /// `Authorization`, `Idempotency-Key` and `Queue-Ticket`, when each came exactly once.
+    /// `Authorization`, `Idempotency-Key`, `Queue-Ticket` and `Queue-Proof`, when each came exactly once.
     var authorization: String?
     var idempotencyKey: String?
     var queueTicket: String?
-    /// One of the three fields above came more than once.
+    var queueProof: String?
+    /// One of the four fields above came more than once.
     var repeatsAField = false
 
     /// The most a head may take before it is left to the full decoder (which has its own limits).
@@ -180,6 +181,8 @@ struct WireRequestHead: Equatable {
                 Self.assign(value, to: &head.idempotencyKey, repeated: &head.repeatsAField)
             case .queueTicket:
                 Self.assign(value, to: &head.queueTicket, repeated: &head.repeatsAField)
+            case .queueProof:
+                Self.assign(value, to: &head.queueProof, repeated: &head.repeatsAField)
             case nil:
                 break
             }
@@ -228,6 +231,7 @@ struct WireRequestHead: Equatable {
         case authorization
         case idempotencyKey = "idempotency-key"
         case queueTicket = "queue-ticket"
+        case queueProof = "queue-proof"
 
         private static let spellings = allCases.map { ($0, Array($0.rawValue.utf8)) }
 

@@ -93,10 +93,14 @@ struct UserSimulation: Sendable {
         recorder.arrived()
         var admittedTicket: String?
         var waitingTicket: String?
+        // The solution of the ticket's puzzle, when the campaign asks for proof of work.
+        var proof: String?
         var queuedAt: ContinuousClock.Instant?
         while ContinuousClock.now < deadline {
             if let ticket = waitingTicket {
-                guard let answer = await send(.GET, "/v1/queue/\(ticket)", token: token, kind: "poll") else {
+                let pollHeaders: HTTPHeaders = proof.map { ["Queue-Proof": $0] } ?? [:]
+                guard let answer = await send(.GET, "/v1/queue/\(ticket)", token: token, kind: "poll", headers: pollHeaders)
+                else {
                     await pause(1)
                     continue
                 }
@@ -108,6 +112,10 @@ struct UserSimulation: Sendable {
                     recorder.admitted(user: user, after: queuedAt.map { ContinuousClock.now - $0 }, at: ContinuousClock.now - start)
                     admittedTicket = ticket
                     waitingTicket = nil
+                } else if answer.json["skipped"] as? Bool == true {
+                    // Passed over while away (a client slower to ask than the window): rejoin.
+                    waitingTicket = nil
+                    proof = nil
                 } else {
                     await pause(answer.json["poll_after_s"] as? Double ?? 1)
                     continue
@@ -115,6 +123,7 @@ struct UserSimulation: Sendable {
             }
             var headers: HTTPHeaders = ["Idempotency-Key": "claim-\(user)", "Content-Type": "application/json"]
             if let admittedTicket { headers.add(name: "Queue-Ticket", value: admittedTicket) }
+            if admittedTicket != nil, let proof { headers.add(name: "Queue-Proof", value: proof) }
             let kind = admittedTicket == nil ? "claim" : "claim_with_ticket"
             guard
                 let answer = await send(
@@ -133,6 +142,11 @@ struct UserSimulation: Sendable {
             case 202:
                 waitingTicket = answer.json["ticket"] as? String
                 admittedTicket = nil
+                if let ticket = waitingTicket, let puzzle = answer.json["puzzle"] as? [String: Any], let bits = puzzle["bits"] as? Int {
+                    proof = QueuePuzzle.solve(ticket: ticket, bits: bits)
+                } else {
+                    proof = nil
+                }
                 if queuedAt == nil {
                     queuedAt = ContinuousClock.now
                     recorder.queued(user: user)

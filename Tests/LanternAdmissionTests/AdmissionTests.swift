@@ -166,7 +166,7 @@ import Testing
         }
         #expect(admittedOrder == admittedOrder.sorted())
         #expect(admittedOrder.count == 100)
-        guard case .waiting(let position, let wait) = WaitingRoom.positionAfter(adding: 50, rate: 10) else {
+        guard case .waiting(let position, let wait, _) = WaitingRoom.positionAfter(adding: 50, rate: 10) else {
             Issue.record("expected a position")
             return
         }
@@ -181,12 +181,12 @@ import Testing
         room.advance(to: 0)
         let tickets = (0..<20).map { _ in room.enqueue() }
         let last = tickets.last!
-        guard case .waiting(let first, _) = room.status(sequence: last.sequence, preQueue: false, now: 0) else {
+        guard case .waiting(let first, _, _) = room.status(sequence: last.sequence, preQueue: false, now: 0) else {
             Issue.record("last ticket should wait")
             return
         }
         room.advance(to: 3)
-        guard case .waiting(let later, let wait) = room.status(sequence: last.sequence, preQueue: false, now: 3) else {
+        guard case .waiting(let later, let wait, _) = room.status(sequence: last.sequence, preQueue: false, now: 3) else {
             Issue.record("last ticket should still wait")
             return
         }
@@ -210,8 +210,8 @@ import Testing
         #expect(room.status(sequence: tickets[15].sequence, preQueue: false, now: 600) == before)
         room.paused = false
         room.advance(to: 603)
-        guard case .waiting(let position, _) = before,
-            case .waiting(let after, _) = room.status(sequence: tickets[15].sequence, preQueue: false, now: 603)
+        guard case .waiting(let position, _, _) = before,
+            case .waiting(let after, _, _) = room.status(sequence: tickets[15].sequence, preQueue: false, now: 603)
         else {
             Issue.record("the sixteenth ticket should still be waiting three seconds after the pause ends")
             return

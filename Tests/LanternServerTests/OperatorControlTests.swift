@@ -109,7 +109,13 @@ import Testing
             let paused = try #require(
                 (try await app.send(.get, "/v1/admin/stats", as: "ops", role: .admin).json["campaigns"] as? [[String: Any]])?.first)
             #expect(paused["paused"] as? Bool == true)
-            clock.advance(by: 600)
+            // Ten minutes of pause, the holders asking as they are told to.
+            for _ in 0..<10 {
+                clock.advance(by: 60)
+                for (index, ticket) in tickets.prefix(2).enumerated() {
+                    _ = try await app.send(.get, "/v1/queue/\(ticket)", as: "u\(index + 1)")
+                }
+            }
             let third = try await app.send(.get, "/v1/queue/\(tickets[2])", as: "u3")
             #expect(third.json["position"] as? Int == 3)
             #expect(third.json["paused"] as? Bool == true)

@@ -20,7 +20,13 @@ struct Presence: Sendable {
     private var skipped: [UInt64] = []
     /// Prefix sums of present places per block, from `countedFrom`, as of `countedAt`.
     private var blockSums: [UInt64] = [0]
+    /// The end of the line at the last count, and the present places after its last whole block.
+    private var countedEnd: UInt64
+    private var tailPresent: UInt64 = 0
     private var countedFrom: UInt64
+    /// Present places from `countedFrom` up to the frontier, at the frontier's last move: what
+    /// every position subtracts, worked out once per move rather than once per ticket.
+    private var belowFrontier: (rank: UInt64, present: UInt64) = (0, 0)
     private var countedAt: Double
     private static let block: UInt64 = 256
 
@@ -32,7 +38,9 @@ struct Presence: Sendable {
         base = frontier
         seen = Array(repeating: 1, count: Int(issued > frontier ? issued - frontier : 0))
         countedFrom = frontier
+        countedEnd = frontier
         countedAt = now
+        recount(from: frontier, now: now)
     }
 
     private func stamp(_ time: Double) -> UInt32 {
@@ -93,6 +101,8 @@ struct Presence: Sendable {
     /// places it started from are forgotten).
     mutating func refreshCounts(frontier: UInt64, now: Double) {
         if now - countedAt >= 1 || frontier < countedFrom { recount(from: frontier, now: now) }
+        let start = max(frontier, countedFrom)
+        if belowFrontier.rank != start { belowFrontier = (start, presentCounted(below: start)) }
     }
 
     /// Present holders with a rank from `frontier` up to, not including, `rank`, as of the
@@ -100,7 +110,8 @@ struct Presence: Sendable {
     func presentAhead(of rank: UInt64, frontier: UInt64) -> UInt64 {
         let start = max(frontier, countedFrom)
         let end = max(start, min(rank, base + UInt64(seen.count)))
-        return presentCounted(below: end) - presentCounted(below: start)
+        let ahead = start == belowFrontier.rank ? belowFrontier.present : presentCounted(below: start)
+        return presentCounted(below: end) - ahead
     }
 
     /// Present holders from `frontier` to the back of the line.
@@ -109,10 +120,10 @@ struct Presence: Sendable {
     }
 
     /// Present holders from `countedFrom` up to `rank` at the last count: whole blocks from the
-    /// sums, the rest scanned (places handed out since the count included).
+    /// sums, at most one block scanned, and every place handed out since the count (just seen).
     private func presentCounted(below rank: UInt64) -> UInt64 {
-        let countedTo = countedFrom + UInt64(blockSums.count - 1) * Self.block
-        let blocks = rank >= countedTo ? blockSums.count - 1 : Int((rank - countedFrom) / Self.block)
+        if rank >= countedEnd { return blockSums[blockSums.count - 1] + tailPresent + (rank - countedEnd) }
+        let blocks = Int((rank - countedFrom) / Self.block)
         let counted = countedFrom + UInt64(blocks) * Self.block
         return blockSums[blocks] + presentBetween(counted, rank, now: countedAt)
     }
@@ -131,6 +142,9 @@ struct Presence: Sendable {
             blockSums.append(total)
             rank += Self.block
         }
+        countedEnd = max(end, rank)
+        tailPresent = presentBetween(rank, end, now: now)
+        belowFrontier = (countedFrom, 0)
     }
 
     private func presentBetween(_ from: UInt64, _ to: UInt64, now: Double) -> UInt64 {

@@ -194,13 +194,18 @@ public struct WaitingRoom: Sendable {
         // (left from a higher rate, say before an operator fixed a low one) is dropped; an
         // admission already handed to an issued ticket never is.
         let ceiling = Double(isShared ? sharedIssued : counters.issued) + max(1, rate)
-        let moved = presence != nil && !paused ? passOver(from: from, credit: elapsed * rate, ceiling: ceiling) : counters.admitted + elapsed * rate
+        // Presence is changed in place (`presence!`), never copied out: it holds the whole line.
+        let moved =
+            paused || presence == nil
+            ? counters.admitted + elapsed * rate
+            : Self.passOver(
+                &presence!, frontier: counters.admitted, issued: Double(counters.issued), from: from,
+                credit: elapsed * rate, rate: rate, ceiling: ceiling)
         counters.admitted = max(min(ceiling, moved), min(counters.admitted, Double(counters.issued)))
-        if var presence {
+        if presence != nil {
             let frontier = UInt64(max(0, counters.admitted.rounded(.down)))
-            presence.forget(below: frontier)
-            presence.refreshCounts(frontier: frontier, now: now)
-            self.presence = presence
+            presence!.forget(below: frontier)
+            presence!.refreshCounts(frontier: frontier, now: now)
         }
         if let last = checkpoints.last, now - last.time >= Self.checkpointInterval {
             checkpoints.append((now, counters.admitted))
@@ -210,11 +215,11 @@ public struct WaitingRoom: Sendable {
 
     /// Moves the frontier by `credit` admissions from time `from`, passing over for free every
     /// issued place whose holder had stopped asking by the time the frontier reached it.
-    private mutating func passOver(from: Double, credit: Double, ceiling: Double) -> Double {
-        guard var presence else { return counters.admitted + credit }
-        defer { self.presence = presence }
-        let issued = Double(counters.issued)
-        var frontier = counters.admitted
+    private static func passOver(
+        _ presence: inout Presence, frontier: Double, issued: Double, from: Double, credit: Double, rate: Double,
+        ceiling: Double
+    ) -> Double {
+        var frontier = frontier
         var left = credit
         while frontier < ceiling {
             guard frontier < issued else { return min(ceiling, frontier + left) }

@@ -182,10 +182,11 @@ public final class AdmissionControl: Sendable {
     }
 
     /// The campaign's room (opened, or restored, on first use) with its rate brought up to date
-    /// and its frontier advanced to `now`.
+    /// and its frontier advanced to `now`. It is taken out of `state`, so that changing it does
+    /// not copy the line it holds; the caller puts it back.
     private func currentRoom(for campaign: Campaign, now: Double, state: inout State) -> WaitingRoom {
         var room =
-            state.rooms[campaign.id]
+            state.rooms.removeValue(forKey: campaign.id)
             ?? WaitingRoom(
                 counters: state.restored.removeValue(forKey: campaign.id)
                     ?? WaitingRoomCounters(shuffleSeed: UInt64.random(in: 0...UInt64.max)),

@@ -41,7 +41,9 @@ VALUE = 2_500
 BUDGET_CARDS = 200_000
 DEADLINE = 2.0  # lantern serve's --deadline
 SLACK = 0.75    # time over the deadline an answer may take on this loaded two-core machine
-ORDER = {"brand": "Moon Pearl", "items": [{"drink": "taro milk tea"}],
+# Any brand: with no riders nothing is delivered, and one brand's stores in reach fill their 30
+# minutes of work after about 1,200 cups, which a fast run reaches (422 stores_at_capacity).
+ORDER = {"items": [{"drink": "taro milk tea"}],
          "address": {"lat": 31.2304, "lng": 121.4737, "text": "People's Square 1"}}
 
 

@@ -40,6 +40,9 @@ let package = Package(
         .target(name: "LanternCatalog"),
         .target(name: "LanternAssistant", dependencies: ["LanternCatalog", "LanternOrders"]),
         .target(name: "LanternOrders", dependencies: ["LanternCatalog", "LanternLedger"]),
+        /// What a campaign bought, read from its journal: funnel, money, referrals, retention,
+        /// breakdowns and lateness, exported as JSON, CSV or HTML. Pure; no I/O.
+        .target(name: "LanternReports", dependencies: ["LanternCatalog", "LanternLedger"]),
         /// Durable stores behind the ledger: SQLite (GRDB) and PostgreSQL (PostgresNIO),
         /// and the group-commit engine that decides claims in memory and commits them in batches.
         .target(
@@ -77,6 +80,7 @@ let package = Package(
                 "LanternOrders",
                 "LanternAssistant",
                 "LanternAdmission",
+                "LanternReports",
                 "LanternStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -104,6 +108,7 @@ let package = Package(
                 "LanternCatalog",
                 "LanternAssistant",
                 "LanternOrders",
+                "LanternReports",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 "LanternStorage",
@@ -121,6 +126,7 @@ let package = Package(
         .testTarget(name: "LanternLedgerTests", dependencies: ["LanternLedger"]),
         .testTarget(name: "LanternAdmissionTests", dependencies: ["LanternAdmission", "LanternLab"]),
         .testTarget(name: "LanternCatalogTests", dependencies: ["LanternCatalog"]),
+        .testTarget(name: "LanternReportsTests", dependencies: ["LanternReports", "LanternCatalog", "LanternLedger"]),
         .testTarget(name: "LanternAssistantTests", dependencies: ["LanternAssistant", "LanternCatalog"], exclude: ["Corpus"]),
         .testTarget(name: "LanternOrdersTests", dependencies: ["LanternOrders", "LanternCatalog", "LanternLedger", "LanternLab"]),
         .testTarget(

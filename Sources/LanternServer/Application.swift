@@ -176,6 +176,7 @@ public func buildRouter(
         engine: engine, admission: admission, directory: directory, board: board, dispatch: dispatch, keeper: keeper,
         tokens: tokens, clock: clock
     ).addRoutes(root: router, v1: v1)
+    ReportController(store: store, directory: directory, tokens: tokens).addRoutes(root: router)
     let mcp = router.group("mcp").add(middleware: EventLoopAffinityMiddleware())
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
     MCPController(orders: orders, merchants: merchants, engine: engine, admission: admission, clock: clock).addRoutes(to: mcp)

@@ -12,7 +12,7 @@ import Tracing
 struct Lantern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Lantern: assistant-led flash promotions for food and drink delivery.",
-        subcommands: [Serve.self, Seed.self, Token.self, Audit.self, Bench.self, Rush.self, Parse.self, MCP.self],
+        subcommands: [Serve.self, Seed.self, Token.self, Audit.self, Report.self, Bench.self, Rush.self, Parse.self, MCP.self],
         defaultSubcommand: Serve.self)
 
     /// Parses the command line and runs the chosen subcommand.

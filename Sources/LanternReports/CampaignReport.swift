@@ -1,0 +1,360 @@
+import Foundation
+import LanternCatalog
+import LanternLedger
+
+/// What a campaign bought, read from its ledger's journal (the database's, so every node's
+/// claims and orders are in it): the funnel from card to delivered order, what it cost, what
+/// expired, the referral tree, new and returning customers, repeat orders after the free one,
+/// where and what was ordered, and how late deliveries were against their promise.
+///
+/// Users appear only as keyed pseudonyms and delivery addresses only as cells of about 500 m.
+public struct CampaignReport: Sendable, Equatable, Codable {
+    /// The campaign reported on.
+    public var campaign: CampaignSummary
+    /// Claimed → ordered → delivered.
+    public var funnel: Funnel
+    /// Money: what the cards paid for and what they left unused.
+    public var money: Money
+    /// Who brought whom.
+    public var referrals: Referrals
+    /// Customers new to Lantern against those who had ordered before their card.
+    public var customers: Customers
+    /// Orders again after the free one, by the day of the first free order.
+    public var retention: [RetentionCohort]
+    /// Card orders by where and what, busiest first.
+    public var breakdowns: Breakdowns
+    /// Deliveries of card orders against their promised time.
+    public var lateness: Lateness
+
+    /// The campaign's terms and accounting.
+    public struct CampaignSummary: Sendable, Equatable, Codable {
+        /// The campaign id.
+        public var id: String
+        /// Its name.
+        public var name: String
+        /// Its budget in fen.
+        public var budgetFen: Int64
+        /// Face value of a card in fen.
+        public var cardValueFen: Int64
+        /// When claims open.
+        public var startsAt: Date
+        /// When claims close.
+        public var endsAt: Date
+        /// Whether its cards have expired.
+        public var cardsExpired: Bool
+    }
+
+    /// The funnel of cards.
+    public struct Funnel: Sendable, Equatable, Codable {
+        /// Cards issued: welcome and referral.
+        public var cardsIssued: Int
+        /// Of them, welcome cards.
+        public var welcomeCards: Int
+        /// Of them, referral bonuses.
+        public var referralCards: Int
+        /// Cards used in an order at least once.
+        public var cardsOrdered: Int
+        /// Cards spent on a delivered order.
+        public var cardsDelivered: Int
+        /// Median seconds from a card's issue to its first order.
+        public var medianClaimToOrderSeconds: Double?
+        /// Median seconds from a card order to its delivery.
+        public var medianOrderToDeliverySeconds: Double?
+        /// Cards spent over cards issued.
+        public var redemptionRate: Double
+    }
+
+    /// What the campaign paid.
+    public struct Money: Sendable, Equatable, Codable {
+        /// Discounts of delivered card orders: what the budget actually paid.
+        public var spentFen: Int64
+        /// Delivered orders paid with a card.
+        public var deliveredCardOrders: Int
+        /// Spent over delivered card orders; nil with none.
+        public var costPerDeliveredOrderFen: Int64?
+        /// Face value of cards never spent, once the cards have expired (0 before).
+        public var expiredUnusedFen: Int64
+    }
+
+    /// The referral tree.
+    public struct Referrals: Sendable, Equatable, Codable {
+        /// Users who brought at least one new user.
+        public var referrers: Int
+        /// New users brought by a referrer.
+        public var referred: Int
+        /// Most new users brought by one referrer.
+        public var maxFanOut: Int
+        /// Mean new users per referrer.
+        public var meanFanOut: Double
+        /// Longest chain of referrals (A brought B, B brought C: 2).
+        public var depth: Int
+        /// The referrers who brought the most, by pseudonym.
+        public var top: [Count]
+    }
+
+    /// New against returning.
+    public struct Customers: Sendable, Equatable, Codable {
+        /// Card holders with no order before their card.
+        public var new: Int
+        /// Card holders who had ordered before their card.
+        public var returning: Int
+    }
+
+    /// Users whose first free order was delivered on one day (Shanghai time), and how many
+    /// ordered again the next day and within seven days.
+    public struct RetentionCohort: Sendable, Equatable, Codable {
+        /// The day, `YYYY-MM-DD`.
+        public var day: String
+        /// Users whose first free order was delivered that day.
+        public var users: Int
+        /// Of them, those who ordered again the next day.
+        public var day1: Int
+        /// Of them, those who ordered again within seven days.
+        public var day7: Int
+    }
+
+    /// A name and how many.
+    public struct Count: Sendable, Equatable, Codable {
+        /// What is counted.
+        public var key: String
+        /// How many.
+        public var count: Int
+    }
+
+    /// Card orders broken down.
+    public struct Breakdowns: Sendable, Equatable, Codable {
+        /// By the district nearest the delivery address.
+        public var districts: [Count]
+        /// By delivery cell of about 500 m ("lat,lng" of the cell's corner).
+        public var cells: [Count]
+        /// By store ("id name").
+        public var stores: [Count]
+        /// By brand.
+        public var brands: [Count]
+        /// Cups by drink.
+        public var drinks: [Count]
+        /// Orders by hour of the day, Shanghai time, 0…23.
+        public var hours: [Int]
+    }
+
+    /// Delivery against the promise.
+    public struct Lateness: Sendable, Equatable, Codable {
+        /// Card orders delivered.
+        public var delivered: Int
+        /// Delivered at or before the promised time.
+        public var onTime: Int
+        /// Seconds after the promise (negative: early) at the median.
+        public var p50Seconds: Double?
+        /// At the 90th percentile.
+        public var p90Seconds: Double?
+    }
+}
+
+extension CampaignReport {
+    /// Shanghai's offset from UTC: the demo city's days and hours.
+    static let cityOffsetSeconds = 8 * 3_600
+    /// Rows kept in each breakdown.
+    static let rowsPerBreakdown = 20
+
+    /// Reads the report of `campaign` from `journal` (every event, in order). `stores` names the
+    /// stores and brands; `pseudonym` stands in for a user id. Nil when there is no such campaign.
+    public init?(
+        campaign id: String, journal: [LedgerEvent], stores: [Store], pseudonym: (String) -> String
+    ) {
+        var definition: Campaign?
+        var expired = false
+        var cards: [String: CardIssue] = [:]
+        var orders: [String: Order] = [:]
+        var orderOrder: [String] = []
+        var deliveredAt: [String: Int64] = [:]
+        var ordersByUser: [String: [Int64]] = [:]
+        for event in journal {
+            switch event {
+            case .campaignCreated(let campaign), .campaignUpdated(let campaign):
+                if campaign.id == id { definition = campaign }
+            case .cardsExpired(let campaign, _):
+                if campaign == id { expired = true }
+            case .cardIssued(let issue):
+                if issue.campaign == id { cards[issue.cardID] = issue }
+            case .orderPlaced(let order):
+                ordersByUser[order.draft.user, default: []].append(order.placedAtMs)
+                guard let card = order.draft.cardID, cards[card] != nil else { continue }
+                orders[order.id] = order
+                orderOrder.append(order.id)
+            case .orderChanged(let change):
+                guard orders[change.orderID] != nil else { continue }
+                orders[change.orderID]?.state = change.state
+                if change.state == .delivered { deliveredAt[change.orderID] = change.atMs }
+            }
+        }
+        guard let definition else { return nil }
+        let cardOrders = orderOrder.compactMap { orders[$0] }
+        let delivered = cardOrders.filter { $0.state == .delivered }
+
+        campaign = CampaignSummary(
+            id: definition.id, name: definition.name, budgetFen: definition.budgetFen,
+            cardValueFen: definition.cardValueFen, startsAt: definition.startsAt, endsAt: definition.endsAt,
+            cardsExpired: expired)
+
+        var firstOrder: [String: Int64] = [:]
+        for order in cardOrders {
+            guard let card = order.draft.cardID else { continue }
+            firstOrder[card] = min(firstOrder[card] ?? .max, order.placedAtMs)
+        }
+        let spentCards = Set(delivered.compactMap(\.draft.cardID))
+        funnel = Funnel(
+            cardsIssued: cards.count, welcomeCards: cards.values.filter { $0.kind == .welcome }.count,
+            referralCards: cards.values.filter { $0.kind == .referral }.count, cardsOrdered: firstOrder.count,
+            cardsDelivered: spentCards.count,
+            medianClaimToOrderSeconds: Self.percentile(
+                firstOrder.compactMap { card, at in cards[card].map { Double(at - $0.issuedAtMs) / 1_000 } }, 0.5),
+            medianOrderToDeliverySeconds: Self.percentile(
+                delivered.compactMap { order in deliveredAt[order.id].map { Double($0 - order.placedAtMs) / 1_000 } }, 0.5),
+            redemptionRate: cards.isEmpty ? 0 : Double(spentCards.count) / Double(cards.count))
+
+        let spent = delivered.reduce(Int64(0)) { $0 + $1.discountFen }
+        money = Money(
+            spentFen: spent, deliveredCardOrders: delivered.count,
+            costPerDeliveredOrderFen: delivered.isEmpty ? nil : spent / Int64(delivered.count),
+            expiredUnusedFen: expired
+                ? cards.values.filter { !spentCards.contains($0.cardID) }.reduce(0) { $0 + $1.valueFen } : 0)
+
+        // Referral edges: a welcome card names the referrer who got a bonus with it.
+        var broughtBy: [String: String] = [:]
+        var fanOut: [String: Int] = [:]
+        for issue in cards.values where issue.kind == .welcome {
+            guard let referrer = issue.counterpart else { continue }
+            broughtBy[issue.owner] = referrer
+            fanOut[referrer, default: 0] += 1
+        }
+        var depthOf: [String: Int] = [:]
+        func depth(_ user: String) -> Int {
+            if let known = depthOf[user] { return known }
+            var chain: [String] = []
+            var current = user
+            var seen: Set<String> = []
+            while let referrer = broughtBy[current], depthOf[current] == nil, seen.insert(current).inserted {
+                chain.append(current)
+                current = referrer
+            }
+            var length = depthOf[current] ?? 0
+            for member in chain.reversed() {
+                length += 1
+                depthOf[member] = length
+            }
+            return depthOf[user] ?? 0
+        }
+        referrals = Referrals(
+            referrers: fanOut.count, referred: broughtBy.count, maxFanOut: fanOut.values.max() ?? 0,
+            meanFanOut: fanOut.isEmpty ? 0 : Double(broughtBy.count) / Double(fanOut.count),
+            depth: broughtBy.keys.map(depth).max() ?? 0,
+            top: Self.top(fanOut.map { (pseudonym($0.key), $0.value) }, limit: 10))
+
+        var new = 0
+        var returning = 0
+        for issue in cards.values where issue.kind == .welcome {
+            if (ordersByUser[issue.owner] ?? []).contains(where: { $0 < issue.issuedAtMs }) { returning += 1 } else { new += 1 }
+        }
+        customers = Customers(new: new, returning: returning)
+
+        // Retention: by the day of a user's first delivered free order, whether they ordered again.
+        var firstFree: [String: Int64] = [:]
+        for order in delivered { firstFree[order.draft.user] = min(firstFree[order.draft.user] ?? .max, order.placedAtMs) }
+        var cohorts: [Int: (users: Int, day1: Int, day7: Int)] = [:]
+        for (user, first) in firstFree {
+            let day = Self.cityDay(first)
+            let later = (ordersByUser[user] ?? []).map(Self.cityDay).filter { $0 > day }
+            var cohort = cohorts[day] ?? (0, 0, 0)
+            cohort.users += 1
+            if later.contains(day + 1) { cohort.day1 += 1 }
+            if later.contains(where: { $0 <= day + 7 }) { cohort.day7 += 1 }
+            cohorts[day] = cohort
+        }
+        retention = cohorts.keys.sorted().map { day in
+            let cohort = cohorts[day]!
+            return RetentionCohort(day: Self.dayName(day), users: cohort.users, day1: cohort.day1, day7: cohort.day7)
+        }
+
+        let storesByID = Dictionary(stores.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let districts = Gazetteer.places.filter { $0.kind == .district }
+        var byDistrict: [String: Int] = [:]
+        var byCell: [String: Int] = [:]
+        var byStore: [String: Int] = [:]
+        var byBrand: [String: Int] = [:]
+        var byDrink: [String: Int] = [:]
+        var hours = Array(repeating: 0, count: 24)
+        for order in cardOrders {
+            let point = GeoPoint(lat: order.draft.address.lat, lng: order.draft.address.lng)
+            if let district = districts.min(by: { $0.point.distance(to: point) < $1.point.distance(to: point) }) {
+                byDistrict[district.english, default: 0] += 1
+            }
+            byCell[Self.cell(point), default: 0] += 1
+            let store = storesByID[order.draft.merchantID]
+            byStore[store.map { "\($0.id) \($0.name)" } ?? order.draft.merchantID, default: 0] += 1
+            byBrand[store?.brand ?? "unknown", default: 0] += 1
+            for item in order.draft.items { byDrink[item.drink, default: 0] += item.quantity }
+            hours[Self.cityHour(order.placedAtMs)] += 1
+        }
+        breakdowns = Breakdowns(
+            districts: Self.top(byDistrict.map { ($0.key, $0.value) }), cells: Self.top(byCell.map { ($0.key, $0.value) }),
+            stores: Self.top(byStore.map { ($0.key, $0.value) }), brands: Self.top(byBrand.map { ($0.key, $0.value) }),
+            drinks: Self.top(byDrink.map { ($0.key, $0.value) }), hours: hours)
+
+        let late = delivered.compactMap { order in deliveredAt[order.id].map { Double($0 - order.draft.promisedAtMs) / 1_000 } }
+        lateness = Lateness(
+            delivered: late.count, onTime: late.filter { $0 <= 0 }.count, p50Seconds: Self.percentile(late, 0.5),
+            p90Seconds: Self.percentile(late, 0.9))
+    }
+
+    /// The value at `fraction` of the sorted values (nearest rank); nil for none.
+    static func percentile(_ values: [Double], _ fraction: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let rank = Int((fraction * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(sorted.count - 1, max(0, rank))]
+    }
+
+    /// The busiest `limit` keys, ties by name.
+    static func top(_ counts: [(String, Int)], limit: Int = rowsPerBreakdown) -> [Count] {
+        counts.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.prefix(limit).map { Count(key: $0.0, count: $0.1) }
+    }
+
+    /// The corner of the point's cell of about 500 m (0.0045° of latitude; longitude scaled at 31°N,
+    /// where the demo city lies), so an export never holds an address.
+    static func cell(_ point: GeoPoint) -> String {
+        let latStep = 0.0045
+        let lngStep = 0.0045 / cos(31 * .pi / 180)
+        let lat = (point.lat / latStep).rounded(.down) * latStep
+        let lng = (point.lng / lngStep).rounded(.down) * lngStep
+        return String(format: "%.4f,%.4f", lat, lng)
+    }
+
+    /// Days since 1970 in Shanghai time.
+    static func cityDay(_ ms: Int64) -> Int {
+        Int(((ms / 1_000) + Int64(cityOffsetSeconds)).quotientRoundingDown(by: 86_400))
+    }
+
+    /// The hour of the day in Shanghai time.
+    static func cityHour(_ ms: Int64) -> Int {
+        Int(((ms / 1_000) + Int64(cityOffsetSeconds)).remainderRoundingDown(by: 86_400) / 3_600)
+    }
+
+    /// A day since 1970 as `YYYY-MM-DD`.
+    static func dayName(_ day: Int) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(day) * 86_400))
+    }
+}
+
+extension Int64 {
+    fileprivate func quotientRoundingDown(by divisor: Int64) -> Int64 {
+        self >= 0 ? self / divisor : -((-self + divisor - 1) / divisor)
+    }
+
+    fileprivate func remainderRoundingDown(by divisor: Int64) -> Int64 {
+        self - quotientRoundingDown(by: divisor) * divisor
+    }
+}

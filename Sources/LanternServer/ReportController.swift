@@ -1,0 +1,51 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LanternLedger
+import LanternOrders
+import LanternReports
+import LanternStorage
+import NIOCore
+
+/// What a campaign bought, for operators: `GET /v1/admin/campaigns/{id}/report` as JSON, CSV
+/// or HTML, and the `/report` page that shows and downloads it. The report reads the
+/// database's journal, so it counts every node's claims and orders, not this node's memory.
+struct ReportController: Sendable {
+    let store: any LedgerStore
+    let directory: MerchantDirectory
+    let tokens: TokenAuthority
+
+    /// `GET /report` on the root router and the report's API route, outside the claim deadline:
+    /// reading a campaign's whole journal takes longer than a claim may.
+    func addRoutes(root: Router<LanternRequestContext>) {
+        root.get("report") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: ReportPage.html)))
+        }
+        root.group("v1/admin/campaigns").add(middleware: BearerAuthMiddleware(tokens: tokens))
+            .get(":id/report", use: report)
+    }
+
+    @Sendable func report(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        _ = try context.require(.admin)
+        let id = try context.parameters.require("id")
+        let name = request.uri.queryParameters["format"].map(String.init) ?? "json"
+        guard let format = ReportFormat(rawValue: name) else {
+            throw APIError(.badRequest, "invalid_parameter", "format must be json, csv or html")
+        }
+        let journal: [[LedgerEvent]]
+        do {
+            journal = try await store.loadJournal()
+        } catch {
+            throw APIError.unavailable("\(error)")
+        }
+        guard
+            let report = CampaignReport(
+                campaign: id, journal: journal.flatMap { $0 }, stores: directory.stores, pseudonym: tokens.pseudonym(of:))
+        else { throw APIError(LedgerError.campaignNotFound(id)) }
+        var headers: HTTPFields = [.contentType: format.contentType]
+        if format == .csv { headers[.contentDisposition] = "attachment; filename=\"\(id)-report.csv\"" }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: report.export(format))))
+    }
+}

@@ -202,6 +202,19 @@ def admitted(driver):
     return None
 
 
+def peak(driver, chart):
+    """The first series' peak as the chart labels it (\"1.2k\", \"850\"), as a number."""
+    spans = driver.find_elements(By.CSS_SELECTOR, f"#{chart} tspan")
+    if not spans:
+        return 0
+    text = spans[0].text.strip()
+    scale = {"k": 1e3, "M": 1e6}.get(text[-1:], 1)
+    try:
+        return float(text.rstrip("kM")) * scale
+    except ValueError:
+        return 0
+
+
 def check_dashboard(url, admin, lantern, shots):
     driver = browser(1280, 1100)
     try:
@@ -219,6 +232,12 @@ def check_dashboard(url, admin, lantern, shots):
         wait_for(
             driver, "the claims-per-second chart", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rates path")) == 2)
         print(f"dashboard: admitted {before} -> {admitted(driver)}; budget now: {driver.find_element(By.ID, 'budget').text}")
+        # A page opened after the spike draws it from the server's memory, not from its own.
+        driver.get(f"{url}/?token={admin}")
+        wait_for(driver, "the live stream again", lambda d: d.find_element(By.ID, "status").text.startswith("live"))
+        wait_for(driver, "the spike drawn from the history", lambda d: peak(d, "rates") >= 100, seconds=10)
+        wait_for(driver, "the latency table", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#routes tbody tr")) > 0, seconds=10)
+        print(f"dashboard reopened: claims peak {peak(driver, 'rates')}/s from the history")
         driver.save_screenshot(os.path.join(shots, "dashboard.png"))
     finally:
         driver.quit()

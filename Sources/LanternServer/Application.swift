@@ -102,7 +102,7 @@ public func buildRouter(
     directory: MerchantDirectory, board: MerchantBoard = MerchantBoard(), events: OrderEvents = OrderEvents(),
     dispatch: DispatchService? = nil, keeper: SharedLedgerKeeper? = nil,
     llm: LLMConfiguration? = nil, metrics: LanternMetrics = LanternMetrics(), tracing: Bool = false,
-    clock: @escaping @Sendable () -> Date = Date.init
+    history: StatsHistory? = nil, clock: @escaping @Sendable () -> Date = Date.init
 ) -> Router<LanternRequestContext> {
     let router = Router(context: LanternRequestContext.self)
     router.add(middleware: RequestObservationMiddleware(metrics: metrics))
@@ -174,7 +174,7 @@ public func buildRouter(
     ).addRoutes(to: v1)
     OperatorController(
         engine: engine, admission: admission, directory: directory, board: board, dispatch: dispatch, keeper: keeper,
-        tokens: tokens, clock: clock
+        tokens: tokens, clock: clock, history: history
     ).addRoutes(root: router, v1: v1)
     ReportController(store: store, directory: directory, tokens: tokens).addRoutes(root: router)
     let mcp = router.group("mcp").add(middleware: EventLoopAffinityMiddleware())
@@ -231,11 +231,15 @@ public func buildApplication(
         ) { order in events.publish(order) }
     }
     let census = ConnectionCensus(limits: configuration.connections)
+    let history = StatsHistory(
+        metrics: metrics, clock: clock,
+        sample: { try OperatorController.sample(engine: engine, admission: admission, dispatch: dispatch) },
+        load: { try OperatorController.load(engine: engine, directory: directory, board: board) })
     var app = Application(
         router: buildRouter(
             engine: engine, store: opened.store, sessions: sessions, tokens: tokens, admission: admission, directory: directory,
             board: board, events: events, dispatch: dispatch, keeper: keeper, llm: configuration.llm, metrics: metrics,
-            tracing: configuration.tracing, clock: clock),
+            tracing: configuration.tracing, history: history, clock: clock),
         // Claims are answered on the connection's event loop when nothing would record a span
         // for them; with tracing on, every claim goes through the router's tracing middleware.
         server: configuration.tracing || !configuration.claimFastPath
@@ -249,7 +253,7 @@ public func buildApplication(
         // only once the engine has committed its last batch.
         services: opened.services + (keeper.map { [$0] } ?? []) + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger, node: keeper?.node),
-        ] + sharedRooms + [board, sessions, dispatch],
+        ] + sharedRooms + [board, sessions, dispatch, history],
         onServerRunning: { channel in
             // NIO accepts four connections per turn of the listening socket's event loop, and
             // a loop serving a crowd turns slowly: a thousand connections arriving at once then

@@ -27,11 +27,14 @@ public final class LanternMetrics: Sendable {
     struct RouteInstruments: Sendable {
         var requests: Metrics.Counter
         var duration: Metrics.Timer
+        /// The same latencies in buckets this process can read back, for the dashboard's history.
+        var window: LatencyBuckets
 
         /// Counts one answered request that took `duration`.
         func record(duration: Duration) {
             requests.increment()
             self.duration.record(duration: duration)
+            window.record(duration)
         }
     }
 
@@ -65,10 +68,16 @@ public final class LanternMetrics: Sendable {
             let made = RouteInstruments(
                 requests: Metrics.Counter(label: "lantern_http_requests_total", dimensions: dimensions, factory: factory),
                 duration: Metrics.Timer(
-                    label: "lantern_http_request_duration_seconds", dimensions: dimensions, factory: factory))
+                    label: "lantern_http_request_duration_seconds", dimensions: dimensions, factory: factory),
+                window: LatencyBuckets())
             routes[key] = made
             return made
         }
+    }
+
+    /// Every route's answers so far, by route, method and status: cumulative latency buckets.
+    func routeLatencies() -> [(route: String, method: String, status: Int, buckets: [UInt64])] {
+        routes.withLock { routes in routes.map { ($0.key.route, $0.key.method.rawValue, $0.key.status, $0.value.window.counts) } }
     }
 
     /// Counts one assistant turn by the engine that answered it (`offline`, `llm`, `offline-fallback`).
@@ -204,4 +213,42 @@ struct RequestObservationMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     /// `X-Request-Id`: the id of the request on Lantern's log lines.
     static let requestID = Self("X-Request-Id")!
+}
+
+/// Latencies counted in fixed buckets, each 25 % wider than the one before from 50 µs to about
+/// 30 s: what a dashboard needs for p50 and p99 within a bucket's width, read back by the
+/// process itself (Prometheus's histograms are written out, not read). One small lock, held
+/// for an increment.
+final class LatencyBuckets: Sendable {
+    /// Upper bounds in seconds; a last bucket takes everything slower.
+    static let bounds: [Double] = (0..<60).map { 0.000_05 * pow(1.25, Double($0)) }
+    private let buckets = Mutex([UInt64](repeating: 0, count: LatencyBuckets.bounds.count + 1))
+
+    /// Counts one latency.
+    func record(_ duration: Duration) {
+        let seconds = duration.secondsValue
+        var low = 0
+        var high = Self.bounds.count
+        while low < high {
+            let middle = (low + high) / 2
+            if Self.bounds[middle] < seconds { low = middle + 1 } else { high = middle }
+        }
+        buckets.withLock { $0[low] += 1 }
+    }
+
+    /// Counts so far, bucket by bucket.
+    var counts: [UInt64] { buckets.withLock { $0 } }
+
+    /// The latency at `fraction` of `counts` (the bucket's upper bound, seconds); nil for none.
+    static func quantile(_ counts: [UInt64], _ fraction: Double) -> Double? {
+        let total = counts.reduce(0, +)
+        guard total > 0 else { return nil }
+        let rank = UInt64((fraction * Double(total)).rounded(.up))
+        var seen: UInt64 = 0
+        for (index, count) in counts.enumerated() {
+            seen += count
+            if seen >= max(1, rank) { return index < bounds.count ? bounds[index] : bounds[bounds.count - 1] * 1.25 }
+        }
+        return nil
+    }
 }

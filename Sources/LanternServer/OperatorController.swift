@@ -19,6 +19,8 @@ struct OperatorController: Sendable {
     var keeper: SharedLedgerKeeper? = nil
     let tokens: TokenAuthority
     let clock: @Sendable () -> Date
+    /// What this node recorded over the last hour (by second) and week (by minute).
+    var history: StatsHistory? = nil
 
     /// `GET /` (the dashboard), `GET /chat` (the customer page) and `GET /admin/stream` on the
     /// root router; `GET /v1/admin/stats` under `/v1`.
@@ -40,6 +42,55 @@ struct OperatorController: Sendable {
                 status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: try snapshot())))
         }
+        v1.get("admin/history", use: historyPoints)
+    }
+
+    /// `GET /v1/admin/history?resolution=second|minute&since_ms=`: the points this node kept.
+    @Sendable func historyPoints(_ request: Request, context: LanternRequestContext) async throws -> Response {
+        _ = try context.require(.admin)
+        let resolution = request.uri.queryParameters["resolution"].map(String.init) ?? "second"
+        guard resolution == "second" || resolution == "minute" else {
+            throw APIError(.badRequest, "invalid_parameter", "resolution must be second or minute")
+        }
+        let since = request.uri.queryParameters["since_ms"].flatMap { Int64(String($0)) } ?? 0
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("resolution", resolution)
+        json.beginArray("points")
+        for point in history?.points(minutes: resolution == "minute", sinceMs: since) ?? [] { point.write(into: &json) }
+        json.endArray()
+        json.endObject()
+        return json.response(status: .ok)
+    }
+
+    /// What the history samples each second: budgets, waiting rooms, admission, riders.
+    static func sample(engine: LedgerEngine, admission: AdmissionControl, dispatch: DispatchService?) throws -> StatsHistory.Sample {
+        let activity = admission.activity()
+        let accounts = try engine.read { $0.allAccounts }
+        let riders = dispatch?.snapshot ?? (riders: 0, busy: 0, waiting: 0)
+        return StatsHistory.Sample(
+            campaigns: accounts.map { account in
+                StatsHistory.CampaignPoint(
+                    id: account.campaign.id, budgetFen: account.campaign.budgetFen, remainingFen: account.remainingFen,
+                    outstandingFen: account.outstandingFen, spentFen: account.spentFen, cards: account.cardsIssued,
+                    waiting: activity.waiting[account.campaign.id] ?? 0,
+                    waitSeconds: Int((activity.waitSeconds[account.campaign.id] ?? 0).rounded(.up)))
+            },
+            admitted: activity.admitted, queued: activity.queued, rateLimited: activity.rateLimited, ridersBusy: riders.busy,
+            ridersTotal: riders.riders)
+    }
+
+    /// What the history samples every tenth second: orders by state and the stores' load.
+    static func load(engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard) throws -> StatsHistory.Load {
+        let (byState, backlogs) = try engine.read { book in
+            var byState: [String: Int] = [:]
+            for order in book.allOrders { byState[order.state.rawValue, default: 0] += 1 }
+            return (byState, directory.stores.map { book.unmadeCups(atMerchant: $0.id) })
+        }
+        let minutes = zip(directory.stores, backlogs).map { AutoPause.backlogMinutes($1, store: $0) }
+        return StatsHistory.Load(
+            ordersByState: byState, maxBacklogMinutes: Int((minutes.max() ?? 0).rounded()),
+            pausedStores: directory.stores.filter { board.isPaused($0.id) || board.isAutoPaused($0.id) }.count)
     }
 
     /// Server-sent events, `event: stats` once a second. Browsers' EventSource cannot send an

@@ -25,6 +25,9 @@ public struct CampaignReport: Sendable, Equatable, Codable {
     public var breakdowns: Breakdowns
     /// Deliveries of card orders against their promised time.
     public var lateness: Lateness
+    /// Users of the test namespace (`lantern rush`'s) whose cards and orders were left out;
+    /// 0 when they were counted in.
+    public var testUsersLeftOut: Int
 
     /// The campaign's terms and accounting.
     public struct CampaignSummary: Sendable, Equatable, Codable {
@@ -155,12 +158,22 @@ extension CampaignReport {
     static let cityOffsetSeconds = 8 * 3_600
     /// Rows kept in each breakdown.
     static let rowsPerBreakdown = 20
+    /// User ids that are test traffic: `lantern rush` names its simulated users so.
+    public static let testUserPrefix = "test-"
 
     /// Reads the report of `campaign` from `journal` (every event, in order). `stores` names the
-    /// stores and brands; `pseudonym` stands in for a user id. Nil when there is no such campaign.
+    /// stores and brands; `pseudonym` stands in for a user id; test traffic (user ids starting
+    /// with `testUserPrefix`) is left out unless `includingTest`. Nil when there is no such campaign.
     public init?(
-        campaign id: String, journal: [LedgerEvent], stores: [Store], pseudonym: (String) -> String
+        campaign id: String, journal: [LedgerEvent], stores: [Store], includingTest: Bool = false,
+        pseudonym: (String) -> String
     ) {
+        var testUsers: Set<String> = []
+        func isLeftOut(_ user: String) -> Bool {
+            guard !includingTest, user.hasPrefix(Self.testUserPrefix) else { return false }
+            testUsers.insert(user)
+            return true
+        }
         var definition: Campaign?
         var expired = false
         var cards: [String: CardIssue] = [:]
@@ -175,8 +188,9 @@ extension CampaignReport {
             case .cardsExpired(let campaign, _):
                 if campaign == id { expired = true }
             case .cardIssued(let issue):
-                if issue.campaign == id { cards[issue.cardID] = issue }
+                if issue.campaign == id, !isLeftOut(issue.owner) { cards[issue.cardID] = issue }
             case .orderPlaced(let order):
+                guard !isLeftOut(order.draft.user) else { continue }
                 ordersByUser[order.draft.user, default: []].append(order.placedAtMs)
                 guard let card = order.draft.cardID, cards[card] != nil else { continue }
                 orders[order.id] = order
@@ -188,6 +202,7 @@ extension CampaignReport {
             }
         }
         guard let definition else { return nil }
+        testUsersLeftOut = testUsers.count
         let cardOrders = orderOrder.compactMap { orders[$0] }
         let delivered = cardOrders.filter { $0.state == .delivered }
 

@@ -44,6 +44,7 @@ extension CampaignReport {
             ("campaign", "id", campaign.id), ("campaign", "name", campaign.name),
             ("campaign", "budget_fen", "\(campaign.budgetFen)"), ("campaign", "card_value_fen", "\(campaign.cardValueFen)"),
             ("campaign", "cards_expired", "\(campaign.cardsExpired)"),
+            ("campaign", "test_users_left_out", "\(testUsersLeftOut)"),
             ("funnel", "cards_issued", "\(funnel.cardsIssued)"), ("funnel", "welcome_cards", "\(funnel.welcomeCards)"),
             ("funnel", "referral_cards", "\(funnel.referralCards)"), ("funnel", "cards_ordered", "\(funnel.cardsOrdered)"),
             ("funnel", "cards_delivered", "\(funnel.cardsDelivered)"),
@@ -119,7 +120,8 @@ extension CampaignReport {
             td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}.n{text-align:right;font-variant-numeric:tabular-nums}
             .bar{display:inline-block;height:10px;background:#e67e22;min-width:1px}td:last-child{width:20em}</style></head><body>
             <h1>\(Self.escape(campaign.name)) <small>(\(Self.escape(campaign.id)))</small></h1>
-            <p>Users appear as pseudonyms, delivery addresses as cells of about 500 m. Days and hours are Shanghai time.</p>
+            <p>Users appear as pseudonyms, delivery addresses as cells of about 500 m. Days and hours are Shanghai time.
+            \(testUsersLeftOut > 0 ? "Test traffic left out: \(testUsersLeftOut) users." : "")</p>
             <table>\(headline.map { "<tr><th>\($0.0)</th><td>\(Self.escape($0.1))</td></tr>" }.joined())</table>
             <h2>Ordered again after the free one</h2><table><tr><th>first free order</th><th>users</th><th>next day</th><th>within 7 days</th></tr>\(retentionRows)</table>
             \(table("Top referrers", referrals.top))\(breakdownTables.map { table($0.0.capitalized, $0.1) }.joined())\(table("Hours", hours))

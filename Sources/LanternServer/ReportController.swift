@@ -42,7 +42,8 @@ struct ReportController: Sendable {
         }
         guard
             let report = CampaignReport(
-                campaign: id, journal: journal.flatMap { $0 }, stores: directory.stores, pseudonym: tokens.pseudonym(of:))
+                campaign: id, journal: journal.flatMap { $0 }, stores: directory.stores,
+                includingTest: request.uri.queryParameters["include_test"] == "true", pseudonym: tokens.pseudonym(of:))
         else { throw APIError(LedgerError.campaignNotFound(id)) }
         var headers: HTTPFields = [.contentType: format.contentType]
         if format == .csv { headers[.contentDisposition] = "attachment; filename=\"\(id)-report.csv\"" }

@@ -14,6 +14,7 @@ struct Report: AsyncParsableCommand {
     @Option(name: .long, help: "The campaign to report on.") var campaign: String
     @Option(name: .long, help: "json, csv or html.") var format: String = "json"
     @Option(name: .long, help: "Write the report here instead of to standard output.") var output: String?
+    @Flag(name: .long, help: "Count test traffic (users named test-…, as lantern rush names them) in.") var includeTest = false
 
     func run() async throws {
         guard let format = ReportFormat(rawValue: format) else { throw ValidationError("--format must be json, csv or html") }
@@ -27,7 +28,8 @@ struct Report: AsyncParsableCommand {
         }
         guard
             let report = CampaignReport(
-                campaign: campaign, journal: journal.flatMap { $0 }, stores: city?.stores ?? [], pseudonym: tokens.pseudonym(of:))
+                campaign: campaign, journal: journal.flatMap { $0 }, stores: city?.stores ?? [], includingTest: includeTest,
+                pseudonym: tokens.pseudonym(of:))
         else {
             FileHandle.standardError.write(Data("lantern report: there is no campaign '\(campaign)' in the store\n".utf8))
             throw ExitCode(1)

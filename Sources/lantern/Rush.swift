@@ -4,6 +4,7 @@ import AsyncHTTPClient
 import Foundation
 import Histogram
 import LanternAdmission
+import LanternReports
 import LanternServer
 import NIOCore
 import NIOHTTP1
@@ -24,7 +25,7 @@ struct Rush: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds users may keep waiting after the last arrival.") var grace: Double = 30
     @Option(name: .long, help: "Campaign to claim from.") var campaign = "spring-festival"
     @Option(name: .long, help: "HTTP connections to the server.") var connections = 256
-    @Option(name: .long, help: "Prefix of the simulated user ids (default: random per run).") var userPrefix: String?
+    @Option(name: .long, help: "Prefix of the simulated user ids, after test- (default: random per run).") var userPrefix: String?
     @Flag(name: .long, help: "Allow a server address outside 127.0.0.0/8 and ::1.") var allowRemote = false
     @Flag(name: .long, help: "Print the report as JSON.") var json = false
     @OptionGroup var secret: SecretOption
@@ -37,7 +38,8 @@ struct Rush: AsyncParsableCommand {
         guard allowRemote || host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]" else {
             throw ValidationError("rush targets loopback only; pass --allow-remote to aim elsewhere")
         }
-        let prefix = userPrefix ?? "rush\(UInt16.random(in: 0...UInt16.max))x"
+        // Test traffic: every simulated user is in the test- namespace, which reports leave out.
+        let prefix = CampaignReport.testUserPrefix + (userPrefix ?? "rush\(UInt16.random(in: 0...UInt16.max))x")
         let tokens = try await TokenAuthority(secret: try secret.resolve())
         var userTokens: [String] = []
         userTokens.reserveCapacity(users)

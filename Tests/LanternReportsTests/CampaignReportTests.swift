@@ -55,6 +55,9 @@ struct ReportFixture {
         order("o4", "cy", card: Card.id(campaign: "spring", owner: "cy", ordinal: 0), store: 0, drink: "taro milk tea", cups: 1, at: 200),
         change("o1", .delivered, at: 60 + 1_800), change("o4", .delivered, at: 200 + 1_200),
         order("o2", "ann", card: nil, store: 0, drink: "pearl milk tea", cups: 1, at: 86_400),
+        // Test traffic from lantern rush: left out unless asked for.
+        card("test-rush7x0", 0, .welcome, at: 30),
+        order("o5", "test-rush7x0", card: Card.id(campaign: "spring", owner: "test-rush7x0", ordinal: 0), store: 1, drink: "oolong tea", cups: 1, at: 90),
         .cardsExpired(campaign: "spring", at: start.addingTimeInterval(172_800)),
     ]
 
@@ -114,6 +117,15 @@ struct CampaignReportTests {
         let json = try? JSONSerialization.jsonObject(with: Data(report.export(.json).utf8)) as? [String: Any]
         #expect((json?["money"] as? [String: Any])?["expired_unused_fen"] as? Int == 7_500)
         #expect(report.export(.html).contains("cards issued"))
+    }
+
+    @Test("Test traffic is left out unless asked for, and the report says how many users it left out")
+    func testTraffic() {
+        #expect(ReportFixture.report.testUsersLeftOut == 1)
+        let counted = CampaignReport(campaign: "spring", journal: ReportFixture.journal, stores: ReportFixture.stores, includingTest: true) { $0 }!
+        #expect(counted.testUsersLeftOut == 0)
+        #expect(counted.funnel.cardsIssued == 6)
+        #expect(counted.funnel.cardsOrdered == 4)
     }
 
     @Test("An unknown campaign has no report")

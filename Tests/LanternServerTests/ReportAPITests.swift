@@ -10,7 +10,7 @@ struct ReportAPITests {
     func report(_ kind: StoreKind) async throws {
         try await withTestApp(kind) { app in
             _ = try await app.createCampaign()
-            for user in ["ann", "bob"] { #expect(try await app.claim(user).status == .created) }
+            for user in ["ann", "bob", "test-rush1x0"] { #expect(try await app.claim(user).status == .created) }
             let store = try await app.nearbyStore()
             let card = "spring:ann:0"
             #expect(try await app.order("ann", merchant: store, card: card).status == .created)
@@ -24,6 +24,10 @@ struct ReportAPITests {
             let stores = (reply.json["breakdowns"] as? [String: Any])?["stores"] as? [[String: Any]]
             #expect((stores?.first?["key"] as? String)?.hasPrefix(store) == true)
             #expect(!String(decoding: reply.body, as: UTF8.self).contains("People's Square"))
+
+            #expect(reply.json["test_users_left_out"] as? Int == 1)
+            let withTest = try await app.send(.get, "/v1/admin/campaigns/spring/report?include_test=true", as: "ops", role: .admin)
+            #expect((withTest.json["funnel"] as? [String: Any])?["cards_issued"] as? Int == 3)
 
             let csv = try await app.send(.get, "/v1/admin/campaigns/spring/report?format=csv", as: "ops", role: .admin)
             #expect(csv.headers[.contentType] == "text/csv; charset=utf-8")

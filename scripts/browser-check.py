@@ -4,7 +4,8 @@
 /chat, phone-sized: claim the free-order card, order a drink in one sentence, take the
 assistant's suggestions to confirm, and watch the order appear on its timeline and move on
 (the server runs its demo stores and riders on autopilot); then, in English and in Chinese,
-two drinks with options from a named brand to a typed address, edited and confirmed. Then /, the operator dashboard:
+two drinks with options from a named brand to a typed address, edited and confirmed; and a
+claim queued behind a proof-of-work puzzle the page solves. Then /, the operator dashboard:
 connect with an admin token, run a short `lantern rush` against the server, and watch the
 admitted-claims counter and the budget move. Screenshots of both pages go to --screenshots.
 """
@@ -144,6 +145,47 @@ def api(url, method, path, token, body=None):
         return error.code, json.loads(error.read() or b"{}")
 
 
+def check_queue_puzzle(url, admin, lantern):
+    """A botted campaign: its waiting room admits one a second and asks for proof of work. The
+    page's claim is queued, the page solves the puzzle, waits its turn and claims with the
+    ticket and the solution."""
+    status, _ = api(url, "POST", "/v1/campaigns", admin, {
+        "id": "puzzle-check", "name": "Puzzle check", "budget_fen": 100_000, "card_value_fen": 2_500,
+        "max_cards_per_user": 1, "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
+        "cards_expire_at": "2099-06-01T00:00:00Z"})
+    if status != 201:
+        sys.exit(f"FAIL: creating the puzzle campaign answered {status}")
+    for path, body in (("/v1/campaigns/puzzle-check/admission", {"rate_per_minute": 60}),
+                       ("/v1/campaigns/puzzle-check/queue-proof", {"bits": 14})):
+        status, answer = api(url, "PUT", path, admin, body)
+        if status != 200:
+            sys.exit(f"FAIL: {path} answered {status}: {answer}")
+    # Someone ahead in line, so the page's claim is queued rather than let straight in.
+    ahead = subprocess.run([lantern, "token", "--user", "browser-ahead"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    api(url, "POST", "/v1/campaigns/puzzle-check/claims", ahead, {})
+    token = subprocess.run([lantern, "token", "--user", "browser-puzzle"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    queued_before = api(url, "GET", "/v1/admin/stats", admin)[1]["admission"]["queued"]
+    driver = browser(420, 900)
+    try:
+        driver.get(f"{url}/chat?token={token}")
+        field = driver.find_element(By.ID, "campaign")
+        field.clear()
+        field.send_keys("puzzle-check")
+        driver.find_element(By.ID, "claim").click()
+        wait_for(driver, "the queued claim to be admitted and claimed with the puzzle solved",
+                 lambda d: "claimed" in d.find_element(By.ID, "queue").text, seconds=40)
+        if api(url, "GET", "/v1/admin/stats", admin)[1]["admission"]["queued"] <= queued_before:
+            sys.exit("FAIL: the page's claim went straight in; it was to wait in line behind the puzzle")
+        status, cards = api(url, "GET", "/v1/me/cards", token)
+        if not any(card["campaign"] == "puzzle-check" for card in cards.get("cards", [])):
+            sys.exit(f"FAIL: no puzzle-check card after the page said claimed: {cards}")
+        print("chat: queued behind a puzzle of 14 bits, solved in the browser, admitted and claimed")
+    finally:
+        driver.quit()
+
+
 def check_merchant(url, lantern, shots):
     """The counter and a customer at once: the customer orders on /chat, the order appears on
     /merchant without a reload, the merchant accepts it and marks it ready and the customer's
@@ -257,6 +299,7 @@ def main():
                                  check=True).stdout.strip()
     check_chat_typed(args.url, typed_token, args.screenshots)
     check_merchant(args.url, args.lantern, args.screenshots)
+    check_queue_puzzle(args.url, args.admin_token, args.lantern)
     check_dashboard(args.url, args.admin_token, args.lantern, args.screenshots)
     print("browser check passed")
 

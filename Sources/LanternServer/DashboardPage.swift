@@ -117,7 +117,9 @@ enum DashboardPage {
           latest = s;
           const options = s.campaigns.map(c => c.id);
           if ([...$('campaign').options].map(o => o.value).join() !== options.join()) {
-            const keep = chosen();
+            // Keep the operator's choice; at first, the campaign with the most cards (or ?campaign=).
+            const busiest = s.campaigns.reduce((a, b) => (b.cards_issued > a.cards_issued ? b : a), s.campaigns[0] || {}).id;
+            const keep = chosen() || new URLSearchParams(location.search).get('campaign') || busiest;
             $('campaign').innerHTML = options.map(id => `<option>${escape(id)}</option>`).join('');
             if (options.includes(keep)) $('campaign').value = keep;
           }

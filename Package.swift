@@ -71,6 +71,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        /// The claim wire path, in quarantine: claims read and answered straight from a
+        /// connection's bytes for a `WireClaimDesk` the server provides, and the compact HS256
+        /// check it needs. Everything it does not recognise goes to Hummingbird whole.
+        .target(
+            name: "LanternWire",
+            dependencies: [
+                "LanternLedger",
+                "LanternAdmission",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         /// HTTP API on Hummingbird: auth, errors, routes.
         .target(
             name: "LanternServer",
@@ -82,6 +98,7 @@ let package = Package(
                 "LanternAdmission",
                 "LanternReports",
                 "LanternStorage",
+                "LanternWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -143,6 +160,7 @@ let package = Package(
             name: "LanternServerTests",
             dependencies: [
                 "LanternServer",
+                "LanternWire",
                 "LanternLab",
                 "LanternStorage",
                 "LanternLedger",

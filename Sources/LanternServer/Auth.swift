@@ -4,6 +4,7 @@ import Hummingbird
 import JWTKit
 import LanternAdmission
 import LanternLedger
+import LanternWire
 import NIOCore
 
 /// What a caller may do.

@@ -12,6 +12,7 @@ import Synchronization
 import Testing
 
 @testable import LanternServer
+@testable import LanternWire
 @testable import LanternStorage
 
 /// `ClaimFastPath` in a channel of its own, in front of NIO's HTTP/1 decoder and encoder as in
@@ -604,8 +605,9 @@ private func withFastPath(_ body: @Sendable @escaping (FastPathRig) async throws
             try await channel.pipeline.addHandler(reads)
             try await channel.pipeline.addHandler(
                 ClaimFastPath(
-                    desk: ClaimDesk(engine: engine, admission: admission), tokens: tokens, metrics: LanternMetrics(),
-                    serverName: "Lantern", logger: quietLogger))
+                    desk: ClaimWireDesk(desk: ClaimDesk(engine: engine, admission: admission), tokens: tokens, metrics: LanternMetrics()),
+                    serverName: "Lantern", maxBodyBytes: JSONBody.maxBodyBytes, formatDate: { HTTPDate.format(secondsSince1970: $0) },
+                    logger: quietLogger))
             let events = EventCounter()
             try await channel.eventLoop.submit {
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(

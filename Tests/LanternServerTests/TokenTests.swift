@@ -4,6 +4,7 @@ import LanternAdmission
 import Testing
 
 @testable import LanternServer
+@testable import LanternWire
 
 @Suite struct TokenTests {
     static let secret = "token-test-secret-0123456789abcdef0123"

@@ -5,6 +5,7 @@ import NIOHTTP1
 import Testing
 
 @testable import LanternServer
+@testable import LanternWire
 
 /// The claim fast path reads request boundaries itself, in front of NIO's HTTP/1 decoder. These
 /// tests hold the two against each other on random and mutated pipelined streams: wherever the

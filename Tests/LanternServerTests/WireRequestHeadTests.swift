@@ -3,6 +3,7 @@ import NIOCore
 import Testing
 
 @testable import LanternServer
+@testable import LanternWire
 
 /// The request-head reader the claim fast path works from: what it reads, and what it leaves to
 /// the full HTTP decoder.

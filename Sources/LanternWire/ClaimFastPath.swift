@@ -3,11 +3,57 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import LanternLedger
-import LanternStorage
 import Logging
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
+
+/// What the claim wire path asks of the application, and nothing more: who a bearer token
+/// names, a claim decided (now, or once the ledger has committed it), and where answers are
+/// counted. The server implements it over the same claim desk its router's route uses.
+public protocol WireClaimDesk: Sendable {
+    /// The user a bearer token names, when it is a valid user token in the shape this path can
+    /// check without suspending; nil hands the request to the router.
+    func user(bearer token: Substring) -> String?
+    /// Decides `claim` and gives its answer to `done` on `eventLoop`: at once when no commit is
+    /// needed (a refusal, a place in the waiting room), else from the ledger's commit callback.
+    func decide(_ claim: WireClaim, eventLoop: any EventLoop, done: @escaping @Sendable (WireAnswer) -> Void)
+    /// Counts an answered claim and its latency.
+    func answered(_ status: HTTPResponse.Status, after duration: Duration)
+}
+
+/// A claim as read from the wire.
+public struct WireClaim: Sendable {
+    /// The signed-in user.
+    public var user: String
+    /// The campaign in the URL.
+    public var campaign: String
+    /// The client's address, for its rate limit.
+    public var address: String?
+    /// `Idempotency-Key`, `Queue-Ticket` and `Queue-Proof`, as sent.
+    public var idempotencyKey: String?
+    public var queueTicket: String?
+    public var queueProof: String?
+    /// The JSON body.
+    public var body: [UInt8]
+}
+
+/// An answer to write: status, headers (`Content-Type` among them) and body.
+public struct WireAnswer: Sendable {
+    /// HTTP status.
+    public var status: HTTPResponse.Status
+    /// Headers; `Content-Length`, `X-Request-Id`, `Date` and `Server` are added when written.
+    public var headers: HTTPFields
+    /// The body.
+    public var body: [UInt8]
+
+    /// An answer.
+    public init(status: HTTPResponse.Status, headers: HTTPFields, body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
 
 /// Answers `POST /v1/campaigns/{id}/claims` from a signed-in user straight from the connection's
 /// bytes, at the front of the channel pipeline, on the connection's event loop.
@@ -31,9 +77,6 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
-    /// The route's name in metrics and logs, as the router names it.
-    static let route = "/v1/campaigns/{id}/claims"
-
     private enum Mode {
         /// At a request boundary: the next request's head is read here. `scanned` bytes of
         /// `pending` have been searched for the head's end, so a head arriving in many small
@@ -53,10 +96,10 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case closed
     }
 
-    private let desk: ClaimDesk
-    private let tokens: TokenAuthority
-    private let metrics: LanternMetrics
+    private let desk: any WireClaimDesk
     private let serverName: String
+    private let maxBodyBytes: Int
+    private let formatDate: @Sendable (Int64) -> String
     private let logger: Logger
     private var mode = Mode.reading(scanned: 0)
     /// Bytes read and not yet answered or passed on.
@@ -74,15 +117,16 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bytes went to the handlers behind since they last saw a read complete. A read this
     /// path took whole is not announced to them, so they do no work for it.
     private var passedOnSinceReadComplete = false
-    /// The metrics of answered (201) claims, looked up once per connection.
-    private lazy var created = metrics.routeInstruments(route: Self.route, method: .post, status: 201)
-
-    /// Creates the handler for one connection.
-    init(desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String, logger: Logger) {
+    /// Creates the handler for one connection: claims go to `desk`; answers carry `serverName`
+    /// and a `Date` header `formatDate` writes; a body over `maxBodyBytes` goes to the router.
+    init(
+        desk: any WireClaimDesk, serverName: String, maxBodyBytes: Int, formatDate: @escaping @Sendable (Int64) -> String,
+        logger: Logger
+    ) {
         self.desk = desk
-        self.tokens = tokens
-        self.metrics = metrics
         self.serverName = serverName
+        self.maxBodyBytes = maxBodyBytes
+        self.formatDate = formatDate
         self.logger = logger
     }
 
@@ -179,7 +223,7 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private struct Claim {
-        var identity: Identity
+        var user: String
         var campaign: String
         var started: ContinuousClock.Instant
     }
@@ -191,44 +235,31 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let suffix = "/claims"
         guard head.method == "POST", head.target.hasPrefix(prefix), head.target.hasSuffix(suffix),
             head.target.utf8.count > prefix.utf8.count + suffix.utf8.count,
-            !head.closesConnection, !head.expects, !head.repeatsAField, head.contentLength <= JSONBody.maxBodyBytes,
+            !head.closesConnection, !head.expects, !head.repeatsAField, head.contentLength <= maxBodyBytes,
             let authorization = head.authorization, authorization.hasPrefix("Bearer ")
         else { return nil }
         let campaign = String(head.target.dropFirst(prefix.count).dropLast(suffix.count))
-        guard Identifier.isValid(campaign),
-            let identity = tokens.verifiedIdentity(authorization.dropFirst("Bearer ".count)),
-            identity.role == .user
-        else { return nil }
-        return Claim(identity: identity, campaign: campaign, started: .now)
+        guard Identifier.isValid(campaign), let user = desk.user(bearer: authorization.dropFirst("Bearer ".count)) else {
+            return nil
+        }
+        return Claim(user: user, campaign: campaign, started: .now)
     }
 
     private func answer(_ claim: Claim, head: WireRequestHead, body: [UInt8], context: ChannelHandlerContext) {
-        switch desk.prepare(
-            user: claim.identity.userID, campaign: claim.campaign, address: clientAddress,
-            key: head.idempotencyKey, ticket: head.queueTicket, proof: head.queueProof, body: body)
-        {
-        case .answer(let answer):
-            send(answer, for: claim, head: head, context: context)
-        case .submit(let prepared):
-            let started = ContinuousClock.now
-            let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-            desk.engine.claim(prepared.request, eventLoop: context.eventLoop) { result in
-                let (handler, context) = loopBound.value
-                handler.desk.finished(since: started)
-                switch result {
-                case .success(let (outcome, replayed)):
-                    handler.send(handler.desk.answer(outcome, replayed: replayed, for: prepared), for: claim, head: head, context: context)
-                case .failure(let error):
-                    handler.send(handler.desk.answer(failure: error), for: claim, head: head, context: context)
-                }
-            }
+        let wire = WireClaim(
+            user: claim.user, campaign: claim.campaign, address: clientAddress, idempotencyKey: head.idempotencyKey,
+            queueTicket: head.queueTicket, queueProof: head.queueProof, body: body)
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        desk.decide(wire, eventLoop: context.eventLoop) { answer in
+            let (handler, context) = loopBound.value
+            handler.send(answer, for: claim, head: head, context: context)
         }
     }
 
     /// Writes the answer, then goes on with whatever arrived meanwhile; on a closed connection, nothing.
-    private func send(_ answer: ClaimAnswer, for claim: Claim, head: WireRequestHead, context: ChannelHandlerContext) {
+    private func send(_ answer: WireAnswer, for claim: Claim, head: WireRequestHead, context: ChannelHandlerContext) {
         let second = Int64(Date().timeIntervalSince1970)
-        if second != date.second { date = (second, HTTPDate.format(secondsSince1970: second)) }
+        if second != date.second { date = (second, formatDate(second)) }
         guard case .answering = mode else { return }
         var buffer = context.channel.allocator.buffer(capacity: 256 + answer.body.count)
         let requestID = Self.write(answer, date: date.text, serverName: serverName, to: &buffer)
@@ -237,21 +268,16 @@ final class ClaimFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             // As the router's logging middleware logs a 5xx: with the request id the client saw.
             logger.error(
                 "claim answered \(answer.status.code)",
-                metadata: ["hb.request.id": "\(requestID)", "hb.request.path": "\(head.target)", "user": "\(claim.identity.userID)"])
+                metadata: ["hb.request.id": "\(requestID)", "hb.request.path": "\(head.target)", "user": "\(claim.user)"])
         }
-        if answer.status == .created {
-            created.record(duration: .now - claim.started)
-        } else {
-            metrics.recordRequest(
-                route: Self.route, method: .post, status: answer.status.code, duration: .now - claim.started)
-        }
+        desk.answered(answer.status, after: .now - claim.started)
         mode = .reading(scanned: 0)
         if !processing { resume(context: context) }
     }
 
     /// Serialises an answer as an HTTP/1.1 response, piece by piece into the buffer (numbers
     /// this short are small strings, kept inline, not allocated); returns its request id.
-    private static func write(_ answer: ClaimAnswer, date: String, serverName: String, to buffer: inout ByteBuffer) -> FastPathRequestID {
+    private static func write(_ answer: WireAnswer, date: String, serverName: String, to buffer: inout ByteBuffer) -> FastPathRequestID {
         buffer.writeStaticString("HTTP/1.1 ")
         buffer.writeString(String(answer.status.code))
         buffer.writeStaticString(" ")
@@ -406,12 +432,23 @@ final class RouterAnswerWatch: ChannelOutboundHandler, RemovableChannelHandler {
 }
 
 /// Hummingbird's HTTP/1 channel with `ClaimFastPath` at the front of each connection's pipeline.
-struct ClaimFastPathChannel: ServerChildChannel {
+public struct ClaimFastPathChannel: ServerChildChannel {
     let http1: HTTP1Channel
     let makeFastPath: @Sendable () -> ClaimFastPath
 
+    /// HTTP/1 for `responder`, with claims decided by `desk` (see `ClaimFastPath.init`).
+    public init(
+        responder: @escaping HTTPChannelHandler.Responder, desk: any WireClaimDesk, serverName: String, maxBodyBytes: Int,
+        formatDate: @escaping @Sendable (Int64) -> String, logger: Logger
+    ) {
+        http1 = HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RouterAnswerWatch()]))
+        makeFastPath = {
+            ClaimFastPath(desk: desk, serverName: serverName, maxBodyBytes: maxBodyBytes, formatDate: formatDate, logger: logger)
+        }
+    }
+
     /// Sets the connection up as `HTTP1Channel` does, then puts the fast path in front.
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
         http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
             try channel.pipeline.syncOperations.addHandler(makeFastPath(), position: .first)
             return value
@@ -419,24 +456,8 @@ struct ClaimFastPathChannel: ServerChildChannel {
     }
 
     /// Serves what the fast path handed on, as `HTTP1Channel` does.
-    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+    public func handle(value: HTTP1Channel.Value, logger: Logger) async {
         await http1.handle(value: value, logger: logger)
-    }
-}
-
-extension HTTPServerBuilder {
-    /// HTTP/1 with claims answered by `ClaimFastPath`, behind `ConnectionGuard`.
-    static func http1WithClaimFastPath(
-        desk: ClaimDesk, tokens: TokenAuthority, metrics: LanternMetrics, serverName: String, logger: Logger,
-        census: ConnectionCensus
-    ) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in
-            GuardedChannel(
-                inner: ClaimFastPathChannel(
-                    http1: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RouterAnswerWatch()])),
-                    makeFastPath: { ClaimFastPath(desk: desk, tokens: tokens, metrics: metrics, serverName: serverName, logger: logger) }),
-                census: census)
-        }
     }
 }
 

@@ -8,9 +8,9 @@ import LanternAdmission
 ///
 /// Anything it does not recognise is `.unrecognized`, and the caller falls back to jwt-kit's
 /// full verification, so this only ever accepts what jwt-kit would accept too.
-struct CompactHS256 {
+public struct CompactHS256: Sendable {
     /// What the fast path made of a token.
-    enum Verdict: Equatable {
+    public enum Verdict: Equatable, Sendable {
         /// Signature valid; these are the payload's claims.
         case valid(sub: String, role: String, exp: Double, merchantID: String?)
         /// Signature invalid: the token is forged or damaged.
@@ -23,7 +23,7 @@ struct CompactHS256 {
     private let keyed: KeyedHMACSHA256
 
     /// Creates a verifier for tokens signed with `secret`.
-    init(secret: String) {
+    public init(secret: String) {
         keyed = KeyedHMACSHA256(key: Array(secret.utf8))
     }
 
@@ -34,10 +34,10 @@ struct CompactHS256 {
     private static let mintedHeader = Array("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9".utf8)
 
     /// Checks `token`'s signature and reads its claims.
-    func verify(_ token: String) -> Verdict { verify(token[...]) }
+    public func verify(_ token: String) -> Verdict { verify(token[...]) }
 
     /// Checks `token`'s signature and reads its claims, straight from its UTF-8 bytes.
-    func verify(_ token: Substring) -> Verdict {
+    public func verify(_ token: Substring) -> Verdict {
         var token = token
         return token.withUTF8 { verify(bytes: $0) }
     }

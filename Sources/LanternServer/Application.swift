@@ -169,7 +169,7 @@ public func buildRouter(
         clock: clock)
     orders.addRoutes(to: v1)
     AssistantController(
-        orders: orders, merchants: merchants, engine: engine, admission: admission, sessions: sessions,
+        orders: orders.service, stores: merchants.stores, engine: engine, admission: admission, sessions: sessions,
         llm: llm.map { LLMAssistant($0) }, metrics: metrics, clock: clock
     ).addRoutes(to: v1)
     OperatorController(
@@ -179,7 +179,8 @@ public func buildRouter(
     ReportController(store: store, directory: directory, tokens: tokens).addRoutes(root: router)
     let mcp = router.group("mcp").add(middleware: EventLoopAffinityMiddleware())
         .add(middleware: BearerAuthMiddleware(tokens: tokens))
-    MCPController(orders: orders, merchants: merchants, engine: engine, admission: admission, clock: clock).addRoutes(to: mcp)
+    MCPController(orders: orders.service, stores: merchants.stores, engine: engine, admission: admission, clock: clock)
+        .addRoutes(to: mcp)
     return router
 }
 

@@ -11,8 +11,8 @@ import NIOCore
 /// enforced here and in the ledger, whatever the text, a model or an agent asks for.
 struct ToolBox: ToolRunner {
     let user: String
-    let orders: OrderController
-    let merchants: MerchantController
+    let orders: OrderService
+    let stores: StoreService
     let engine: LedgerEngine
     let admission: AdmissionControl
     let eventLoop: (any EventLoop)?
@@ -39,12 +39,13 @@ struct ToolBox: ToolRunner {
             else { throw APIError(.unprocessableContent, "invalid_field", "lat and lng are required degrees") }
             let limit = Int(max(1, min(arguments["limit"]?.int ?? 5, 20)))
             let query = arguments["query"]?.string?.lowercased()
-            return try parse(merchants.nearby(GeoPoint(lat: lat, lng: lng), radius: 5_000, limit: limit, text: query)).renamed("merchants", to: "stores")
+            return try parse(.nearby(try stores.nearby(GeoPoint(lat: lat, lng: lng), radius: 5_000, limit: limit, text: query), key: "stores"))
         case "get_menu":
             guard let id = arguments["merchant_id"]?.string else {
                 throw APIError(.unprocessableContent, "missing_field", "merchant_id is required")
             }
-            return try parse(merchants.menu(of: merchants.requireStore(id)))
+            let store = try stores.store(id: id)
+            return try parse(.menu(of: store, try stores.menu(of: store)))
         case "my_cards":
             let cards = try await engine.cards(of: user)
             var json = JSONWriter()
@@ -57,7 +58,7 @@ struct ToolBox: ToolRunner {
         case "claim_card":
             return try await claim(arguments)
         case "quote_order":
-            return try parse(orders.quote(try orderBody(arguments), user: user))
+            return try parse(.quote(try orders.quote(try orderBody(arguments), user: user)))
         case "place_order":
             try admission.checkRate(user: user, address: nil)
             guard let key = arguments["idempotency_key"]?.string, (1...255).contains(key.utf8.count) else {
@@ -66,8 +67,8 @@ struct ToolBox: ToolRunner {
                     "idempotency_key is required: a string unique to this order, sent again when retrying it, so that a retry returns the order instead of placing a second one")
             }
             let body = try orderBody(arguments)
-            let (order, _) = try await orders.placeOrder(
-                body, key: key, digest: OrderController.digest(Array(withoutKey(arguments).canonical.text.utf8)), user: user,
+            let (order, _) = try await orders.place(
+                body, key: key, digest: OrderService.digest(Array(withoutKey(arguments).canonical.text.utf8)), user: user,
                 eventLoop: eventLoop)
             let json = JSONWriter.envelope(order)
             return try parse(json)
@@ -75,16 +76,10 @@ struct ToolBox: ToolRunner {
             guard let id = arguments["order_id"]?.string else {
                 throw APIError(.unprocessableContent, "missing_field", "order_id is required")
             }
-            let order: Order
-            if name == "cancel_order" {
-                order = try await orders.change(id, to: .cancelled, by: .user(user), eventLoop: eventLoop)
-            } else {
-                try await engine.prepareOrder(id)
-                guard let found = try engine.read({ $0.order(id) }), found.draft.user == user else {
-                    throw APIError(LedgerError.orderNotFound(id))
-                }
-                order = found
-            }
+            let order =
+                name == "cancel_order"
+                ? try await orders.change(id, to: .cancelled, by: .user(user), eventLoop: eventLoop)
+                : try await orders.order(id, for: Identity(userID: user, role: .user))
             let json = JSONWriter.envelope(order)
             return try parse(json)
         default:
@@ -145,18 +140,12 @@ extension HTTPField.Name {
     static let serverTiming = Self("Server-Timing")!
 }
 
-extension JSONValue {
-    fileprivate func renamed(_ key: String, to newKey: String) -> JSONValue {
-        guard let members else { return self }
-        return .object(members.map { $0.0 == key ? (newKey, $0.1) : $0 })
-    }
-}
 
 /// `POST /v1/assistant/messages`: one turn of the conversation, on the LLM engine when one is
 /// configured, else (and whenever the model fails) on the offline engine.
 public struct AssistantController: Sendable {
-    let orders: OrderController
-    let merchants: MerchantController
+    let orders: OrderService
+    let stores: StoreService
     let engine: LedgerEngine
     let admission: AdmissionControl
     let sessions: AssistantSessions
@@ -167,14 +156,14 @@ public struct AssistantController: Sendable {
     /// Creates the controller; with `llm`, turns go to the model first. Turns are counted by
     /// engine in `metrics`.
     init(
-        orders: OrderController, merchants: MerchantController, engine: LedgerEngine, admission: AdmissionControl,
+        orders: OrderService, stores: StoreService, engine: LedgerEngine, admission: AdmissionControl,
         sessions: AssistantSessions, llm: LLMAssistant?, metrics: LanternMetrics?, clock: @escaping @Sendable () -> Date
     ) {
         self.metrics = metrics
         self.sessions = sessions
         self.llm = llm
         self.orders = orders
-        self.merchants = merchants
+        self.stores = stores
         self.engine = engine
         self.admission = admission
         self.clock = clock
@@ -213,7 +202,7 @@ public struct AssistantController: Sendable {
         let nowMs = clock().millisecondsSince1970
         var session = try await loadSession(body.sessionID, user: identity.userID, nowMs: nowMs)
         let tools = ToolBox(
-            user: identity.userID, orders: orders, merchants: merchants, engine: engine, admission: admission,
+            user: identity.userID, orders: orders, stores: stores, engine: engine, admission: admission,
             eventLoop: context.eventLoop, clock: clock)
         let location = body.location.map { (lat: $0.lat, lng: $0.lng) }
         let reply: AssistantReply

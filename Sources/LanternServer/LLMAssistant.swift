@@ -123,7 +123,7 @@ public final class LLMAssistant: Sendable {
     static func keyed(_ arguments: JSONValue, session: String) -> JSONValue {
         guard case .object(let members) = arguments else { return arguments }
         let order = members.filter { $0.0 != "idempotency_key" }
-        let digest = OrderController.digest(Array(JSONValue.object(order).canonical.text.utf8))
+        let digest = OrderService.digest(Array(JSONValue.object(order).canonical.text.utf8))
         let key = "assistant-\(session)-" + String(digest.high, radix: 16) + String(digest.low, radix: 16)
         return .object(order + [("idempotency_key", .string(key))])
     }

@@ -16,8 +16,8 @@ import NIOCore
 /// JSON-RPC id, which two users may both call `1`, and its server takes `initialize` once; a
 /// server of its own for each request keeps every user's calls apart.
 struct MCPController: Sendable {
-    let orders: OrderController
-    let merchants: MerchantController
+    let orders: OrderService
+    let stores: StoreService
     let engine: LedgerEngine
     let admission: AdmissionControl
     let clock: @Sendable () -> Date
@@ -39,7 +39,7 @@ struct MCPController: Sendable {
         let identity = try context.require(.user)
         let bytes = try await JSONBody.bytes(of: request)
         let tools = ToolBox(
-            user: identity.userID, orders: orders, merchants: merchants, engine: engine, admission: admission,
+            user: identity.userID, orders: orders, stores: stores, engine: engine, admission: admission,
             eventLoop: context.eventLoop, clock: clock)
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }

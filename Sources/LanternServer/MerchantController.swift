@@ -5,19 +5,6 @@ import LanternLedger
 import LanternOrders
 import LanternStorage
 
-/// Live load of stores, read from the ledger's open orders and the merchant board.
-struct StoreLoads {
-    let engine: LedgerEngine
-    let board: MerchantBoard
-
-    /// Cups in orders the store has not made yet (placed or accepted), and whether it is paused.
-    func load(of store: Store) throws -> StoreLoad {
-        let backlog = try engine.read { $0.unmadeCups(atMerchant: store.id) }
-        let auto = board.updateAutoPause(store.id, backlogMinutes: AutoPause.backlogMinutes(backlog, store: store))
-        return StoreLoad(backlogCups: backlog, paused: board.isPaused(store.id) || auto, outOfStock: board.outOfStock(store.id))
-    }
-}
-
 /// Nearby search, store pages and menus for everyone; the merchant's own orders and status for merchants.
 public struct MerchantController: Sendable {
     let engine: LedgerEngine
@@ -54,7 +41,8 @@ public struct MerchantController: Sendable {
         group.put("merchant/stock", use: setStock)
     }
 
-    private var loads: StoreLoads { StoreLoads(engine: engine, board: board) }
+    /// Stores as everyone sees them, shared with MCP and the assistant's tools.
+    var stores: StoreService { StoreService(engine: engine, directory: directory, board: board, clock: clock) }
 
     @Sendable func search(_ request: Request, context: LanternRequestContext) async throws -> Response {
         _ = try context.require(.user, .merchant, .admin)
@@ -77,48 +65,15 @@ public struct MerchantController: Sendable {
             return value
         } ?? 20
         let text = query["q"].map { String($0).lowercased() }.flatMap { $0.isEmpty ? nil : $0 }
-        return try nearby(GeoPoint(lat: lat, lng: lng), radius: radius, limit: limit, text: text).response(status: .ok)
+        let found = try stores.nearby(GeoPoint(lat: lat, lng: lng), radius: radius, limit: limit, text: text)
+        return JSONWriter.nearby(found, key: "merchants").response(status: .ok)
     }
 
     /// `{"merchants":[…]}`: open, unpaused stores near `point` matching `text`, nearest first.
-    func nearby(_ point: GeoPoint, radius: Double, limit: Int, text: String?) throws -> JSONWriter {
-        let nowMs = clock().millisecondsSince1970
-        let minute = OrderDesk.localMinute(atMs: nowMs)
-        let found = directory.nearby(point, radius: radius, limit: limit) { store in
-            store.isOpen(atMinute: minute) && !((try? loads.load(of: store).paused) ?? true) && Self.matches(store, text)
-        }
-        var json = JSONWriter()
-        json.beginObject()
-        json.beginArray("merchants")
-        for (store, meters) in found {
-            let load = try loads.load(of: store)
-            json.beginObject()
-            json.storeFields(store)
-            json.field("distance_m", Int(meters.rounded()))
-            json.field("backlog_cups", load.backlogCups)
-            json.field(
-                "ready_at",
-                Date(millisecondsSince1970: OrderDesk.readyAt(store: store, backlogCups: load.backlogCups, cups: 1, nowMs: nowMs)))
-            json.endObject()
-        }
-        json.endArray()
-        json.endObject()
-        return json
-    }
-
-    /// `q` matches a brand or a drink on the menu, in either language.
-    static func matches(_ store: Store, _ text: String?) -> Bool {
-        guard let text else { return true }
-        if store.brand.lowercased().contains(text) || store.brandChinese.contains(text) { return true }
-        return store.drinks.contains { name in
-            name.contains(text) || (Catalog.drink(named: name)?.chinese.contains(text) ?? false)
-        }
-    }
-
     @Sendable func show(_ request: Request, context: LanternRequestContext) async throws -> Response {
         _ = try context.require(.user, .merchant, .admin)
-        let store = try requireStore(context.parameters.require("id"))
-        let load = try loads.load(of: store)
+        let store = try stores.store(id: context.parameters.require("id"))
+        let load = try stores.load(of: store)
         let nowMs = clock().millisecondsSince1970
         var json = JSONWriter()
         json.beginObject()
@@ -141,48 +96,8 @@ public struct MerchantController: Sendable {
 
     @Sendable func menu(_ request: Request, context: LanternRequestContext) async throws -> Response {
         _ = try context.require(.user, .merchant, .admin)
-        return try menu(of: requireStore(context.parameters.require("id"))).response(status: .ok)
-    }
-
-    /// `{"merchant_id","items":[…]}`: the store's menu with prices and what is available.
-    func menu(of store: Store) throws -> JSONWriter {
-        let outOfStock = board.outOfStock(store.id)
-        var json = JSONWriter()
-        json.beginObject()
-        json.field("merchant_id", store.id)
-        json.beginArray("items")
-        for name in store.drinks {
-            guard let drink = Catalog.drink(named: name) else { continue }
-            let medium = store.price(try Catalog.price(OrderLine(drink: name, size: .medium)).get()).unitFen
-            let large = store.price(try Catalog.price(OrderLine(drink: name, size: .large)).get()).unitFen
-            json.beginObject()
-            json.field("drink", name)
-            json.field("name_zh", drink.chinese)
-            json.field("medium_fen", medium)
-            json.field("large_fen", large)
-            json.field("sugar", drink.sugarChoice ? sugarLevels.map(String.init) : [String(drink.defaultSugar)])
-            json.field("ice", drink.ice.map(\.rawValue))
-            json.beginArray("toppings")
-            for topping in drink.toppings where !outOfStock.contains(topping.rawValue) {
-                json.beginObject()
-                json.field("name", topping.rawValue)
-                json.field("name_zh", topping.chinese)
-                json.field("price_fen", (topping.priceFen * store.pricePermille + 5_000) / 10_000 * 10)
-                json.endObject()
-            }
-            json.endArray()
-            let defining = Catalog.definingTopping(of: name).map(\.rawValue)
-            json.field("available", !outOfStock.contains(name) && !(defining.map(outOfStock.contains) ?? false))
-            json.endObject()
-        }
-        json.endArray()
-        json.endObject()
-        return json
-    }
-
-    func requireStore(_ id: String) throws -> Store {
-        guard let store = directory.store(id: id) else { throw APIError(.notFound, "merchant_not_found", "no store with id '\(id)'") }
-        return store
+        let store = try stores.store(id: context.parameters.require("id"))
+        return JSONWriter.menu(of: store, try stores.menu(of: store)).response(status: .ok)
     }
 
     /// The merchant's store, from their token.
@@ -226,7 +141,7 @@ public struct MerchantController: Sendable {
     /// minutes against the limit, and every drink and topping of its menu with its stock.
     @Sendable func status(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let store = try ownStore(context)
-        let load = try StoreLoads(engine: engine, board: board).load(of: store)
+        let load = try stores.load(of: store)
         let outOfStock = board.outOfStock(store.id)
         var json = JSONWriter()
         json.beginObject()
@@ -281,7 +196,7 @@ public struct MerchantController: Sendable {
         let tokens = self.tokens
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-            body: OrderController.eventStream(opening: "orders of \(id)", updates: updates) { order in
+            body: .orderEvents(opening: "orders of \(id)", updates: updates) { order in
                 var json = JSONWriter()
                 json.write(order, customer: tokens.pseudonym(of: order.draft.user))
                 return json.bytes
@@ -379,5 +294,56 @@ extension JSONWriter {
         field("prep_minutes", store.prepMinutes)
         field("opens", MerchantController.clockText(store.opensAtMinute))
         field("closes", MerchantController.clockText(store.closesAtMinute))
+    }
+}
+
+extension JSONWriter {
+    /// `{key:[{store…,"distance_m","backlog_cups","ready_at"}]}`: stores found near a place.
+    static func nearby(_ found: [NearbyStore], key: String) -> JSONWriter {
+        var json = JSONWriter()
+        json.beginObject()
+        json.beginArray(key)
+        for nearby in found {
+            json.beginObject()
+            json.storeFields(nearby.store)
+            json.field("distance_m", Int(nearby.meters.rounded()))
+            json.field("backlog_cups", nearby.backlogCups)
+            json.field("ready_at", Date(millisecondsSince1970: nearby.readyAtMs))
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return json
+    }
+
+    /// `{"merchant_id","items":[…]}`: a store's menu with prices and what is available.
+    static func menu(of store: Store, _ entries: [MenuEntry]) -> JSONWriter {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("merchant_id", store.id)
+        json.beginArray("items")
+        for entry in entries {
+            json.beginObject()
+            json.field("drink", entry.drink)
+            json.field("name_zh", entry.chinese)
+            json.field("medium_fen", entry.mediumFen)
+            json.field("large_fen", entry.largeFen)
+            json.field("sugar", entry.sugar)
+            json.field("ice", entry.ice)
+            json.beginArray("toppings")
+            for topping in entry.toppings {
+                json.beginObject()
+                json.field("name", topping.name)
+                json.field("name_zh", topping.chinese)
+                json.field("price_fen", topping.priceFen)
+                json.endObject()
+            }
+            json.endArray()
+            json.field("available", entry.available)
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return json
     }
 }

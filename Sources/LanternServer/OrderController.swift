@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Hummingbird
 import NIOCore
@@ -99,81 +98,18 @@ public struct OrderController: Sendable {
         group.post("dispatch/orders/:id/:action", use: dispatch)
     }
 
-    private var loads: StoreLoads { StoreLoads(engine: engine, board: board) }
-
-    /// Prices and routes a request body; the card discount comes from the ledger.
-    func price(_ body: OrderBody, user: String) throws -> (PricedOrder, discountFen: Int64) {
-        let request = try body.request()
-        let now = clock()
-        var loadError: (any Error)?
-        let routed = OrderDesk.route(request, in: directory, nowMs: now.millisecondsSince1970) { store in
-            do { return try loads.load(of: store) } catch {
-                loadError = error
-                return StoreLoad(backlogCups: 0, paused: true)
-            }
-        }
-        if let loadError { throw loadError }
-        let priced: PricedOrder
-        switch routed {
-        case .success(let value): priced = value
-        case .failure(let problem):
-            var message = problem.message
-            // A store the customer named cannot take it now: say which store of its brand nearby can.
-            if let id = request.merchantID, let named = directory.store(id: id),
-                ["store_paused", "store_busy", "store_closed", "out_of_stock"].contains(problem.code)
-            {
-                var elsewhere = request
-                elsewhere.merchantID = nil
-                elsewhere.brand = named.brand
-                let alternative = OrderDesk.route(elsewhere, in: directory, nowMs: now.millisecondsSince1970) { store in
-                    store.id == named.id ? StoreLoad(backlogCups: 0, paused: true) : ((try? loads.load(of: store)) ?? StoreLoad(backlogCups: 0, paused: true))
-                }
-                if case .success(let other) = alternative {
-                    message += "; \(OrderDesk.alternativeMarker)\(other.store.name) (\(other.store.id)), \(Int(other.meters.rounded())) m from the address"
-                }
-            }
-            throw APIError(problem.code == "merchant_not_found" ? .notFound : .unprocessableContent, problem.code, message)
-        }
-        var discount: Int64 = 0
-        if let card = request.cardID {
-            let amount = priced.subtotalFen + priced.deliveryFeeFen
-            switch try engine.read({ $0.cardDiscount(cardID: card, user: user, amountFen: amount, now: now) }) {
-            case .success(let value): discount = value
-            case .failure(let error): throw APIError(error)
-            }
-        }
-        return (priced, discount)
+    /// The rules behind these routes, shared with MCP and the assistant's tools.
+    var service: OrderService {
+        OrderService(
+            engine: engine, stores: StoreService(engine: engine, directory: directory, board: board, clock: clock),
+            events: events, clock: clock)
     }
 
     @Sendable func quote(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
         let body = try JSONBody.decode(OrderBody.self, from: try await JSONBody.bytes(of: request))
         try await engine.prepareUser(identity.userID, holding: body.cardID)
-        return try quote(body, user: identity.userID).response(status: .ok)
-    }
-
-    /// `{"quote":{…}}` for `body`, priced for `user` with their card.
-    func quote(_ body: OrderBody, user: String) throws -> JSONWriter {
-        let (priced, discount) = try price(body, user: user)
-        var json = JSONWriter()
-        json.beginObject()
-        json.beginObject("quote")
-        json.field("merchant_id", priced.store.id)
-        json.field("merchant_name", priced.store.name)
-        json.field("distance_m", Int(priced.meters.rounded()))
-        json.beginArray("items")
-        for item in priced.items { json.write(item) }
-        json.endArray()
-        if let card = body.cardID { json.field("card_id", card) } else { json.null("card_id") }
-        json.field("subtotal_fen", priced.subtotalFen)
-        json.field("delivery_fee_fen", priced.deliveryFeeFen)
-        json.field("discount_fen", discount)
-        json.field("total_fen", priced.subtotalFen + priced.deliveryFeeFen - discount)
-        json.field("ready_at", Date(millisecondsSince1970: priced.readyAtMs))
-        json.field("promised_at", Date(millisecondsSince1970: priced.promisedAtMs))
-        json.endObject()
-        json.endObject()
-        return json
+        return JSONWriter.quote(try service.quote(body, user: identity.userID)).response(status: .ok)
     }
 
     @Sendable func place(_ request: Request, context: LanternRequestContext) async throws -> Response {
@@ -187,53 +123,17 @@ public struct OrderController: Sendable {
         }
         let bytes = try await JSONBody.bytes(of: request)
         let body = try JSONBody.decode(OrderBody.self, from: bytes)
-        let (order, replayed) = try await placeOrder(
-            body, key: key, digest: Self.digest(bytes), user: identity.userID, eventLoop: context.eventLoop)
+        let (order, replayed) = try await service.place(
+            body, key: key, digest: OrderService.digest(bytes), user: identity.userID, eventLoop: context.eventLoop)
         let json = JSONWriter.envelope(order)
         var response = json.response(status: replayed ? .ok : .created)
         if replayed { response.headers[.idempotentReplayed] = "true" }
         return response
     }
 
-    /// Prices, routes and places an order for `user`; a retry with the same key and body
-    /// answers the order it placed (`replayed`), whatever the stores' load is now.
-    func placeOrder(_ body: OrderBody, key: String, digest: BodyDigest, user: String, eventLoop: (any EventLoop)?)
-        async throws -> (Order, replayed: Bool)
-    {
-        try await engine.prepareUser(user, holding: body.cardID)
-        let draft: OrderDraft
-        if let existing = try engine.read({ $0.orders(of: user).first { $0.draft.idempotency.key == key } }) {
-            guard existing.draft.idempotency.digest == digest else { throw APIError(LedgerError.idempotencyKeyReused) }
-            // A retry (perhaps of an answer lost to a database failover): not priced again, since
-            // its card is spent now; the ledger replays the order once it is durable.
-            draft = existing.draft
-        } else {
-            let (priced, _) = try price(body, user: user)
-            draft = OrderDraft(
-                id: Self.newOrderID(), user: user, merchantID: priced.store.id, items: priced.items,
-                cardID: body.cardID, deliveryFeeFen: priced.deliveryFeeFen, address: try body.address.value(),
-                promisedAtMs: priced.promisedAtMs, idempotency: ClaimKey(key: key, digest: digest))
-        }
-        let (result, replayed) = try await engine.placeOrder(draft, eventLoop: eventLoop)
-        switch result {
-        case .success(let order):
-            if !replayed { events.publish(order) }
-            return (order, replayed)
-        case .failure(let error):
-            throw APIError(error)
-        }
-    }
-
     @Sendable func show(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user, .merchant, .admin)
-        let id = try context.parameters.require("id")
-        try await engine.prepareOrder(id)
-        let order = try engine.read { $0.order(id) }
-        // Someone else's order is as absent as one that does not exist.
-        guard let order,
-            identity.role == .admin || (identity.role == .user && order.draft.user == identity.userID)
-                || (identity.role == .merchant && order.draft.merchantID == identity.merchantID)
-        else { throw APIError(LedgerError.orderNotFound(id)) }
+        let order = try await service.order(try context.parameters.require("id"), for: identity)
         let json = JSONWriter.envelope(order, estimatedDelivery: dispatch?.estimatedDelivery(of: order.id))
         return json.response(status: .ok)
     }
@@ -257,14 +157,9 @@ public struct OrderController: Sendable {
     private func change(_ id: String, to state: OrderState, by actor: OrderActor, context: LanternRequestContext) async throws
         -> Response
     {
-        let order = try await change(id, to: state, by: actor, eventLoop: context.eventLoop)
+        let order = try await service.change(id, to: state, by: actor, eventLoop: context.eventLoop)
         let json = JSONWriter.envelope(order)
         return json.response(status: .ok)
-    }
-
-    /// Moves an order on behalf of `actor` and tells its user's live streams.
-    func change(_ id: String, to state: OrderState, by actor: OrderActor, eventLoop: (any EventLoop)?) async throws -> Order {
-        try await events.change(id, to: state, by: actor, on: engine, eventLoop: eventLoop)
     }
 
     @Sendable func myOrders(_ request: Request, context: LanternRequestContext) async throws -> Response {
@@ -286,64 +181,14 @@ public struct OrderController: Sendable {
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-            body: Self.eventStream(opening: "tracking orders of \(identity.userID)", updates: updates) { order in
+            body: .orderEvents(opening: "tracking orders of \(identity.userID)", updates: updates) { order in
                 var json = JSONWriter()
                 json.write(order, estimatedDelivery: self.dispatch?.estimatedDelivery(of: order.id))
                 return json.bytes
             })
     }
 
-    /// Server-sent events of orders as they change (`event: order`, `data:` as `json` writes
-    /// it), with a comment every `heartbeat` between them, so that neither the idle timeout nor
-    /// a proxy takes a quiet stream for a dead one. Ends at graceful shutdown; a client that left
-    /// is noticed at the next write.
-    static func eventStream(
-        opening: String, updates: AsyncStream<Order>, json: @escaping @Sendable (Order) -> [UInt8]
-    ) -> ResponseBody {
-        ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: ": \(opening)\n\n"))
-            // `nil` is a beat.
-            let (merged, input) = AsyncStream.makeStream(of: Order?.self, bufferingPolicy: .bufferingNewest(64))
-            let feeder = Task {
-                for await order in updates { input.yield(order) }
-                input.finish()
-            }
-            let beats = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: heartbeat)
-                    input.yield(nil)
-                }
-            }
-            defer {
-                feeder.cancel()
-                beats.cancel()
-            }
-            for await change in merged.cancelOnGracefulShutdown() {
-                guard let order = change else {
-                    try await writer.write(ByteBuffer(string: ": still here\n\n"))
-                    continue
-                }
-                try await writer.write(ByteBuffer(string: "event: order\ndata: " + String(decoding: json(order), as: UTF8.self) + "\n\n"))
-            }
-            try await writer.finish(nil)
-        }
-    }
 
-    /// How often a quiet order stream says it is still there.
-    static let heartbeat = Duration.seconds(25)
-
-    static func newOrderID() -> String {
-        var random = SystemRandomNumberGenerator()
-        let value = random.next() as UInt64
-        let hex = String(value, radix: 16)
-        return "o-" + String(repeating: "0", count: 16 - hex.count) + hex
-    }
-
-    static func digest(_ bytes: [UInt8]) -> BodyDigest {
-        let hash = Array(SHA256.hash(data: bytes))
-        func word(_ offset: Int) -> UInt64 { hash[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) } }
-        return BodyDigest(high: word(0), low: word(8))
-    }
 }
 
 /// Body of `POST /v1/orders` and `/v1/orders/quote`.
@@ -450,6 +295,30 @@ extension JSONWriter {
     }
 
     /// `{"order":{…}}`.
+    /// `{"quote":{…}}`: what a quote answers over HTTP, MCP and to the assistant.
+    static func quote(_ quote: Quote) -> JSONWriter {
+        let priced = quote.priced
+        var json = JSONWriter()
+        json.beginObject()
+        json.beginObject("quote")
+        json.field("merchant_id", priced.store.id)
+        json.field("merchant_name", priced.store.name)
+        json.field("distance_m", Int(priced.meters.rounded()))
+        json.beginArray("items")
+        for item in priced.items { json.write(item) }
+        json.endArray()
+        if let card = quote.cardID { json.field("card_id", card) } else { json.null("card_id") }
+        json.field("subtotal_fen", priced.subtotalFen)
+        json.field("delivery_fee_fen", priced.deliveryFeeFen)
+        json.field("discount_fen", quote.discountFen)
+        json.field("total_fen", quote.totalFen)
+        json.field("ready_at", Date(millisecondsSince1970: priced.readyAtMs))
+        json.field("promised_at", Date(millisecondsSince1970: priced.promisedAtMs))
+        json.endObject()
+        json.endObject()
+        return json
+    }
+
     static func envelope(_ order: Order, estimatedDelivery: Date? = nil) -> JSONWriter {
         var json = JSONWriter()
         json.beginObject()

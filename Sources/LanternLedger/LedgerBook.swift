@@ -197,6 +197,9 @@ public struct LedgerBook: Sendable {
     var ordersByUser: [String: [String]] = [:]
     var ordersByMerchant: [String: [String]] = [:]
     var unmadeCups: [String: Int] = [:]
+    /// Orders the book holds by state, kept as they change so that counting them is not a pass
+    /// over every order under the ledger's lock.
+    var ordersByState: [OrderState: Int] = [:]
     /// Users whose database records the cache holds whole (shared mode only).
     var loadedUsers: Set<String> = []
     /// Whether this book caches a shared database instead of holding the whole ledger.
@@ -479,6 +482,9 @@ extension LedgerBook {
     /// Unmade cups by store, for the stores that have had orders (others have none).
     public var unmadeCupsByMerchant: [String: Int] { unmadeCups }
 
+    /// How many orders the book holds in each state.
+    public var orderCounts: [OrderState: Int] { ordersByState }
+
     /// Every order, in no particular order.
     public var allOrders: some Collection<Order> { orders.values }
 
@@ -638,6 +644,7 @@ extension LedgerBook {
         ordersByUser[order.draft.user, default: []].append(order.id)
         ordersByMerchant[order.draft.merchantID, default: []].append(order.id)
         unmadeCups[order.draft.merchantID, default: 0] += order.cups
+        ordersByState[order.state, default: 0] += 1
         guard let cardID = order.draft.cardID, let place = locate(card: cardID) else { return }
         let value = entry(place).valueFen
         setState(.redeemed, of: place)
@@ -650,6 +657,8 @@ extension LedgerBook {
     mutating func recordChange(_ change: OrderChange) {
         let before = orders[change.orderID]!
         if before.state.isUnmade && !change.state.isUnmade { unmadeCups[before.draft.merchantID, default: 0] -= before.cups }
+        ordersByState[before.state, default: 0] -= 1
+        ordersByState[change.state, default: 0] += 1
         orders[change.orderID]!.state = change.state
         orders[change.orderID]!.updatedAtMs = change.atMs
         orders[change.orderID]!.settlement = change.settlement

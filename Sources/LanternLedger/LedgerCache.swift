@@ -216,6 +216,8 @@ extension LedgerBook {
         if let known = orders[order.id] {
             if known.state.isUnmade && !order.state.isUnmade { unmadeCups[known.draft.merchantID, default: 0] -= known.cups }
             if !known.state.isUnmade && order.state.isUnmade { unmadeCups[known.draft.merchantID, default: 0] += known.cups }
+            ordersByState[known.state, default: 0] -= 1
+            ordersByState[order.state, default: 0] += 1
             orders[order.id] = order
             return
         }
@@ -225,6 +227,7 @@ extension LedgerBook {
         ordersByUser[order.draft.user, default: []].append(order.id)
         ordersByMerchant[order.draft.merchantID, default: []].append(order.id)
         if order.state.isUnmade { unmadeCups[order.draft.merchantID, default: 0] += order.cups }
+        ordersByState[order.state, default: 0] += 1
     }
 
     /// Applies another node's change to an order this book holds; returns the order as changed,
@@ -246,5 +249,6 @@ extension LedgerBook {
         ordersByUser[order.draft.user]?.removeAll { $0 == id }
         ordersByMerchant[order.draft.merchantID]?.removeAll { $0 == id }
         if order.state.isUnmade { unmadeCups[order.draft.merchantID, default: 0] -= order.cups }
+        ordersByState[order.state, default: 0] -= 1
     }
 }

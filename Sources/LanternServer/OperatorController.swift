@@ -82,11 +82,10 @@ struct OperatorController: Sendable {
 
     /// What the history samples every tenth second: orders by state and the stores' load.
     static func load(engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard) throws -> StatsHistory.Load {
-        let (byState, backlogs) = try engine.read { book in
-            var byState: [String: Int] = [:]
-            for order in book.allOrders { byState[order.state.rawValue, default: 0] += 1 }
-            return (byState, directory.stores.map { book.unmadeCups(atMerchant: $0.id) })
+        let (counts, backlogs) = try engine.read { book in
+            (book.orderCounts, directory.stores.map { book.unmadeCups(atMerchant: $0.id) })
         }
+        let byState = Dictionary(uniqueKeysWithValues: counts.filter { $0.value > 0 }.map { ($0.key.rawValue, $0.value) })
         let minutes = zip(directory.stores, backlogs).map { AutoPause.backlogMinutes($1, store: $0) }
         return StatsHistory.Load(
             ordersByState: byState, maxBacklogMinutes: Int((minutes.max() ?? 0).rounded()),

@@ -54,8 +54,8 @@ public final class StatsHistory: Service, Sendable {
         var p99: Double?
     }
 
-    /// What the sampler reads each second; orders and stores cost a pass over every open order,
-    /// so they are read every tenth second and carried forward in between.
+    /// What the sampler reads each second; orders by state and store load are read every tenth
+    /// second (a look at every store) and carried forward in between.
     struct Sample: Sendable {
         var campaigns: [CampaignPoint]
         var admitted: Int
@@ -88,7 +88,7 @@ public final class StatsHistory: Service, Sendable {
     private struct State {
         var seconds: [Point] = []
         var minutes: [Point] = []
-        /// Cumulative buckets per route key and status class at the last sample.
+        /// Cumulative buckets per route key and status at the last sample.
         var lastBuckets: [String: [UInt64]] = [:]
         /// Answers of the minute under way, per route key.
         var minute: [String: RouteCounts] = [:]
@@ -160,7 +160,6 @@ public final class StatsHistory: Service, Sendable {
                 state.minute = [:]
             }
             for (key, counts) in perRoute { state.minute[key, default: RouteCounts()].add(counts) }
-            let sampled = sampled
             var point = Point(
                 atMs: atMs, campaigns: sampled.campaigns, admitted: sampled.admitted, queued: sampled.queued,
                 rateLimited: sampled.rateLimited, ordersByState: state.load.ordersByState, ridersBusy: sampled.ridersBusy,

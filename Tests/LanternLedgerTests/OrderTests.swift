@@ -133,6 +133,17 @@ extension LedgerBook {
         #expect(try LedgerBook.replaying([(batch: UInt64(1), events: journal)]).unmadeCups(atMerchant: "m2") == 1)
     }
 
+    @Test func orderCountsByStateFollowEveryChangeAndSurviveAReplay() throws {
+        var (book, journal) = bookWithCards([])
+        for id in ["o1", "o2", "o3"] { _ = try book.place(draft(id, user: "ann", card: nil, key: id), journal: &journal).get() }
+        _ = try book.changeOrder("o1", to: .accepted, by: .merchant("m1"), now: duringCampaign, appendingTo: &journal).get()
+        _ = try book.changeOrder("o2", to: .cancelled, by: .user("ann"), now: duringCampaign, appendingTo: &journal).get()
+        let counted = Dictionary(grouping: book.allOrders, by: \.state).mapValues(\.count)
+        #expect(book.orderCounts.filter { $0.value > 0 } == counted)
+        #expect(counted == [.placed: 1, .accepted: 1, .cancelled: 1])
+        #expect(try LedgerBook.replaying([(batch: UInt64(1), events: journal)]).orderCounts.filter { $0.value > 0 } == counted)
+    }
+
     @Test func anotherUsersOrAnotherStoresOrderIsNotFound() throws {
         var (book, journal) = bookWithCards([])
         _ = try book.place(draft("o1", user: "ann", card: nil), journal: &journal).get()

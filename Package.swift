@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "LanternOrders", dependencies: ["LanternCatalog", "LanternLedger"]),
         /// What a campaign bought, read from its journal: funnel, money, referrals, retention,
         /// breakdowns and lateness, exported as JSON, CSV or HTML. Pure; no I/O.
-        .target(name: "LanternReports", dependencies: ["LanternCatalog", "LanternLedger"]),
+        .target(name: "LanternReports", dependencies: ["LanternCatalog", "LanternLedger", "LanternOrders"]),
         /// Durable stores behind the ledger: SQLite (GRDB) and PostgreSQL (PostgresNIO),
         /// and the group-commit engine that decides claims in memory and commits them in batches.
         .target(

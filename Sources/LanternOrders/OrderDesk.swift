@@ -288,9 +288,11 @@ public enum OrderDesk {
 
     /// Prices the request at the store it names, or, when it names none (or only a brand), at the
     /// nearby open store that would deliver it soonest: the honest wait of the least loaded store
-    /// in reach, never a silent place behind a long queue.
+    /// in reach, never a silent place behind a long queue. `policy` `.nearest` (an experiment's
+    /// alternative) takes the nearest store that can take it instead.
     public static func route(
-        _ request: OrderRequest, in directory: MerchantDirectory, nowMs: Int64, load: (Store) -> StoreLoad
+        _ request: OrderRequest, in directory: MerchantDirectory, nowMs: Int64, policy: RoutingPolicy = .soonest,
+        load: (Store) -> StoreLoad
     ) -> Result<PricedOrder, OrderProblem> {
         if let id = request.merchantID {
             guard let store = directory.store(id: id) else { return .failure(.unknownStore(id)) }
@@ -312,6 +314,7 @@ public enum OrderDesk {
         for (store, _) in candidates {
             switch price(request, at: store, load: load(store), nowMs: nowMs) {
             case .success(let priced):
+                if policy == .nearest { return .success(priced) }  // candidates come nearest first
                 if best == nil || priced.promisedAtMs < best!.promisedAtMs { best = priced }
             case .failure(.storeBusy(_, let wait)):
                 soonestFree = min(soonestFree ?? wait, wait)

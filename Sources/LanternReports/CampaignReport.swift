@@ -1,6 +1,7 @@
 import Foundation
 import LanternCatalog
 import LanternLedger
+import LanternOrders
 
 /// What a campaign bought, read from its ledger's journal (the database's, so every node's
 /// claims and orders are in it): the funnel from card to delivered order, what it cost, what
@@ -25,6 +26,8 @@ public struct CampaignReport: Sendable, Equatable, Codable {
     public var breakdowns: Breakdowns
     /// Deliveries of card orders against their promised time.
     public var lateness: Lateness
+    /// The campaign's experiments, each variant against the control.
+    public var experiments: [ExperimentResult]
     /// Users of the test namespace (`lantern rush`'s) whose cards and orders were left out;
     /// 0 when they were counted in.
     public var testUsersLeftOut: Int
@@ -164,8 +167,11 @@ extension CampaignReport {
     /// Reads the report of `campaign` from `journal` (every event, in order). `stores` names the
     /// stores and brands; `pseudonym` stands in for a user id; test traffic (user ids starting
     /// with `testUserPrefix`) is left out unless `includingTest`. Nil when there is no such campaign.
+    /// `experiments` are those defined on any campaign; `assignment` gives the keyed hash that
+    /// assigned a user (second) a variant of an experiment (first), as the server computed it.
     public init?(
         campaign id: String, journal: [LedgerEvent], stores: [Store], includingTest: Bool = false,
+        experiments: [Experiment] = [], assignment: (String, String) -> UInt64 = { _, _ in 0 },
         pseudonym: (String) -> String
     ) {
         var testUsers: Set<String> = []
@@ -319,6 +325,13 @@ extension CampaignReport {
         lateness = Lateness(
             delivered: late.count, onTime: late.filter { $0 <= 0 }.count, p50Seconds: Self.percentile(late, 0.5),
             p90Seconds: Self.percentile(late, 0.9))
+
+        let holders = cards.values.filter { $0.kind == .welcome }.map(\.owner)
+        self.experiments = experiments.filter { $0.campaign == id }.map { experiment in
+            ExperimentResult(
+                experiment, holders: holders, orders: cardOrders, deliveredAt: deliveredAt,
+                hash: { assignment(experiment.id, $0) })
+        }
     }
 
     /// The value at `fraction` of the sorted values (nearest rank); nil for none.

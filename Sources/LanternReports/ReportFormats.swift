@@ -71,7 +71,53 @@ extension CampaignReport {
         }
         for (section, counts) in breakdownTables { rows += counts.map { (section, $0.key, "\($0.count)") } }
         rows += breakdowns.hours.enumerated().map { ("hours", String(format: "%02d", $0.offset), "\($0.element)") }
+        for experiment in experiments {
+            for variant in experiment.variants {
+                let key = "\(experiment.id).\(variant.name)"
+                rows += [
+                    ("experiment", "\(key).value", variant.value), ("experiment", "\(key).users", "\(variant.users)"),
+                    ("experiment", "\(key).orders", "\(variant.orders)"), ("experiment", "\(key).delivered", "\(variant.delivered)"),
+                    ("experiment", "\(key).stopped", variant.stopped ?? ""),
+                ]
+                for (name, estimate) in variant.figures { rows += Self.rows(estimate, key: "\(key).\(name)") }
+                for (name, estimate) in variant.versusControl?.figures ?? [] {
+                    rows += Self.rows(estimate, key: "\(key).\(name)_vs_control")
+                }
+            }
+        }
         return rows
+    }
+
+    /// An estimate as three rows, `key`, `key_low` and `key_high` (empty for none).
+    private static func rows(_ estimate: ExperimentResult.Estimate?, key: String) -> [(String, String, String)] {
+        let format = { (value: Double?) in value.map { String(format: "%.4f", $0) } ?? "" }
+        return [
+            ("experiment", key, format(estimate?.value)), ("experiment", key + "_low", format(estimate?.low)),
+            ("experiment", key + "_high", format(estimate?.high)),
+        ]
+    }
+
+    /// Each experiment as a table: a row per variant, each figure with its interval, and the
+    /// difference from the control below it, marked where the interval leaves zero out.
+    private var experimentTables: String {
+        experiments.map { experiment in
+            let header = "<tr><th>variant</th><th>users</th><th>orders</th>" + ExperimentResult.VariantResult.figureNames.map { "<th>\($0.1)</th>" }.joined() + "</tr>"
+            let rows = experiment.variants.map { variant -> String in
+                func cells(_ figures: [(String, ExperimentResult.Estimate?)], difference: Bool) -> String {
+                    figures.map { _, estimate in
+                        guard let estimate else { return "<td>–</td>" }
+                        let mark = difference && estimate.excludesZero ? " <b>*</b>" : ""
+                        return String(format: "<td class=n>%@%.2f <small>[%.2f, %.2f]</small>%@</td>", difference && estimate.value > 0 ? "+" : "", estimate.value, estimate.low, estimate.high, mark)
+                    }.joined()
+                }
+                var row = "<tr><td>\(Self.escape(variant.name)) <small>(\(Self.escape(variant.value)))</small>\(variant.stopped.map { "<br><small>stopped \(Self.escape($0))</small>" } ?? "")</td><td class=n>\(variant.users)</td><td class=n>\(variant.orders)</td>\(cells(variant.figures, difference: false))</tr>"
+                if let versus = variant.versusControl {
+                    row += "<tr><td><small>against the control</small></td><td></td><td></td>\(cells(versus.figures, difference: true))</tr>"
+                }
+                return row
+            }.joined()
+            return "<h2>Experiment \(Self.escape(experiment.id)) <small>(\(Self.escape(experiment.policy)))</small></h2><p>95 % intervals; * marks a difference whose interval leaves zero out.</p><table>\(header)\(rows)</table>"
+        }.joined()
     }
 
     private var breakdownTables: [(String, [Count])] {
@@ -124,7 +170,7 @@ extension CampaignReport {
             \(testUsersLeftOut > 0 ? "Test traffic left out: \(testUsersLeftOut) users." : "")</p>
             <table>\(headline.map { "<tr><th>\($0.0)</th><td>\(Self.escape($0.1))</td></tr>" }.joined())</table>
             <h2>Ordered again after the free one</h2><table><tr><th>first free order</th><th>users</th><th>next day</th><th>within 7 days</th></tr>\(retentionRows)</table>
-            \(table("Top referrers", referrals.top))\(breakdownTables.map { table($0.0.capitalized, $0.1) }.joined())\(table("Hours", hours))
+            \(experimentTables)\(table("Top referrers", referrals.top))\(breakdownTables.map { table($0.0.capitalized, $0.1) }.joined())\(table("Hours", hours))
             </body></html>
             """
     }
@@ -146,5 +192,26 @@ extension CampaignReport {
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
+
+extension ExperimentResult.VariantResult {
+    /// The figures' keys and headings, in the order reports show them.
+    static let figureNames = [
+        ("conversion", "conversion"), ("cost_per_order_fen", "cost per order (fen)"), ("lateness_s", "lateness (s)"),
+        ("on_time", "on time"), ("minutes_to_door", "minutes to the door"),
+    ]
+
+    /// The figures by key.
+    var figures: [(String, ExperimentResult.Estimate?)] {
+        zip(Self.figureNames.map(\.0), [conversion, costPerOrderFen, latenessSeconds, onTime, minutesToDoor]).map { ($0, $1) }
+    }
+}
+
+extension ExperimentResult.Differences {
+    /// The differences by the figures' keys.
+    var figures: [(String, ExperimentResult.Estimate?)] {
+        zip(ExperimentResult.VariantResult.figureNames.map(\.0), [conversion, costPerOrderFen, latenessSeconds, onTime, minutesToDoor])
+            .map { ($0, $1) }
     }
 }

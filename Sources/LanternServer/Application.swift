@@ -102,7 +102,7 @@ public func buildRouter(
     directory: MerchantDirectory, board: MerchantBoard = MerchantBoard(), events: OrderEvents = OrderEvents(),
     dispatch: DispatchService? = nil, keeper: SharedLedgerKeeper? = nil,
     llm: LLMConfiguration? = nil, metrics: LanternMetrics = LanternMetrics(), tracing: Bool = false,
-    history: StatsHistory? = nil, clock: @escaping @Sendable () -> Date = Date.init
+    history: StatsHistory? = nil, experiments: ExperimentService? = nil, clock: @escaping @Sendable () -> Date = Date.init
 ) -> Router<LanternRequestContext> {
     let router = Router(context: LanternRequestContext.self)
     router.add(middleware: RequestObservationMiddleware(metrics: metrics))
@@ -166,8 +166,9 @@ public func buildRouter(
     }
     let orders = OrderController(
         engine: engine, directory: directory, board: board, events: events, admission: admission, dispatch: dispatch,
-        clock: clock)
+        experiments: experiments, clock: clock)
     orders.addRoutes(to: v1)
+    if let experiments { ExperimentController(engine: engine, experiments: experiments, clock: clock).addRoutes(to: v1) }
     AssistantController(
         orders: orders.service, stores: merchants.stores, engine: engine, admission: admission, sessions: sessions,
         llm: llm.map { LLMAssistant($0) }, metrics: metrics, clock: clock
@@ -215,7 +216,8 @@ public func buildApplication(
     let sessions = AssistantSessions(store: opened.store, logger: logger)
     let directory = MerchantDirectory(stores: DemoCity.stores(count: configuration.merchants, seed: configuration.citySeed))
     let board = MerchantBoard(database: opened.store, logger: logger)
-    let events = OrderEvents()
+    let experiments = ExperimentService(store: opened.store, tokens: tokens, logger: logger, clock: clock)
+    let events = OrderEvents { order in await experiments.record(order) }
     let dispatch = DispatchService(
         configuration.dispatch, engine: engine, directory: directory, events: events, seed: configuration.citySeed,
         logger: logger, metrics: metrics.factory, clock: clock)
@@ -229,7 +231,7 @@ public func buildApplication(
         SharedLedgerKeeper(
             store: store, engine: engine, configuration: configuration.sharing, logger: logger, metrics: metrics.factory,
             isFollowed: { events.isFollowed($0) }
-        ) { order in events.publish(order) }
+        ) { order in events.heard(order) }
     }
     let census = ConnectionCensus(limits: configuration.connections)
     let history = StatsHistory(
@@ -240,7 +242,7 @@ public func buildApplication(
         router: buildRouter(
             engine: engine, store: opened.store, sessions: sessions, tokens: tokens, admission: admission, directory: directory,
             board: board, events: events, dispatch: dispatch, keeper: keeper, llm: configuration.llm, metrics: metrics,
-            tracing: configuration.tracing, history: history, clock: clock),
+            tracing: configuration.tracing, history: history, experiments: experiments, clock: clock),
         // Claims are answered on the connection's event loop when nothing would record a span
         // for them; with tracing on, every claim goes through the router's tracing middleware.
         server: configuration.tracing || !configuration.claimFastPath
@@ -254,7 +256,7 @@ public func buildApplication(
         // only once the engine has committed its last batch.
         services: opened.services + (keeper.map { [$0] } ?? []) + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger, node: keeper?.node),
-        ] + sharedRooms + [board, sessions, dispatch, history],
+        ] + sharedRooms + [board, sessions, dispatch, history, experiments],
         onServerRunning: { channel in
             // NIO accepts four connections per turn of the listening socket's event loop, and
             // a loop serving a crowd turns slowly: a thousand connections arriving at once then
@@ -271,6 +273,7 @@ public func buildApplication(
         try await engine.load()
         try await AdmissionPersistence.restore(admission, from: opened.store, node: keeper?.node)
         try await board.restore()
+        try await experiments.restore(from: engine)
         if seedDemo, try engine.read({ $0.allAccounts.isEmpty }) {
             do {
                 _ = try await engine.createCampaign(demoCampaign())

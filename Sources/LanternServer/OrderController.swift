@@ -13,9 +13,11 @@ public final class OrderEvents: Sendable {
     /// Streams by whose they are: `user:ID` for a customer's, `store:ID` for a store's counter.
     private let subscribers = Mutex<[String: [UInt64: AsyncStream<Order>.Continuation]]>([:])
     private let nextID = Atomic<UInt64>(0)
+    private let finished: (@Sendable (Order) async -> Void)?
 
-    /// A hub with no subscribers.
-    public init() {}
+    /// A hub with no subscribers; `finished` hears of every order this node moves to an end
+    /// (the experiments' guardrail), before the change is answered.
+    public init(finished: (@Sendable (Order) async -> Void)? = nil) { self.finished = finished }
 
     /// Whether `user` has a live stream open on this node.
     public func isFollowed(_ user: String) -> Bool {
@@ -41,9 +43,16 @@ public final class OrderEvents: Sendable {
         switch try await engine.changeOrder(id, to: state, by: actor, eventLoop: eventLoop) {
         case .success(let order):
             publish(order)
+            if order.state.isFinal { await finished?(order) }
             return order
         case .failure(let error): throw APIError(error)
         }
+    }
+
+    /// Tells the `finished` hook of an order another node moved to an end.
+    func heard(_ order: Order) {
+        publish(order)
+        if order.state.isFinal, let finished { Task { await finished(order) } }
     }
 
     /// A stream of `user`'s order changes, until the caller stops reading it.
@@ -71,14 +80,18 @@ public struct OrderController: Sendable {
     let events: OrderEvents
     let admission: AdmissionControl
     let dispatch: DispatchService?
+    let experiments: ExperimentService?
     let clock: @Sendable () -> Date
 
-    /// Creates the controller; with `dispatch`, orders show their rider's estimated delivery.
-    public init(
+    /// Creates the controller; with `dispatch`, orders show their rider's estimated delivery;
+    /// with `experiments`, orders are routed by the variant their user is in.
+    init(
         engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard, events: OrderEvents,
-        admission: AdmissionControl, dispatch: DispatchService? = nil, clock: @escaping @Sendable () -> Date
+        admission: AdmissionControl, dispatch: DispatchService? = nil, experiments: ExperimentService? = nil,
+        clock: @escaping @Sendable () -> Date
     ) {
         self.dispatch = dispatch
+        self.experiments = experiments
         self.engine = engine
         self.directory = directory
         self.board = board
@@ -102,7 +115,7 @@ public struct OrderController: Sendable {
     var service: OrderService {
         OrderService(
             engine: engine, stores: StoreService(engine: engine, directory: directory, board: board, clock: clock),
-            events: events, clock: clock)
+            events: events, experiments: experiments, clock: clock)
     }
 
     @Sendable func quote(_ request: Request, context: LanternRequestContext) async throws -> Response {
@@ -294,7 +307,6 @@ extension JSONWriter {
         endObject()
     }
 
-    /// `{"order":{…}}`.
     /// `{"quote":{…}}`: what a quote answers over HTTP, MCP and to the assistant.
     static func quote(_ quote: Quote) -> JSONWriter {
         let priced = quote.priced
@@ -319,6 +331,7 @@ extension JSONWriter {
         return json
     }
 
+    /// `{"order":{…}}`.
     static func envelope(_ order: Order, estimatedDelivery: Date? = nil) -> JSONWriter {
         var json = JSONWriter()
         json.beginObject()

@@ -35,15 +35,18 @@ struct ReportController: Sendable {
             throw APIError(.badRequest, "invalid_parameter", "format must be json, csv or html")
         }
         let journal: [[LedgerEvent]]
+        let experiments: [Experiment]
         do {
             journal = try await store.loadJournal()
+            experiments = try await store.loadJSON([Experiment].self, key: ExperimentService.key) ?? []
         } catch {
             throw APIError.unavailable("\(error)")
         }
         guard
             let report = CampaignReport(
                 campaign: id, journal: journal.flatMap { $0 }, stores: directory.stores,
-                includingTest: request.uri.queryParameters["include_test"] == "true", pseudonym: tokens.pseudonym(of:))
+                includingTest: request.uri.queryParameters["include_test"] == "true", experiments: experiments,
+                assignment: tokens.experimentHash, pseudonym: tokens.pseudonym(of:))
         else { throw APIError(LedgerError.campaignNotFound(id)) }
         var headers: HTTPFields = [.contentType: format.contentType]
         if format == .csv { headers[.contentDisposition] = "attachment; filename=\"\(id)-report.csv\"" }

@@ -31,7 +31,7 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Sentences the offline parser benchmark parses.") var sentences = 500_000
     @Option(
         name: .long, parsing: .upToNextOption,
-        help: "Run only these parts: sqlite, waiting-room, geo, parser, assistant, dispatch, spike, postgres (default: all).")
+        help: "Run only these parts: sqlite, waiting-room, geo, parser, assistant, dispatch, spike, report, postgres (default: all).")
     var only: [String] = []
 
     @Option(name: .long, help: "Assistant turns the assistant benchmark sends, one at a time.") var turns = 3_000
@@ -39,8 +39,18 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Riders in the simulated dispatch day.") var dayRiders = 250
     @Option(name: .long, help: "Riders around the district in the spike simulation.") var spikeRiders = 1_000
     @Option(name: .long, help: "Loopback port for the assistant benchmark's server.") var assistantPort = 18_181
+    @Option(name: .long, help: "Recorded events the campaign report benchmark reports over (on SQLite, and on PostgreSQL with --postgres).")
+    var reportEvents = 10_000_000
 
     private func wants(_ part: String) -> Bool { only.isEmpty || only.contains(part) }
+
+    /// The report benchmark's rows: the journal read (what any report pays) and the report on top.
+    private func printReport(_ figures: ReportBenchmark.Figures, on store: String) {
+        print(row("report on \(store): \(figures.written) events recorded (\(figures.cardsIssued) cards), written in", figures.writeSeconds, "s", decimals: 1))
+        print(row("  reading the journal (baseline: what any report reads)", figures.readSeconds, "s", decimals: 2))
+        print(row("  the report over it, with one experiment", figures.reportSeconds, "s", decimals: 2))
+        print(row("  report total (goal < 10 s at 10 million events)", figures.readSeconds + figures.reportSeconds, "s", decimals: 2))
+    }
 
     func run() async throws {
         var logger = Logger(label: "lantern.bench")
@@ -84,6 +94,30 @@ struct Bench: AsyncParsableCommand {
         }
         if wants("dispatch") { measureDispatch() }
         if wants("spike") { measureSpike() }
+        if wants("report") {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lantern-bench-report-\(getpid())")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let opened = try openStore(.sqlite(path: directory.appendingPathComponent("report.sqlite").path), logger: logger)
+            let store = opened.store
+            let figures = try await ReportBenchmark(events: reportEvents, logger: logger).run(opened) { try await store.append($0) }
+            printReport(figures, on: "SQLite")
+            if let postgres {
+                let scratch = try await PostgresScratchDatabase.create(serverURL: postgres, prefix: "lantern_bench_report", logger: logger)
+                do {
+                    let opened = try openStore(.postgres(url: scratch.url), logger: logger)
+                    guard let shared = opened.store as? PostgresLedgerStore else { throw ReportBenchError(message: "not PostgreSQL") }
+                    let figures = try await ReportBenchmark(events: reportEvents, logger: logger).run(opened) { [logger] batch in
+                        try await ReportBenchmark.insert(batch, into: shared, logger: logger)
+                    }
+                    printReport(figures, on: "PostgreSQL")
+                } catch {
+                    try? await scratch.drop()
+                    throw error
+                }
+                try await scratch.drop()
+            }
+        }
         print(row("peak resident memory of this process so far", peakResidentBytes() / 1_048_576, "MiB"))
 
         guard wants("postgres") else { return }

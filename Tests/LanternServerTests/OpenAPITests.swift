@@ -32,11 +32,12 @@ import Testing
         defer { Task { try? await store.remove() } }
         let opened = try openStore(store.location, logger: quietLogger)
         let engine = LedgerEngine(store: opened.store, logger: quietLogger)
+        let tokens = try await TokenAuthority(secret: testSecret)
         let router = buildRouter(
             engine: engine, store: opened.store, sessions: AssistantSessions(store: opened.store, logger: quietLogger),
-            tokens: try await TokenAuthority(secret: testSecret),
-            admission: AdmissionControl(AdmissionConfiguration(ticketSecret: testSecret)),
-            directory: MerchantDirectory(stores: DemoCity.stores(count: 10, seed: 1)))
+            tokens: tokens, admission: AdmissionControl(AdmissionConfiguration(ticketSecret: testSecret)),
+            directory: MerchantDirectory(stores: DemoCity.stores(count: 10, seed: 1)),
+            experiments: ExperimentService(store: opened.store, tokens: tokens, logger: quietLogger, clock: Date.init))
         let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description.isEmpty ? "/" : $0.path.description)" })
         let documented = Self.documentedOperations(String(decoding: try OpenAPIDocument.bytes(), as: UTF8.self))
         #expect(served.count > 30)

@@ -21,6 +21,8 @@ struct OrderService: Sendable {
     let engine: LedgerEngine
     let stores: StoreService
     let events: OrderEvents
+    /// The experiments whose variants route some users' orders.
+    var experiments: ExperimentService? = nil
     let clock: @Sendable () -> Date
 
     /// Prices and routes a request body for `user`, with their card's discount.
@@ -29,7 +31,8 @@ struct OrderService: Sendable {
         let now = clock()
         var loadError: (any Error)?
         let directory = stores.directory
-        let routed = OrderDesk.route(request, in: directory, nowMs: now.millisecondsSince1970) { store in
+        let policy = experiments?.routing(cardID: request.cardID, user: user) ?? .soonest
+        let routed = OrderDesk.route(request, in: directory, nowMs: now.millisecondsSince1970, policy: policy) { store in
             do { return try stores.load(of: store) } catch {
                 loadError = error
                 return StoreLoad(backlogCups: 0, paused: true)

@@ -1,0 +1,215 @@
+import Foundation
+import LanternLedger
+import LanternOrders
+import LanternStorage
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The campaign's experiments as the server runs them: which policy applies to a user's
+/// order, definitions and stops saved in the store for every node sharing it, and the
+/// guardrail, which counts each variant's finished orders as they finish and stops a variant
+/// the moment it passes a bound.
+///
+/// Every node counts the orders it sees finish (over PostgreSQL, the order feed brings other
+/// nodes' changes in) and may stop a variant; a stop is saved before it is acknowledged.
+public final class ExperimentService: Service, Sendable {
+    /// Key of the experiments in the store, where the report reads them.
+    public static let key = "experiments"
+
+    private struct State {
+        var experiments: [Experiment] = []
+        /// Finished orders counted, by experiment id and variant.
+        var counts: [String: [GuardrailCounts]] = [:]
+        /// Orders already counted, by experiment id.
+        var counted: [String: Set<String>] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let store: any LedgerStore
+    private let tokens: TokenAuthority
+    private let audit: AuditTrail
+    private let logger: Logger
+    private let clock: @Sendable () -> Date
+    private let saves = SerialSaves()
+
+    /// A definition the server refuses, with the code the API answers.
+    struct Refusal: Error {
+        var code: String
+        var message: String
+    }
+
+    /// Creates the service over `store`; users are assigned by `tokens`' keyed hash.
+    init(store: any LedgerStore, tokens: TokenAuthority, logger: Logger, clock: @escaping @Sendable () -> Date) {
+        self.store = store
+        self.tokens = tokens
+        self.logger = logger
+        self.clock = clock
+        audit = AuditTrail(store: store, clock: clock)
+    }
+
+    /// Every experiment, newest first.
+    var all: [Experiment] { state.withLock { $0.experiments.reversed() } }
+
+    /// An experiment by id.
+    func experiment(_ id: String) -> Experiment? { state.withLock { $0.experiments.first { $0.id == id } } }
+
+    /// Guardrail counts of an experiment's variants, as this node has them.
+    func counts(_ id: String) -> [GuardrailCounts] { state.withLock { $0.counts[id] ?? [] } }
+
+    /// How an order paid with `cardID` by `user` is routed now: by the variant of a running
+    /// routing experiment on the card's campaign, or Lantern's own policy.
+    func routing(cardID: String?, user: String) -> RoutingPolicy {
+        guard let cardID else { return .soonest }
+        let nowMs = clock().millisecondsSince1970
+        guard
+            let experiment = state.withLock({ state in
+                state.experiments.first { $0.policy == .routing && $0.isRunning(atMs: nowMs) && $0.covers(cardID: cardID) }
+            })
+        else { return .soonest }
+        let variant = experiment.effective(hash: tokens.experimentHash(experiment.id, user: user), atMs: nowMs)
+        return RoutingPolicy(rawValue: experiment.variants[variant].value) ?? .soonest
+    }
+
+    /// Defines an experiment, durably; refused when its id is taken or the campaign already
+    /// runs an experiment over the same policy (a user would be in two arms at once).
+    func define(_ experiment: Experiment, by admin: Identity) async throws {
+        try await saves.run {
+            var saved = try await self.saved()
+            if saved.contains(where: { $0.id == experiment.id }) {
+                throw Refusal(code: "experiment_exists", message: "there is already an experiment '\(experiment.id)'")
+            }
+            let nowMs = self.clock().millisecondsSince1970
+            if let running = saved.first(where: {
+                $0.campaign == experiment.campaign && $0.policy == experiment.policy && $0.isRunning(atMs: nowMs)
+            }) {
+                throw Refusal(
+                    code: "experiment_running",
+                    message: "campaign '\(experiment.campaign)' already runs experiment '\(running.id)' over \(experiment.policy.rawValue); end it first")
+            }
+            saved.append(experiment)
+            try await self.store.saveJSON(saved, key: Self.key)
+            self.apply(saved)
+        }
+        try await audit.record("experiment.define", by: admin, target: experiment.id) { json in
+            json.field("campaign", experiment.campaign)
+            json.field("policy", experiment.policy.rawValue)
+            json.field("variants", experiment.variants.map { "\($0.name)=\($0.value)×\($0.weight)" }.joined(separator: " "))
+        }
+    }
+
+    /// Ends an experiment: from now on nobody is assigned, and its report covers what came before.
+    func end(_ id: String, by admin: Identity) async throws -> Experiment {
+        let ended = try await change(id) { experiment in
+            if experiment.endedAt == nil { experiment.endedAt = self.clock() }
+        }
+        try await audit.record("experiment.end", by: admin, target: id) { _ in }
+        return ended
+    }
+
+    /// Stops one variant, as the guardrail does: its users get the control from now on.
+    func stop(_ id: String, variant: Int, reason: String, by actor: Identity) async throws -> Experiment {
+        let stopped = try await change(id) { experiment in
+            guard experiment.variants.indices.contains(variant) else {
+                throw Refusal(code: "variant_not_found", message: "experiment '\(id)' has no variant \(variant)")
+            }
+            guard variant != 0 else {
+                throw Refusal(code: "control_not_stoppable", message: "the control takes the stopped variants' users; end the experiment instead")
+            }
+            if experiment.stoppedAtMs(variant) == nil {
+                experiment.stops.append(Experiment.Stop(variant: variant, atMs: self.clock().millisecondsSince1970, reason: reason))
+            }
+        }
+        try await audit.record("experiment.stop", by: actor, target: id) { json in
+            json.field("variant", stopped.variants[variant].name)
+            json.field("reason", reason)
+        }
+        return stopped
+    }
+
+    /// Counts a changed order for the guardrail, once it has finished, and stops a variant it
+    /// pushes past a bound.
+    func record(_ order: Order) async {
+        guard order.state.isFinal, let card = order.draft.cardID else { return }
+        let hashes = state.withLock { state in
+            state.experiments.filter { $0.covers(cardID: card) && $0.startedAt.millisecondsSince1970 <= order.placedAtMs }
+        }.map { ($0, tokens.experimentHash($0.id, user: order.draft.user)) }
+        for (experiment, hash) in hashes {
+            let variant = experiment.effective(hash: hash, atMs: order.placedAtMs)
+            let verdict = state.withLock { state -> String? in
+                guard state.counted[experiment.id, default: []].insert(order.id).inserted else { return nil }
+                var counts = state.counts[experiment.id] ?? Array(repeating: GuardrailCounts(), count: experiment.variants.count)
+                counts[variant].add(order)
+                state.counts[experiment.id] = counts
+                let current = state.experiments.first { $0.id == experiment.id } ?? experiment
+                return current.isRunning(atMs: clock().millisecondsSince1970)
+                    ? current.verdict(variant: variant, outcomes: counts[variant]) : nil
+            }
+            guard let verdict else { continue }
+            do {
+                _ = try await stop(experiment.id, variant: variant, reason: verdict, by: Identity(userID: "guardrail", role: .admin))
+                logger.notice(
+                    "guardrail stopped a variant",
+                    metadata: ["experiment": "\(experiment.id)", "variant": "\(experiment.variants[variant].name)", "reason": "\(verdict)"])
+            } catch {
+                logger.warning("guardrail could not save a stop", metadata: ["experiment": "\(experiment.id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Loads the saved experiments and counts the finished orders the book holds.
+    func restore(from engine: LedgerEngine) async throws {
+        apply(try await saved())
+        let finished = try engine.read { book in book.allOrders.filter { $0.state.isFinal && $0.draft.cardID != nil } }
+        for order in finished { await record(order) }
+    }
+
+    /// Picks up experiments defined or stopped on other nodes every two seconds, until shutdown.
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: .seconds(2))
+                do {
+                    try await self.saves.run { self.apply(try await self.saved()) }
+                } catch {
+                    self.logger.warning("could not read experiments", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    private func change(_ id: String, _ edit: @escaping @Sendable (inout Experiment) throws -> Void) async throws -> Experiment {
+        try await saves.run {
+            var saved = try await self.saved()
+            guard let index = saved.firstIndex(where: { $0.id == id }) else {
+                throw Refusal(code: "experiment_not_found", message: "there is no experiment '\(id)'")
+            }
+            try edit(&saved[index])
+            try await self.store.saveJSON(saved, key: Self.key)
+            self.apply(saved)
+            return saved[index]
+        }
+    }
+
+    private func saved() async throws -> [Experiment] {
+        try await store.loadJSON([Experiment].self, key: Self.key) ?? []
+    }
+
+    private func apply(_ experiments: [Experiment]) {
+        state.withLock { $0.experiments = experiments }
+    }
+}
+
+extension GuardrailCounts {
+    /// Counts one finished order.
+    mutating func add(_ order: Order) {
+        switch order.state {
+        case .delivered:
+            delivered += 1
+            if order.updatedAtMs > order.draft.promisedAtMs { late += 1 }
+        case .rejected: rejected += 1
+        case .cancelled: cancelled += 1
+        default: break
+        }
+    }
+}

@@ -488,6 +488,18 @@ extension LedgerBook {
     /// Every order, in no particular order.
     public var allOrders: some Collection<Order> { orders.values }
 
+    /// Erases the delivery address of every order held that ended before `ms` (as retention
+    /// erased it in the store); returns how many it erased.
+    @discardableResult
+    public mutating func eraseAddresses(endedBeforeMs ms: Int64) -> Int {
+        let due = orders.values.filter { $0.state.isFinal && $0.updatedAtMs < ms && !$0.draft.address.isErased }.map(\.id)
+        for id in due {
+            guard let address = orders[id]?.draft.address.erased else { continue }
+            orders[id]?.draft.address = address
+        }
+        return due.count
+    }
+
     /// Where a card id points: its campaign's index, owner and ordinal, if such a card exists.
     func locate(card id: String) -> (account: Int, owner: String, ordinal: Int)? {
         let parts = id.split(separator: ":", omittingEmptySubsequences: false)

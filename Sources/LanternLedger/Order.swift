@@ -92,6 +92,29 @@ public struct DeliveryAddress: Sendable, Equatable {
         self.lng = lng
         self.text = text
     }
+
+    /// Degrees of latitude in a cell of about 500 m, the grain exports and erased addresses keep.
+    public static let cellLatitudeStep = 0.0045
+    /// Degrees of longitude in such a cell, scaled at 31°N, where the demo city lies.
+    public static let cellLongitudeStep = 0.0045 / cos(31 * Double.pi / 180)
+
+    /// The corner of the address's cell of about 500 m.
+    public var cellCorner: (lat: Double, lng: Double) {
+        (
+            (lat / Self.cellLatitudeStep).rounded(.down) * Self.cellLatitudeStep,
+            (lng / Self.cellLongitudeStep).rounded(.down) * Self.cellLongitudeStep
+        )
+    }
+
+    /// The address once retention has erased it: no text, the point at its cell's centre.
+    public var erased: DeliveryAddress {
+        let corner = cellCorner
+        return DeliveryAddress(
+            lat: corner.lat + Self.cellLatitudeStep / 2, lng: corner.lng + Self.cellLongitudeStep / 2, text: "")
+    }
+
+    /// Whether retention has erased it already.
+    public var isErased: Bool { text.isEmpty && self == erased }
 }
 
 /// An order as the server priced it, before the ledger applies the card.

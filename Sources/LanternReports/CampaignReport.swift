@@ -350,11 +350,8 @@ extension CampaignReport {
     /// The corner of the point's cell of about 500 m (0.0045° of latitude; longitude scaled at 31°N,
     /// where the demo city lies), so an export never holds an address.
     static func cell(_ point: GeoPoint) -> String {
-        let latStep = 0.0045
-        let lngStep = 0.0045 / cos(31 * .pi / 180)
-        let lat = (point.lat / latStep).rounded(.down) * latStep
-        let lng = (point.lng / lngStep).rounded(.down) * lngStep
-        return String(format: "%.4f,%.4f", lat, lng)
+        let corner = DeliveryAddress(lat: point.lat, lng: point.lng, text: "").cellCorner
+        return String(format: "%.4f,%.4f", corner.lat, corner.lng)
     }
 
     /// Days since 1970 in Shanghai time.

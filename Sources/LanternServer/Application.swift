@@ -53,6 +53,8 @@ public struct ServerConfiguration: Sendable {
     public var node: String
     /// Leases, cache bounds and refresh intervals when the database is shared.
     public var sharing: SharingConfiguration
+    /// Days the assistant's transcripts and ended orders' delivery addresses are kept; 0 keeps them.
+    public var retentionDays: Int
 
     /// Creates a configuration; the defaults are what `lantern serve` uses with no arguments.
     public init(
@@ -62,8 +64,9 @@ public struct ServerConfiguration: Sendable {
         llm: LLMConfiguration? = nil, dispatch: DispatchConfiguration = DispatchConfiguration(), tracing: Bool = false,
         node: String = defaultNodeID(), sharing: SharingConfiguration = SharingConfiguration(), claimFastPath: Bool = true,
         identityProvider: IdentityProviderConfiguration? = nil, connections: ConnectionLimits = ConnectionLimits(),
-        queuePresence: Double? = 90
+        queuePresence: Double? = 90, retentionDays: Int = 30
     ) {
+        self.retentionDays = retentionDays
         self.queuePresence = queuePresence
         self.connections = connections
         self.identityProvider = identityProvider
@@ -233,6 +236,8 @@ public func buildApplication(
             isFollowed: { events.isFollowed($0) }
         ) { order in events.heard(order) }
     }
+    let retention = RetentionService(
+        days: configuration.retentionDays, engine: engine, sessions: sessions, logger: logger, clock: clock)
     let census = ConnectionCensus(limits: configuration.connections)
     let history = StatsHistory(
         metrics: metrics, clock: clock,
@@ -256,7 +261,7 @@ public func buildApplication(
         // only once the engine has committed its last batch.
         services: opened.services + (keeper.map { [$0] } ?? []) + [
             engine, AdmissionPersistence(admission: admission, store: opened.store, logger: logger, node: keeper?.node),
-        ] + sharedRooms + [board, sessions, dispatch, history, experiments],
+        ] + sharedRooms + [board, sessions, dispatch, history, experiments, retention],
         onServerRunning: { channel in
             // NIO accepts four connections per turn of the listening socket's event loop, and
             // a loop serving a crowd turns slowly: a thousand connections arriving at once then

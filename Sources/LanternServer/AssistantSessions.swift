@@ -33,6 +33,16 @@ public final class AssistantSessions: Service, Sendable {
         return try? JSONDecoder().decode(AssistantSession.self, from: Data(bytes))
     }
 
+    /// Deletes the sessions whose last turn is older than `ms`, here and in the store (each
+    /// session is saved at its last turn); returns how many the store deleted.
+    func delete(lastTurnBeforeMs ms: Int64) async throws -> Int {
+        state.withLock { state in
+            state.live = state.live.filter { $0.value.updatedAtMs >= ms }
+            state.dirty = state.dirty.filter { $0.value.updatedAtMs >= ms }
+        }
+        return try await store.deleteState(prefix: "assistant:", savedBeforeMs: ms)
+    }
+
     /// Keeps `session` and queues it for the store.
     func save(_ session: AssistantSession) {
         let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in

@@ -323,6 +323,14 @@ public final class LedgerEngine: Service, Sendable {
         }
     }
 
+    /// Erases the delivery addresses of orders that ended before `ms`, in the store and then
+    /// in the book; returns how many the store erased.
+    public func eraseAddresses(endedBeforeMs ms: Int64) async throws -> Int {
+        let erased = try await store.eraseAddresses(endedBeforeMs: ms)
+        state.withLock { _ = $0.book.eraseAddresses(endedBeforeMs: ms) }
+        return erased
+    }
+
     /// Reads the ledger under the lock (no durability wait: reads see decided state).
     public func read<T: Sendable>(_ body: (LedgerBook) -> T) throws -> T {
         try state.withLock { state in

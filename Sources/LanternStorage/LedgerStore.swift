@@ -14,8 +14,16 @@ public protocol LedgerStore: Sendable {
     func loadJournal() async throws -> [[LedgerEvent]]
     /// Succeeds when the store answers queries.
     func ping() async throws
-    /// Saves a small piece of node state (such as waiting-room counters) under `key`.
+    /// Saves a small piece of node state (such as waiting-room counters) under `key`, noting
+    /// when it was saved.
     func saveState(_ value: [UInt8], key: String) async throws
+    /// Deletes the node state under keys starting with `prefix` last saved before `ms`
+    /// (milliseconds since 1970); returns how many went.
+    func deleteState(prefix: String, savedBeforeMs ms: Int64) async throws -> Int
+    /// Erases the delivery address of every order that ended (delivered, rejected, cancelled)
+    /// before `ms`: its text goes and its point becomes the centre of its cell of about 500 m,
+    /// in the store itself. Returns how many orders it erased now.
+    func eraseAddresses(endedBeforeMs ms: Int64) async throws -> Int
     /// The state saved under `key`, if any.
     func loadState(key: String) async throws -> [UInt8]?
     /// Makes one operator action durable in the audit log.

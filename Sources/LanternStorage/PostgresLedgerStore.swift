@@ -216,6 +216,11 @@ public struct PostgresLedgerStore: LedgerStore {
                 """,
             ]
         ),
+        (
+            "v7-node-state-saved-at",
+            // When each piece of state was last saved, so retention can drop stale ones.
+            ["ALTER TABLE node_state ADD COLUMN saved_at_ms bigint NOT NULL DEFAULT 0"]
+        ),
     ]
 
     /// Writes the batch and fails if the database refused any of its cards (tools that expect
@@ -607,13 +612,70 @@ public struct PostgresLedgerStore: LedgerStore {
         return [campaigns, merged, expiries]
     }
 
-    /// Upserts one row of `node_state`.
+    /// Upserts one row of `node_state`, stamped with the time.
     public func saveState(_ value: [UInt8], key: String) async throws {
         try await client.query(
             """
-            INSERT INTO node_state(key, value) VALUES (\(key), \(ByteBuffer(bytes: value)))
-            ON CONFLICT (key) DO UPDATE SET value = excluded.value
+            INSERT INTO node_state(key, value, saved_at_ms) VALUES (\(key), \(ByteBuffer(bytes: value)), \(Date().millisecondsSince1970))
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value, saved_at_ms = excluded.saved_at_ms
             """, logger: logger)
+    }
+
+    /// Deletes rows of `node_state` under `prefix` saved before `ms`.
+    public func deleteState(prefix: String, savedBeforeMs ms: Int64) async throws -> Int {
+        let rows = try await client.query(
+            """
+            WITH gone AS (DELETE FROM node_state WHERE left(key, \(Int32(prefix.count))) = \(prefix) AND saved_at_ms < \(ms) RETURNING 1)
+            SELECT count(*)::int8 FROM gone
+            """, logger: logger)
+        for try await count in rows.decode(Int64.self) { return Int(count) }
+        return 0
+    }
+
+    /// Rewrites the placement rows of orders that ended before `ms` with their address erased,
+    /// a thousand orders a transaction.
+    public func eraseAddresses(endedBeforeMs ms: Int64) async throws -> Int {
+        var ended: [String] = []
+        let endings = try await client.query(
+            "SELECT payload FROM order_events WHERE kind IN ('delivered', 'rejected', 'cancelled')", logger: logger)
+        for try await payload in endings.decode(ByteBuffer.self) {
+            for case .orderChanged(let change) in try JournalCodec.decode(Array(payload.readableBytesView)) where change.atMs < ms {
+                ended.append(change.orderID)
+            }
+        }
+        var erased = 0
+        for start in stride(from: 0, to: ended.count, by: 1_000) {
+            let ids = Array(ended[start..<min(start + 1_000, ended.count)])
+            erased += try await client.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query(
+                    "SELECT seq, payload FROM order_events WHERE kind = 'placed' AND order_id = ANY(\(ids)::text[]) FOR UPDATE",
+                    logger: logger)
+                var seqs: [Int64] = []
+                var payloads: [ByteBuffer] = []
+                for try await (seq, payload) in rows.decode((Int64, ByteBuffer).self) {
+                    let events = try JournalCodec.decode(Array(payload.readableBytesView))
+                    guard events.contains(where: { if case .orderPlaced(let order) = $0 { !order.draft.address.isErased } else { false } })
+                    else { continue }
+                    seqs.append(seq)
+                    payloads.append(
+                        ByteBuffer(
+                            bytes: JournalCodec.encode(
+                                events.map { event in
+                                    guard case .orderPlaced(var order) = event else { return event }
+                                    order.draft.address = order.draft.address.erased
+                                    return .orderPlaced(order)
+                                })))
+                }
+                guard !seqs.isEmpty else { return 0 }
+                try await connection.query(
+                    """
+                    UPDATE order_events SET payload = u.payload
+                    FROM unnest(\(seqs)::int8[], \(payloads)::bytea[]) AS u(seq, payload) WHERE order_events.seq = u.seq
+                    """, logger: logger)
+                return seqs.count
+            }
+        }
+        return erased
     }
 
     /// Reads one row of `node_state`.

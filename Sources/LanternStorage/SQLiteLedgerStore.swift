@@ -49,14 +49,73 @@ public struct SQLiteLedgerStore: LedgerStore {
         return try records.map { try JournalCodec.decode($0) }
     }
 
-    /// Upserts one row of `node_state`.
+    /// Upserts one row of `node_state`, stamped with the time.
     public func saveState(_ value: [UInt8], key: String) async throws {
         let data = Data(value)
+        let now = Date().millisecondsSince1970
         try await database.write { db in
             try db.execute(
-                sql: "INSERT INTO node_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                arguments: [key, data])
+                sql: """
+                    INSERT INTO node_state(key, value, saved_at_ms) VALUES (?, ?, ?)
+                    ON CONFLICT(key) DO UPDATE SET value = excluded.value, saved_at_ms = excluded.saved_at_ms
+                    """,
+                arguments: [key, data, now])
         }
+    }
+
+    /// Deletes rows of `node_state` under `prefix` saved before `ms`.
+    public func deleteState(prefix: String, savedBeforeMs ms: Int64) async throws -> Int {
+        try await database.write { db in
+            try db.execute(
+                sql: "DELETE FROM node_state WHERE substr(key, 1, ?) = ? AND saved_at_ms < ?",
+                arguments: [prefix.count, prefix, ms])
+            return db.changesCount
+        }
+    }
+
+    /// Rewrites the journal rows that hold the placement of an order that ended before `ms`,
+    /// with its address erased; the rest of each row is written back as it was.
+    public func eraseAddresses(endedBeforeMs ms: Int64) async throws -> Int {
+        let (ended, placedIn) = try await database.read { db in
+            var ended: Set<String> = []
+            var placedIn: [String: Int64] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT seq, events FROM ledger_journal ORDER BY seq")
+            while let row = try rows.next() {
+                let seq: Int64 = row[0]
+                for event in try JournalCodec.decode(row[1] as Data) {
+                    switch event {
+                    case .orderPlaced(let order) where !order.draft.address.isErased: placedIn[order.id] = seq
+                    case .orderChanged(let change) where change.state.isFinal && change.atMs < ms: ended.insert(change.orderID)
+                    default: break
+                    }
+                }
+            }
+            return (ended, placedIn)
+        }
+        let rows = Set(placedIn.compactMap { ended.contains($0.key) ? $0.value : nil }).sorted()
+        var erased = 0
+        // A few hundred rows a transaction, so that claims committing meanwhile wait little.
+        for start in stride(from: 0, to: rows.count, by: 200) {
+            erased += try await database.write { db in
+                var count = 0
+                for seq in rows[start..<min(start + 200, rows.count)] {
+                    guard let data = try Data.fetchOne(db, sql: "SELECT events FROM ledger_journal WHERE seq = ?", arguments: [seq])
+                    else { continue }
+                    let events = try JournalCodec.decode(data).map { event -> LedgerEvent in
+                        guard case .orderPlaced(var order) = event, ended.contains(order.id), !order.draft.address.isErased else {
+                            return event
+                        }
+                        order.draft.address = order.draft.address.erased
+                        count += 1
+                        return .orderPlaced(order)
+                    }
+                    try db.execute(
+                        sql: "UPDATE ledger_journal SET events = ? WHERE seq = ?", arguments: [Data(JournalCodec.encode(events)), seq])
+                }
+                return count
+            }
+        }
+        return erased
     }
 
     /// Reads one row of `node_state`.
@@ -156,6 +215,10 @@ public enum LanternSQLiteSchema {
                         detail TEXT NOT NULL
                     )
                     """)
+        }
+        migrator.registerMigration("v4-node-state-saved-at") { db in
+            // When each piece of state was last saved, so retention can drop stale ones.
+            try db.execute(sql: "ALTER TABLE node_state ADD COLUMN saved_at_ms INTEGER NOT NULL DEFAULT 0")
         }
         return migrator
     }

@@ -92,6 +92,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds a kept-alive connection may stay silent.") var idleTimeout: Double = 75
     @Option(name: .long, help: "Seconds a holder in line may go without asking about their ticket before their place is passed over (0: places are kept).")
     var queuePresence: Double = 90
+    @Option(name: .long, help: "Days the assistant's transcripts and ended orders' delivery addresses are kept (0: kept for good).")
+    var retentionDays = 30
     @Option(name: .long, help: "Connections the kernel may queue before they are accepted (capped by net.core.somaxconn).")
     var listenBacklog = 4_096
     @Option(name: .long, help: "Seconds a claim may wait for its commit before it is answered 503 + Retry-After.")
@@ -147,7 +149,7 @@ struct Serve: AsyncParsableCommand {
                 perAddress: max(1, maxConnectionsPerAddress), total: max(1, maxConnections ?? ConnectionLimits.defaultTotal),
                 requestTimeout: .milliseconds(Int64(max(0.1, requestTimeout) * 1_000)),
                 idleTimeout: .milliseconds(Int64(max(0.1, idleTimeout) * 1_000)), backlog: max(1, listenBacklog)),
-            queuePresence: queuePresence > 0 ? max(10, queuePresence) : nil)
+            queuePresence: queuePresence > 0 ? max(10, queuePresence) : nil, retentionDays: max(0, retentionDays))
         let app = try await buildApplication(configuration)
         guard let otlpEndpoint else {
             try await app.runService()

@@ -33,6 +33,10 @@ final class ObservedStateStore: LedgerStore {
     func loadJournal() async throws -> [[LedgerEvent]] { try await inner.loadJournal() }
     func ping() async throws { try await inner.ping() }
     func loadState(key: String) async throws -> [UInt8]? { try await inner.loadState(key: key) }
+    func deleteState(prefix: String, savedBeforeMs ms: Int64) async throws -> Int {
+        try await inner.deleteState(prefix: prefix, savedBeforeMs: ms)
+    }
+    func eraseAddresses(endedBeforeMs ms: Int64) async throws -> Int { try await inner.eraseAddresses(endedBeforeMs: ms) }
     func appendAudit(_ entry: AuditEntry) async throws { try await inner.appendAudit(entry) }
     func loadAudit(limit: Int) async throws -> [AuditEntry] { try await inner.loadAudit(limit: limit) }
 

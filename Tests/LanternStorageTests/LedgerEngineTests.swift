@@ -57,6 +57,10 @@ final class FailingStore: LedgerStore {
     func ping() async throws { try await inner.ping() }
     func saveState(_ value: [UInt8], key: String) async throws { try await inner.saveState(value, key: key) }
     func loadState(key: String) async throws -> [UInt8]? { try await inner.loadState(key: key) }
+    func deleteState(prefix: String, savedBeforeMs ms: Int64) async throws -> Int {
+        try await inner.deleteState(prefix: prefix, savedBeforeMs: ms)
+    }
+    func eraseAddresses(endedBeforeMs ms: Int64) async throws -> Int { try await inner.eraseAddresses(endedBeforeMs: ms) }
     func appendAudit(_ entry: AuditEntry) async throws { try await inner.appendAudit(entry) }
     func loadAudit(limit: Int) async throws -> [AuditEntry] { try await inner.loadAudit(limit: limit) }
 }
@@ -77,6 +81,10 @@ final class StallingStore: LedgerStore {
     func ping() async throws { try await inner.ping() }
     func saveState(_ value: [UInt8], key: String) async throws { try await inner.saveState(value, key: key) }
     func loadState(key: String) async throws -> [UInt8]? { try await inner.loadState(key: key) }
+    func deleteState(prefix: String, savedBeforeMs ms: Int64) async throws -> Int {
+        try await inner.deleteState(prefix: prefix, savedBeforeMs: ms)
+    }
+    func eraseAddresses(endedBeforeMs ms: Int64) async throws -> Int { try await inner.eraseAddresses(endedBeforeMs: ms) }
     func appendAudit(_ entry: AuditEntry) async throws { try await inner.appendAudit(entry) }
     func loadAudit(limit: Int) async throws -> [AuditEntry] { try await inner.loadAudit(limit: limit) }
 }

@@ -7,7 +7,9 @@ assistant's suggestions to confirm, and watch the order appear on its timeline a
 two drinks with options from a named brand to a typed address, edited and confirmed; and a
 claim queued behind a proof-of-work puzzle the page solves. Then /, the operator dashboard:
 connect with an admin token, run a short `lantern rush` against the server, and watch the
-admitted-claims counter and the budget move. Screenshots of both pages go to --screenshots.
+admitted-claims counter and the budget move; open it again after the rush and find the rush in
+the history the server kept; switch to another campaign. Then /report: sign in, pick the
+campaign, read what it bought. Screenshots of the pages go to --screenshots.
 """
 import argparse
 import json
@@ -22,6 +24,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 
@@ -281,6 +284,38 @@ def check_dashboard(url, admin, lantern, shots):
         wait_for(driver, "the latency table", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#routes tbody tr")) > 0, seconds=10)
         print(f"dashboard reopened: claims peak {peak(driver, 'rates')}/s from the history")
         driver.save_screenshot(os.path.join(shots, "dashboard.png"))
+        # Another campaign from the selector: its own budget line.
+        rush_budget = driver.find_element(By.ID, "budget").text
+        Select(driver.find_element(By.ID, "campaign")).select_by_visible_text("puzzle-check")
+        wait_for(driver, "the other campaign's budget", lambda d: d.find_element(By.ID, "budget").text != rush_budget, seconds=10)
+        print(f"dashboard switched to puzzle-check: {driver.find_element(By.ID, 'budget').text}")
+    finally:
+        driver.quit()
+
+
+def check_report(url, admin, shots):
+    """The report page: signed in with the admin token, the rush's campaign, what it bought."""
+    driver = browser(1280, 1300)
+    try:
+        driver.get(f"{url}/report")
+        driver.find_element(By.ID, "token").send_keys(admin)
+        driver.find_element(By.ID, "load").click()
+        wait_for(driver, "the campaign list", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#campaign option")) >= 2)
+        Select(driver.find_element(By.ID, "campaign")).select_by_visible_text("spring-festival")
+        driver.find_element(By.ID, "show").click()
+
+        def report_text(d):
+            d.switch_to.frame(d.find_element(By.ID, "report"))
+            try:
+                return d.find_element(By.TAG_NAME, "body").text
+            finally:
+                d.switch_to.default_content()
+        wait_for(driver, "the report", lambda d: "cards issued" in report_text(d) and "spring-festival" in report_text(d))
+        text = report_text(driver)
+        if "Test traffic left out" not in text:
+            sys.exit("FAIL: the report does not say it left lantern rush's test users out")
+        print("report: " + " · ".join(line for line in text.splitlines()[:3]))
+        driver.save_screenshot(os.path.join(shots, "report.png"))
     finally:
         driver.quit()
 
@@ -301,6 +336,7 @@ def main():
     check_merchant(args.url, args.lantern, args.screenshots)
     check_queue_puzzle(args.url, args.admin_token, args.lantern)
     check_dashboard(args.url, args.admin_token, args.lantern, args.screenshots)
+    check_report(args.url, args.admin_token, args.screenshots)
     print("browser check passed")
 
 

@@ -170,24 +170,48 @@ extension CampaignReport {
     /// `experiments` are those defined on any campaign; `assignment` gives the keyed hash that
     /// assigned a user (second) a variant of an experiment (first), as the server computed it.
     public init?(
-        campaign id: String, journal: [LedgerEvent], stores: [Store], includingTest: Bool = false,
+        campaign id: String, journal: some Sequence<LedgerEvent>, stores: [Store], includingTest: Bool = false,
         experiments: [Experiment] = [], assignment: (String, String) -> UInt64 = { _, _ in 0 },
         pseudonym: (String) -> String
     ) {
+        var reading = Reading(campaign: id, includingTest: includingTest)
+        for event in journal { reading.add(event) }
+        self.init(reading, stores: stores, experiments: experiments, assignment: assignment, pseudonym: pseudonym)
+    }
+
+    /// What the report keeps of the events it is fed: the campaign, its cards, the card orders
+    /// folded up to their last state, and when every user ordered. Cards and orders may come in
+    /// either order (a shared database reads them apart), as long as an order's changes come
+    /// after it.
+    public struct Reading: Sendable {
+        let id: String
+        let includingTest: Bool
+        let cardPrefix: String
         var testUsers: Set<String> = []
-        func isLeftOut(_ user: String) -> Bool {
-            guard !includingTest, user.hasPrefix(Self.testUserPrefix) else { return false }
-            testUsers.insert(user)
-            return true
-        }
         var definition: Campaign?
         var expired = false
         var cards: [String: CardIssue] = [:]
-        var orders: [String: Order] = [:]
-        var orderOrder: [String] = []
-        var deliveredAt: [String: Int64] = [:]
+        /// Orders paid with a card of the campaign, in the order they were placed; a delivered
+        /// one's `updatedAtMs` is when it was delivered.
+        var orders: [Order] = []
+        var orderIndex: [String: Int] = [:]
         var ordersByUser: [String: [Int64]] = [:]
-        for event in journal {
+
+        /// Starts an empty reading of `campaign`.
+        public init(campaign: String, includingTest: Bool = false) {
+            id = campaign
+            self.includingTest = includingTest
+            cardPrefix = campaign + ":"
+        }
+
+        private mutating func isLeftOut(_ user: String) -> Bool {
+            guard !includingTest, user.hasPrefix(CampaignReport.testUserPrefix) else { return false }
+            testUsers.insert(user)
+            return true
+        }
+
+        /// Takes one event in.
+        public mutating func add(_ event: LedgerEvent) {
             switch event {
             case .campaignCreated(let campaign), .campaignUpdated(let campaign):
                 if campaign.id == id { definition = campaign }
@@ -196,20 +220,32 @@ extension CampaignReport {
             case .cardIssued(let issue):
                 if issue.campaign == id, !isLeftOut(issue.owner) { cards[issue.cardID] = issue }
             case .orderPlaced(let order):
-                guard !isLeftOut(order.draft.user) else { continue }
+                guard !isLeftOut(order.draft.user) else { return }
                 ordersByUser[order.draft.user, default: []].append(order.placedAtMs)
-                guard let card = order.draft.cardID, cards[card] != nil else { continue }
-                orders[order.id] = order
-                orderOrder.append(order.id)
+                guard let card = order.draft.cardID, card.hasPrefix(cardPrefix) else { return }
+                orderIndex[order.id] = orders.count
+                orders.append(order)
             case .orderChanged(let change):
-                guard orders[change.orderID] != nil else { continue }
-                orders[change.orderID]?.state = change.state
-                if change.state == .delivered { deliveredAt[change.orderID] = change.atMs }
+                guard let index = orderIndex[change.orderID] else { return }
+                orders[index].state = change.state
+                orders[index].updatedAtMs = change.atMs
             }
         }
-        guard let definition else { return nil }
-        testUsersLeftOut = testUsers.count
-        let cardOrders = orderOrder.compactMap { orders[$0] }
+    }
+
+    /// The report of what `reading` took in; nil when it never saw the campaign.
+    public init?(
+        _ reading: Reading, stores: [Store], experiments: [Experiment] = [],
+        assignment: (String, String) -> UInt64 = { _, _ in 0 }, pseudonym: (String) -> String
+    ) {
+        guard let definition = reading.definition else { return nil }
+        let id = reading.id
+        let expired = reading.expired
+        let cards = reading.cards
+        let ordersByUser = reading.ordersByUser
+        testUsersLeftOut = reading.testUsers.count
+        // Orders whose card is one of the campaign's (a test user's card was left out).
+        let cardOrders = reading.orders.filter { cards[$0.draft.cardID!] != nil }
         let delivered = cardOrders.filter { $0.state == .delivered }
 
         campaign = CampaignSummary(
@@ -224,13 +260,12 @@ extension CampaignReport {
         }
         let spentCards = Set(delivered.compactMap(\.draft.cardID))
         funnel = Funnel(
-            cardsIssued: cards.count, welcomeCards: cards.values.filter { $0.kind == .welcome }.count,
-            referralCards: cards.values.filter { $0.kind == .referral }.count, cardsOrdered: firstOrder.count,
+            cardsIssued: cards.count, welcomeCards: cards.values.count { $0.kind == .welcome },
+            referralCards: cards.values.count { $0.kind == .referral }, cardsOrdered: firstOrder.count,
             cardsDelivered: spentCards.count,
             medianClaimToOrderSeconds: Self.percentile(
                 firstOrder.compactMap { card, at in cards[card].map { Double(at - $0.issuedAtMs) / 1_000 } }, 0.5),
-            medianOrderToDeliverySeconds: Self.percentile(
-                delivered.compactMap { order in deliveredAt[order.id].map { Double($0 - order.placedAtMs) / 1_000 } }, 0.5),
+            medianOrderToDeliverySeconds: Self.percentile(delivered.map { Double($0.updatedAtMs - $0.placedAtMs) / 1_000 }, 0.5),
             redemptionRate: cards.isEmpty ? 0 : Double(spentCards.count) / Double(cards.count))
 
         let spent = delivered.reduce(Int64(0)) { $0 + $1.discountFen }
@@ -269,7 +304,8 @@ extension CampaignReport {
             referrers: fanOut.count, referred: broughtBy.count, maxFanOut: fanOut.values.max() ?? 0,
             meanFanOut: fanOut.isEmpty ? 0 : Double(broughtBy.count) / Double(fanOut.count),
             depth: broughtBy.keys.map(depth).max() ?? 0,
-            top: Self.top(fanOut.map { (pseudonym($0.key), $0.value) }, limit: 10))
+            // Ties in the order of the users' ids; only the ten shown are given their pseudonyms.
+            top: Self.top(fanOut.map { ($0.key, $0.value) }, limit: 10).map { Count(key: pseudonym($0.key), count: $0.count) })
 
         var new = 0
         var returning = 0
@@ -298,39 +334,44 @@ extension CampaignReport {
 
         let storesByID = Dictionary(stores.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let districts = Gazetteer.places.filter { $0.kind == .district }
-        var byDistrict: [String: Int] = [:]
-        var byCell: [String: Int] = [:]
-        var byStore: [String: Int] = [:]
-        var byBrand: [String: Int] = [:]
+        // Counted by cell and by store id first: names are made for the rows shown, not per order.
+        var byCell: [Int64: Int] = [:]
+        var byStoreID: [String: Int] = [:]
         var byDrink: [String: Int] = [:]
         var hours = Array(repeating: 0, count: 24)
         for order in cardOrders {
-            let point = GeoPoint(lat: order.draft.address.lat, lng: order.draft.address.lng)
-            if let district = districts.min(by: { $0.point.distance(to: point) < $1.point.distance(to: point) }) {
-                byDistrict[district.english, default: 0] += 1
-            }
-            byCell[Self.cell(point), default: 0] += 1
-            let store = storesByID[order.draft.merchantID]
-            byStore[store.map { "\($0.id) \($0.name)" } ?? order.draft.merchantID, default: 0] += 1
-            byBrand[store?.brand ?? "unknown", default: 0] += 1
+            byCell[Self.cellKey(order.draft.address), default: 0] += 1
+            byStoreID[order.draft.merchantID, default: 0] += 1
             for item in order.draft.items { byDrink[item.drink, default: 0] += item.quantity }
             hours[Self.cityHour(order.placedAtMs)] += 1
         }
+        var byDistrict: [String: Int] = [:]
+        for (key, count) in byCell {
+            let centre = Self.cellCentre(key)
+            if let district = districts.min(by: { $0.point.distance(to: centre) < $1.point.distance(to: centre) }) {
+                byDistrict[district.english, default: 0] += count
+            }
+        }
+        var byStore: [String: Int] = [:]
+        var byBrand: [String: Int] = [:]
+        for (merchant, count) in byStoreID {
+            let store = storesByID[merchant]
+            byStore[store.map { "\($0.id) \($0.name)" } ?? merchant, default: 0] += count
+            byBrand[store?.brand ?? "unknown", default: 0] += count
+        }
         breakdowns = Breakdowns(
-            districts: Self.top(byDistrict.map { ($0.key, $0.value) }), cells: Self.top(byCell.map { ($0.key, $0.value) }),
+            districts: Self.top(byDistrict.map { ($0.key, $0.value) }), cells: Self.top(byCell.map { (Self.cellName($0.key), $0.value) }),
             stores: Self.top(byStore.map { ($0.key, $0.value) }), brands: Self.top(byBrand.map { ($0.key, $0.value) }),
             drinks: Self.top(byDrink.map { ($0.key, $0.value) }), hours: hours)
 
-        let late = delivered.compactMap { order in deliveredAt[order.id].map { Double($0 - order.draft.promisedAtMs) / 1_000 } }
+        let late = delivered.map { Double($0.updatedAtMs - $0.draft.promisedAtMs) / 1_000 }
         lateness = Lateness(
-            delivered: late.count, onTime: late.filter { $0 <= 0 }.count, p50Seconds: Self.percentile(late, 0.5),
+            delivered: late.count, onTime: late.count { $0 <= 0 }, p50Seconds: Self.percentile(late, 0.5),
             p90Seconds: Self.percentile(late, 0.9))
 
         let holders = cards.values.filter { $0.kind == .welcome }.map(\.owner)
         self.experiments = experiments.filter { $0.campaign == id }.map { experiment in
-            ExperimentResult(
-                experiment, holders: holders, orders: cardOrders, deliveredAt: deliveredAt,
-                hash: { assignment(experiment.id, $0) })
+            ExperimentResult(experiment, holders: holders, orders: cardOrders, hash: { assignment(experiment.id, $0) })
         }
     }
 
@@ -347,11 +388,25 @@ extension CampaignReport {
         counts.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.prefix(limit).map { Count(key: $0.0, count: $0.1) }
     }
 
-    /// The corner of the point's cell of about 500 m (0.0045° of latitude; longitude scaled at 31°N,
-    /// where the demo city lies), so an export never holds an address.
-    static func cell(_ point: GeoPoint) -> String {
-        let corner = DeliveryAddress(lat: point.lat, lng: point.lng, text: "").cellCorner
-        return String(format: "%.4f,%.4f", corner.lat, corner.lng)
+    /// The point's cell of about 500 m as one number: its row and column on the cells' grid.
+    static func cellKey(_ address: DeliveryAddress) -> Int64 {
+        let row = Int64((address.lat / DeliveryAddress.cellLatitudeStep).rounded(.down))
+        let column = Int64((address.lng / DeliveryAddress.cellLongitudeStep).rounded(.down))
+        return row << 32 | (column & 0xFFFF_FFFF)
+    }
+
+    /// The corner of a cell ("lat,lng"), so an export never holds an address.
+    static func cellName(_ key: Int64) -> String {
+        let (row, column) = (key >> 32, Int64(Int32(truncatingIfNeeded: key)))
+        return String(
+            format: "%.4f,%.4f", Double(row) * DeliveryAddress.cellLatitudeStep, Double(column) * DeliveryAddress.cellLongitudeStep)
+    }
+
+    /// The centre of a cell.
+    static func cellCentre(_ key: Int64) -> GeoPoint {
+        let (row, column) = (key >> 32, Int64(Int32(truncatingIfNeeded: key)))
+        return GeoPoint(
+            lat: (Double(row) + 0.5) * DeliveryAddress.cellLatitudeStep, lng: (Double(column) + 0.5) * DeliveryAddress.cellLongitudeStep)
     }
 
     /// Days since 1970 in Shanghai time.

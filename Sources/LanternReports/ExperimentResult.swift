@@ -81,10 +81,11 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
     /// 97.5th percentile of the standard normal distribution.
     static let z = 1.959_964
 
-    /// The result of `experiment` over the campaign's card holders and card orders; `hash`
-    /// gives a user's keyed assignment hash, as the server computed it.
+    /// The result of `experiment` over the campaign's card holders and card orders (a delivered
+    /// one's `updatedAtMs` is its delivery); `hash` gives a user's keyed assignment hash, as the
+    /// server computed it.
     init(
-        _ experiment: Experiment, holders: [String], orders: [Order], deliveredAt: [String: Int64], hash: (String) -> UInt64
+        _ experiment: Experiment, holders: [String], orders: [Order], hash: (String) -> UInt64
     ) {
         id = experiment.id
         policy = experiment.policy.rawValue
@@ -93,12 +94,14 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
         let startMs = experiment.startedAt.millisecondsSince1970
         let endMs = experiment.endedAt?.millisecondsSince1970 ?? .max
         let count = experiment.variants.count
-        var users = Array(repeating: [String](), count: count)
+        // Holders are distinct (one welcome card each): one keyed hash per user.
         var hashes: [String: UInt64] = [:]
-        for user in Set(holders) {
+        hashes.reserveCapacity(holders.count)
+        var users = Array(repeating: 0, count: count)
+        for user in holders {
             let value = hash(user)
             hashes[user] = value
-            users[experiment.assigned(hash: value)].append(user)
+            users[experiment.assigned(hash: value)] += 1
         }
         var converted: Set<String> = []
         var placed = Array(repeating: 0, count: count)
@@ -107,10 +110,11 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
         var onTime = Array(repeating: [Double](), count: count)
         var door = Array(repeating: [Double](), count: count)
         for order in orders where order.placedAtMs >= startMs && order.placedAtMs < endMs {
-            let value = hashes[order.draft.user] ?? hash(order.draft.user)
+            guard let value = hashes[order.draft.user] else { continue }
             let variant = experiment.effective(hash: value, atMs: order.placedAtMs)
             placed[variant] += 1
-            guard order.state == .delivered, let at = deliveredAt[order.id] else { continue }
+            guard order.state == .delivered else { continue }
+            let at = order.updatedAtMs
             converted.insert(order.draft.user)
             cost[variant].append(Double(order.discountFen))
             let seconds = Double(at - order.draft.promisedAtMs) / 1_000
@@ -118,7 +122,12 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
             onTime[variant].append(seconds <= 0 ? 1 : 0)
             door[variant].append(Double(at - order.placedAtMs) / 60_000)
         }
-        let conversions = users.map { group in group.map { converted.contains($0) ? 1.0 : 0.0 } }
+        // Conversion as a share: each assigned user a 1 (converted) or a 0.
+        var convertedBy = Array(repeating: 0, count: count)
+        for user in converted { if let value = hashes[user] { convertedBy[experiment.assigned(hash: value)] += 1 } }
+        let conversions = (0..<count).map { index in
+            Array(repeating: 1.0, count: convertedBy[index]) + Array(repeating: 0.0, count: users[index] - convertedBy[index])
+        }
         variants = experiment.variants.indices.map { index in
             let variant = experiment.variants[index]
             let stop = experiment.stops.first { $0.variant == index }
@@ -128,7 +137,7 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
             return VariantResult(
                 name: variant.name, value: variant.value,
                 stopped: stop.map { "\(ISO8601DateFormatter().string(from: Date(millisecondsSince1970: $0.atMs))): \($0.reason)" },
-                users: users[index].count, conversion: Self.mean(conversions[index], share: true), orders: placed[index],
+                users: users[index], conversion: Self.mean(conversions[index], share: true), orders: placed[index],
                 delivered: door[index].count, costPerOrderFen: Self.mean(cost[index]), latenessSeconds: Self.mean(late[index]),
                 onTime: Self.mean(onTime[index], share: true), minutesToDoor: Self.mean(door[index]),
                 versusControl: index == 0

@@ -53,7 +53,8 @@ public final class TokenAuthority: Sendable {
     private let compact: CompactHS256
     private let provider: ProviderKeys?
     private let pseudonymKey: SymmetricKey
-    private let experimentKey: SymmetricKey
+    /// HMAC state keyed for experiment assignment, copied for each user (the key is set up once).
+    private let experimentHMAC: HMAC<SHA256>
 
     /// Shortest secret accepted: HS256 keys must be at least as long as the hash.
     public static let minimumSecretBytes = 32
@@ -71,7 +72,7 @@ public final class TokenAuthority: Sendable {
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         compact = CompactHS256(secret: secret)
         pseudonymKey = SymmetricKey(data: SHA256.hash(data: Array("lantern-pseudonym|\(secret)".utf8)))
-        experimentKey = SymmetricKey(data: SHA256.hash(data: Array("lantern-experiment|\(secret)".utf8)))
+        experimentHMAC = HMAC(key: SymmetricKey(data: SHA256.hash(data: Array("lantern-experiment|\(secret)".utf8))))
         if let provider { self.provider = try await ProviderKeys(provider) } else { self.provider = nil }
     }
 
@@ -79,14 +80,18 @@ public final class TokenAuthority: Sendable {
     /// them (a store's counter): a keyed hash, the same on every node sharing the secret.
     public func pseudonym(of user: String) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: Array(user.utf8), using: pseudonymKey)
-        return "c-" + code.prefix(6).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = Array("c-".utf8)
+        for byte in code.prefix(6) { text += [digits[Int(byte >> 4)], digits[Int(byte & 15)]] }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// The keyed hash that assigns `user` a variant of `experiment`: the same on every node
     /// sharing the secret, and not one a user can compute to pick their variant.
     public func experimentHash(_ experiment: String, user: String) -> UInt64 {
-        let code = HMAC<SHA256>.authenticationCode(for: Array("\(experiment)\u{0}\(user)".utf8), using: experimentKey)
-        return code.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+        var hmac = experimentHMAC
+        hmac.update(data: Array("\(experiment)\u{0}\(user)".utf8))
+        return hmac.finalize().prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// Signs a token for `identity`, valid for `lifetime`.

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LanternCatalog
 import LanternLedger
 import LanternOrders
 import LanternReports
@@ -34,22 +35,31 @@ struct ReportController: Sendable {
         guard let format = ReportFormat(rawValue: name) else {
             throw APIError(.badRequest, "invalid_parameter", "format must be json, csv or html")
         }
-        let journal: [[LedgerEvent]]
-        let experiments: [Experiment]
+        let read: CampaignReport?
         do {
-            journal = try await store.loadJournal()
-            experiments = try await store.loadJSON([Experiment].self, key: ExperimentService.key) ?? []
+            read = try await readCampaignReport(
+                id, from: store, stores: directory.stores, tokens: tokens,
+                includingTest: request.uri.queryParameters["include_test"] == "true")
         } catch {
             throw APIError.unavailable("\(error)")
         }
-        guard
-            let report = CampaignReport(
-                campaign: id, journal: journal.flatMap { $0 }, stores: directory.stores,
-                includingTest: request.uri.queryParameters["include_test"] == "true", experiments: experiments,
-                assignment: tokens.experimentHash, pseudonym: tokens.pseudonym(of:))
-        else { throw APIError(LedgerError.campaignNotFound(id)) }
+        guard let report = read else { throw APIError(LedgerError.campaignNotFound(id)) }
         var headers: HTTPFields = [.contentType: format.contentType]
         if format == .csv { headers[.contentDisposition] = "attachment; filename=\"\(id)-report.csv\"" }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: report.export(format))))
     }
+}
+
+/// The report of `campaign` as the store holds it: its events folded as they are read, the
+/// experiments saved with it, users by `tokens`' pseudonyms and assignment hashes. Nil when the
+/// store has no such campaign.
+public func readCampaignReport(
+    _ campaign: String, from store: any LedgerStore, stores: [Store], tokens: TokenAuthority, includingTest: Bool
+) async throws -> CampaignReport? {
+    let reading = try await store.foldReportEvents(
+        campaign: campaign, into: CampaignReport.Reading(campaign: campaign, includingTest: includingTest)
+    ) { $0.add($1) }
+    let experiments = try await store.loadJSON([Experiment].self, key: ExperimentService.key) ?? []
+    return CampaignReport(
+        reading, stores: stores, experiments: experiments, assignment: tokens.experimentHash, pseudonym: tokens.pseudonym(of:))
 }

@@ -44,6 +44,12 @@ public protocol LedgerStore: Sendable {
     /// Every campaign with its accounting as a shared database holds it now; nil when the book
     /// holds everything.
     func campaignSnapshots() async throws -> [CampaignSnapshot]?
+    /// Folds the events a report of `campaign` reads into `initial`, without holding them all:
+    /// every campaign and card of the campaign, every order's placement and how it ended. The
+    /// journal's order is kept within orders; cards may come apart from orders.
+    func foldReportEvents<State: Sendable>(
+        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
+    ) async throws -> State
 }
 
 /// What a commit taught the engine that its own decisions did not know.
@@ -89,6 +95,17 @@ extension LedgerStore {
 
     /// The book holds everything: it is the campaigns' accounting.
     public func campaignSnapshots() async throws -> [CampaignSnapshot]? { nil }
+
+    /// The whole journal, loaded and folded.
+    public func foldReportEvents<State: Sendable>(
+        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
+    ) async throws -> State {
+        var state = initial
+        for batch in try await loadJournal() {
+            for event in batch { fold(&state, event) }
+        }
+        return state
+    }
 }
 
 extension LedgerStore {

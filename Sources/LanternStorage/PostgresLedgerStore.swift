@@ -550,24 +550,7 @@ public struct PostgresLedgerStore: LedgerStore {
 
     /// Reads campaigns, then cards and order events in the order they were written, then expiries.
     public func loadJournal() async throws -> [[LedgerEvent]] {
-        var campaigns: [LedgerEvent] = []
-        var expiries: [LedgerEvent] = []
-        let campaignRows = try await client.query(
-            """
-            SELECT id, name, budget_fen, card_value_fen, max_cards_per_user, starts_at, ends_at, cards_expire_at,
-                cards_expired_at
-            FROM campaigns ORDER BY seq
-            """, logger: logger)
-        for try await (id, name, budget, value, cap, starts, ends, expire, expired) in campaignRows.decode(
-            (String, String, Int64, Int64, Int32, Date, Date, Date, Date?).self)
-        {
-            campaigns.append(
-                .campaignCreated(
-                    Campaign(
-                        id: id, name: name, budgetFen: budget, cardValueFen: value, maxCardsPerUser: Int(cap),
-                        startsAt: starts, endsAt: ends, cardsExpireAt: expire)))
-            if let expired { expiries.append(.cardsExpired(campaign: id, at: expired)) }
-        }
+        let (campaigns, expiries) = try await campaignEvents()
         var cards: [(seq: Int64, event: LedgerEvent)] = []
         let cardRows = try await client.query(
             """
@@ -610,6 +593,70 @@ public struct PostgresLedgerStore: LedgerStore {
             }
         }
         return [campaigns, merged, expiries]
+    }
+
+    /// Every campaign's creation, and the expiries of those whose cards expired.
+    private func campaignEvents() async throws -> (campaigns: [LedgerEvent], expiries: [LedgerEvent]) {
+        var campaigns: [LedgerEvent] = []
+        var expiries: [LedgerEvent] = []
+        let campaignRows = try await client.query(
+            """
+            SELECT id, name, budget_fen, card_value_fen, max_cards_per_user, starts_at, ends_at, cards_expire_at,
+                cards_expired_at
+            FROM campaigns ORDER BY seq
+            """, logger: logger)
+        for try await (id, name, budget, value, cap, starts, ends, expire, expired) in campaignRows.decode(
+            (String, String, Int64, Int64, Int32, Date, Date, Date, Date?).self)
+        {
+            campaigns.append(
+                .campaignCreated(
+                    Campaign(
+                        id: id, name: name, budgetFen: budget, cardValueFen: value, maxCardsPerUser: Int(cap),
+                        startsAt: starts, endsAt: ends, cardsExpireAt: expire)))
+            if let expired { expiries.append(.cardsExpired(campaign: id, at: expired)) }
+        }
+        return (campaigns, expiries)
+    }
+
+    /// What a report of `campaign` reads, a few thousand rows at a time (each row an array, so
+    /// that the rows' own cost does not dominate): the campaigns, the campaign's cards, and every
+    /// order's placement and ending; orders' other changes are left out.
+    public func foldReportEvents<State: Sendable>(
+        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
+    ) async throws -> State {
+        var state = initial
+        let (campaigns, expiries) = try await campaignEvents()
+        for event in campaigns + expiries { fold(&state, event) }
+        let cardRows = try await client.query(
+            """
+            SELECT array_agg(owner), array_agg(ordinal), array_agg(kind), array_agg(value_fen), array_agg(issued_at_ms),
+                array_agg(coalesce(counterpart, ''))
+            FROM cards WHERE campaign = \(campaign) GROUP BY seq / 8192
+            """, logger: logger)
+        for try await (owners, ordinals, kinds, values, issued, counterparts) in cardRows.decode(
+            ([String], [Int32], [Int16], [Int64], [Int64], [String]).self)
+        {
+            for index in owners.indices {
+                fold(
+                    &state,
+                    .cardIssued(
+                        CardIssue(
+                            campaign: campaign, owner: owners[index], ordinal: Int(ordinals[index]),
+                            kind: CardKind(rawValue: UInt8(kinds[index])) ?? .welcome, valueFen: values[index],
+                            issuedAtMs: issued[index], claim: nil, counterpart: counterparts[index].isEmpty ? nil : counterparts[index])))
+            }
+        }
+        let orderRows = try await client.query(
+            """
+            SELECT array_agg(payload ORDER BY seq) FROM order_events
+            WHERE kind IN ('placed', 'delivered', 'rejected', 'cancelled') GROUP BY seq / 8192 ORDER BY seq / 8192
+            """, logger: logger)
+        for try await payloads in orderRows.decode([ByteBuffer].self) {
+            for payload in payloads {
+                for event in try JournalCodec.decode(Array(payload.readableBytesView)) { fold(&state, event) }
+            }
+        }
+        return state
     }
 
     /// Upserts one row of `node_state`, stamped with the time.

@@ -49,6 +49,20 @@ public struct SQLiteLedgerStore: LedgerStore {
         return try records.map { try JournalCodec.decode($0) }
     }
 
+    /// Folds the journal row by row, decoding one batch at a time.
+    public func foldReportEvents<State: Sendable>(
+        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
+    ) async throws -> State {
+        try await database.read { db in
+            var state = initial
+            let rows = try Data.fetchCursor(db, sql: "SELECT events FROM ledger_journal ORDER BY seq")
+            while let data = try rows.next() {
+                for event in try JournalCodec.decode(data) { fold(&state, event) }
+            }
+            return state
+        }
+    }
+
     /// Upserts one row of `node_state`, stamped with the time.
     public func saveState(_ value: [UInt8], key: String) async throws {
         let data = Data(value)

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import LanternOrders
 import LanternReports
 import LanternServer
 import LanternStorage
@@ -24,16 +23,12 @@ struct Report: AsyncParsableCommand {
         // Users appear by the pseudonym the server gives them (the same secret, the same names).
         let tokens = try await TokenAuthority(secret: try secret.resolve())
         let opened = try openStore(try database.location(), logger: logger)
-        let (journal, city, experiments) = try await opened.whileRunning(logger: logger) {
-            (
-                try await opened.store.loadJournal(), try await CityDefinition.load(from: opened.store),
-                try await opened.store.loadJSON([Experiment].self, key: ExperimentService.key) ?? []
-            )
+        let read = try await opened.whileRunning(logger: logger) {
+            let city = try await CityDefinition.load(from: opened.store)
+            return try await readCampaignReport(
+                campaign, from: opened.store, stores: city?.stores ?? [], tokens: tokens, includingTest: includeTest)
         }
-        guard
-            let report = CampaignReport(
-                campaign: campaign, journal: journal.flatMap { $0 }, stores: city?.stores ?? [], includingTest: includeTest,
-                experiments: experiments, assignment: tokens.experimentHash, pseudonym: tokens.pseudonym(of:))
+        guard let report = read
         else {
             FileHandle.standardError.write(Data("lantern report: there is no campaign '\(campaign)' in the store\n".utf8))
             throw ExitCode(1)

@@ -226,7 +226,7 @@ public func buildApplication(
         logger: logger, metrics: metrics.factory, clock: clock)
     // Over PostgreSQL every node shares each campaign's waiting room (a service that returned
     // early would stop the whole group, so none runs while admission is off).
-    let sharedRooms: [any Service] = (opened.store as? PostgresLedgerStore).map {
+    let sharedRooms: [SharedWaitingRooms] = (opened.store as? PostgresLedgerStore).map {
         configuration.admissionEnabled ? [SharedWaitingRooms(store: $0, engine: engine, admission: admission, logger: logger)] : []
     } ?? []
     // Over a shared database a keeper leases this node's budget and brings other nodes' changes in.
@@ -277,6 +277,8 @@ public func buildApplication(
         try await opened.prepare()
         try await engine.load()
         try await AdmissionPersistence.restore(admission, from: opened.store, node: keeper?.node)
+        // A shared room's frontier is the database's: read it before the first ticket is asked about.
+        for rooms in sharedRooms { try await rooms.sync() }
         try await board.restore()
         try await experiments.restore(from: engine)
         if seedDemo, try engine.read({ $0.allAccounts.isEmpty }) {

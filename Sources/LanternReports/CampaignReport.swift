@@ -179,152 +179,110 @@ extension CampaignReport {
         self.init(reading, stores: stores, experiments: experiments, assignment: assignment, pseudonym: pseudonym)
     }
 
-    /// What the report keeps of the events it is fed: the campaign, its cards, the card orders
-    /// folded up to their last state, and when every user ordered. Cards and orders may come in
-    /// either order (a shared database reads them apart), as long as an order's changes come
-    /// after it.
-    public struct Reading: Sendable {
-        let id: String
-        let includingTest: Bool
-        let cardPrefix: String
-        var testUsers: Set<String> = []
-        var definition: Campaign?
-        var expired = false
-        var cards: [String: CardIssue] = [:]
-        /// Orders paid with a card of the campaign, in the order they were placed; a delivered
-        /// one's `updatedAtMs` is when it was delivered.
-        var orders: [Order] = []
-        var orderIndex: [String: Int] = [:]
-        var ordersByUser: [String: [Int64]] = [:]
-
-        /// Starts an empty reading of `campaign`.
-        public init(campaign: String, includingTest: Bool = false) {
-            id = campaign
-            self.includingTest = includingTest
-            cardPrefix = campaign + ":"
-        }
-
-        private mutating func isLeftOut(_ user: String) -> Bool {
-            guard !includingTest, user.hasPrefix(CampaignReport.testUserPrefix) else { return false }
-            testUsers.insert(user)
-            return true
-        }
-
-        /// Takes one event in.
-        public mutating func add(_ event: LedgerEvent) {
-            switch event {
-            case .campaignCreated(let campaign), .campaignUpdated(let campaign):
-                if campaign.id == id { definition = campaign }
-            case .cardsExpired(let campaign, _):
-                if campaign == id { expired = true }
-            case .cardIssued(let issue):
-                if issue.campaign == id, !isLeftOut(issue.owner) { cards[issue.cardID] = issue }
-            case .orderPlaced(let order):
-                guard !isLeftOut(order.draft.user) else { return }
-                ordersByUser[order.draft.user, default: []].append(order.placedAtMs)
-                guard let card = order.draft.cardID, card.hasPrefix(cardPrefix) else { return }
-                orderIndex[order.id] = orders.count
-                orders.append(order)
-            case .orderChanged(let change):
-                guard let index = orderIndex[change.orderID] else { return }
-                orders[index].state = change.state
-                orders[index].updatedAtMs = change.atMs
-            }
-        }
-    }
-
     /// The report of what `reading` took in; nil when it never saw the campaign.
     public init?(
         _ reading: Reading, stores: [Store], experiments: [Experiment] = [],
         assignment: (String, String) -> UInt64 = { _, _ in 0 }, pseudonym: (String) -> String
     ) {
         guard let definition = reading.definition else { return nil }
-        let id = reading.id
-        let expired = reading.expired
         let cards = reading.cards
-        let ordersByUser = reading.ordersByUser
+        let orders = reading.orders
+        let users = reading.users.names.count
         testUsersLeftOut = reading.testUsers.count
-        // Orders whose card is one of the campaign's (a test user's card was left out).
-        let cardOrders = reading.orders.filter { cards[$0.draft.cardID!] != nil }
-        let delivered = cardOrders.filter { $0.state == .delivered }
-
         campaign = CampaignSummary(
             id: definition.id, name: definition.name, budgetFen: definition.budgetFen,
             cardValueFen: definition.cardValueFen, startsAt: definition.startsAt, endsAt: definition.endsAt,
-            cardsExpired: expired)
+            cardsExpired: reading.expired)
 
-        var firstOrder: [String: Int64] = [:]
-        for order in cardOrders {
-            guard let card = order.draft.cardID else { continue }
-            firstOrder[card] = min(firstOrder[card] ?? .max, order.placedAtMs)
-        }
-        let spentCards = Set(delivered.compactMap(\.draft.cardID))
+        // Card orders: those whose card is one of the campaign's (a test user's card was left out).
+        var cardOf = [Int32](repeating: -1, count: orders.count)
+        for index in 0..<orders.count { cardOf[index] = cards.slot[orders.cardKey[index]] ?? -1 }
+        let cardOrders = (0..<orders.count).filter { cardOf[$0] >= 0 }
+        let delivered = cardOrders.filter { orders.state[$0] == .delivered }
+
+        var firstOrder = [Int64](repeating: .max, count: cards.count)
+        for index in cardOrders { firstOrder[Int(cardOf[index])] = min(firstOrder[Int(cardOf[index])], orders.placedAt[index]) }
+        var spent = [Bool](repeating: false, count: cards.count)
+        for index in delivered { spent[Int(cardOf[index])] = true }
+        let spentCount = spent.count { $0 }
+        let ordered = (0..<cards.count).filter { firstOrder[$0] != .max }
         funnel = Funnel(
-            cardsIssued: cards.count, welcomeCards: cards.values.count { $0.kind == .welcome },
-            referralCards: cards.values.count { $0.kind == .referral }, cardsOrdered: firstOrder.count,
-            cardsDelivered: spentCards.count,
-            medianClaimToOrderSeconds: Self.percentile(
-                firstOrder.compactMap { card, at in cards[card].map { Double(at - $0.issuedAtMs) / 1_000 } }, 0.5),
-            medianOrderToDeliverySeconds: Self.percentile(delivered.map { Double($0.updatedAtMs - $0.placedAtMs) / 1_000 }, 0.5),
-            redemptionRate: cards.isEmpty ? 0 : Double(spentCards.count) / Double(cards.count))
+            cardsIssued: cards.count, welcomeCards: cards.kind.count { $0 == .welcome },
+            referralCards: cards.kind.count { $0 == .referral }, cardsOrdered: ordered.count, cardsDelivered: spentCount,
+            medianClaimToOrderSeconds: Self.percentile(ordered.map { Double(firstOrder[$0] - cards.issuedAt[$0]) / 1_000 }, 0.5),
+            medianOrderToDeliverySeconds: Self.percentile(
+                delivered.map { Double(orders.updatedAt[$0] - orders.placedAt[$0]) / 1_000 }, 0.5),
+            redemptionRate: cards.count == 0 ? 0 : Double(spentCount) / Double(cards.count))
 
-        let spent = delivered.reduce(Int64(0)) { $0 + $1.discountFen }
+        let spentFen = delivered.reduce(Int64(0)) { $0 + orders.discount[$1] }
         money = Money(
-            spentFen: spent, deliveredCardOrders: delivered.count,
-            costPerDeliveredOrderFen: delivered.isEmpty ? nil : spent / Int64(delivered.count),
-            expiredUnusedFen: expired
-                ? cards.values.filter { !spentCards.contains($0.cardID) }.reduce(0) { $0 + $1.valueFen } : 0)
+            spentFen: spentFen, deliveredCardOrders: delivered.count,
+            costPerDeliveredOrderFen: delivered.isEmpty ? nil : spentFen / Int64(delivered.count),
+            expiredUnusedFen: reading.expired
+                ? (0..<cards.count).reduce(Int64(0)) { spent[$1] ? $0 : $0 + cards.value[$1] } : 0)
 
         // Referral edges: a welcome card names the referrer who got a bonus with it.
-        var broughtBy: [String: String] = [:]
-        var fanOut: [String: Int] = [:]
-        for issue in cards.values where issue.kind == .welcome {
-            guard let referrer = issue.counterpart else { continue }
-            broughtBy[issue.owner] = referrer
-            fanOut[referrer, default: 0] += 1
+        var broughtBy = [Int32](repeating: -1, count: users)
+        var fanOut = [Int](repeating: 0, count: users)
+        var referred = 0
+        for card in 0..<cards.count where cards.kind[card] == .welcome && cards.counterpart[card] >= 0 {
+            let (user, referrer) = (Int(cards.user[card]), cards.counterpart[card])
+            if broughtBy[user] < 0 { referred += 1 }
+            broughtBy[user] = referrer
+            fanOut[Int(referrer)] += 1
         }
-        var depthOf: [String: Int] = [:]
-        func depth(_ user: String) -> Int {
-            if let known = depthOf[user] { return known }
-            var chain: [String] = []
-            var current = user
-            var seen: Set<String> = []
-            while let referrer = broughtBy[current], depthOf[current] == nil, seen.insert(current).inserted {
+        // Chain lengths, each user's worked out once (a cycle, which the ledger never makes, stops).
+        var depthOf = [Int32](repeating: -1, count: users)
+        var chain: [Int] = []
+        for start in 0..<users where depthOf[start] < 0 {
+            chain.removeAll(keepingCapacity: true)
+            var current = start
+            while depthOf[current] < 0, broughtBy[current] >= 0, chain.count < users {
                 chain.append(current)
-                current = referrer
+                current = Int(broughtBy[current])
             }
-            var length = depthOf[current] ?? 0
-            for member in chain.reversed() {
+            var length = depthOf[current] >= 0 ? depthOf[current] : 0
+            for member in chain.reversed() where depthOf[member] < 0 {
                 length += 1
                 depthOf[member] = length
             }
-            return depthOf[user] ?? 0
+            if depthOf[start] < 0 { depthOf[start] = 0 }
         }
+        let referrers = (0..<users).filter { fanOut[$0] > 0 }
         referrals = Referrals(
-            referrers: fanOut.count, referred: broughtBy.count, maxFanOut: fanOut.values.max() ?? 0,
-            meanFanOut: fanOut.isEmpty ? 0 : Double(broughtBy.count) / Double(fanOut.count),
-            depth: broughtBy.keys.map(depth).max() ?? 0,
+            referrers: referrers.count, referred: referred, maxFanOut: fanOut.max() ?? 0,
+            meanFanOut: referrers.isEmpty ? 0 : Double(referred) / Double(referrers.count),
+            depth: Int(depthOf.max() ?? 0),
             // Ties in the order of the users' ids; only the ten shown are given their pseudonyms.
-            top: Self.top(fanOut.map { ($0.key, $0.value) }, limit: 10).map { Count(key: pseudonym($0.key), count: $0.count) })
+            top: Self.top(referrers.map { (reading.users.names[$0], fanOut[$0]) }, limit: 10)
+                .map { Count(key: pseudonym($0.key), count: $0.count) })
 
+        // New against returning: a card holder is returning with an order before their card.
+        var firstAnyOrder = [Int64](repeating: .max, count: users)
+        for (user, at) in zip(reading.anyOrderUser, reading.anyOrderAt) { firstAnyOrder[Int(user)] = min(firstAnyOrder[Int(user)], at) }
         var new = 0
         var returning = 0
-        for issue in cards.values where issue.kind == .welcome {
-            if (ordersByUser[issue.owner] ?? []).contains(where: { $0 < issue.issuedAtMs }) { returning += 1 } else { new += 1 }
+        for card in 0..<cards.count where cards.kind[card] == .welcome {
+            if firstAnyOrder[Int(cards.user[card])] < cards.issuedAt[card] { returning += 1 } else { new += 1 }
         }
         customers = Customers(new: new, returning: returning)
 
         // Retention: by the day of a user's first delivered free order, whether they ordered again.
-        var firstFree: [String: Int64] = [:]
-        for order in delivered { firstFree[order.draft.user] = min(firstFree[order.draft.user] ?? .max, order.placedAtMs) }
+        var firstFree = [Int64](repeating: .max, count: users)
+        for index in delivered { firstFree[Int(orders.user[index])] = min(firstFree[Int(orders.user[index])], orders.placedAt[index]) }
+        var again = [UInt8](repeating: 0, count: users)  // bit 0: the next day, bit 1: within seven days
+        for (user, at) in zip(reading.anyOrderUser, reading.anyOrderAt) where firstFree[Int(user)] != .max {
+            let later = Self.cityDay(at) - Self.cityDay(firstFree[Int(user)])
+            if later == 1 { again[Int(user)] |= 1 }
+            if (1...7).contains(later) { again[Int(user)] |= 2 }
+        }
         var cohorts: [Int: (users: Int, day1: Int, day7: Int)] = [:]
-        for (user, first) in firstFree {
-            let day = Self.cityDay(first)
-            let later = (ordersByUser[user] ?? []).map(Self.cityDay).filter { $0 > day }
+        for user in 0..<users where firstFree[user] != .max {
+            let day = Self.cityDay(firstFree[user])
             var cohort = cohorts[day] ?? (0, 0, 0)
             cohort.users += 1
-            if later.contains(day + 1) { cohort.day1 += 1 }
-            if later.contains(where: { $0 <= day + 7 }) { cohort.day7 += 1 }
+            if again[user] & 1 != 0 { cohort.day1 += 1 }
+            if again[user] & 2 != 0 { cohort.day7 += 1 }
             cohorts[day] = cohort
         }
         retention = cohorts.keys.sorted().map { day in
@@ -332,18 +290,20 @@ extension CampaignReport {
             return RetentionCohort(day: Self.dayName(day), users: cohort.users, day1: cohort.day1, day7: cohort.day7)
         }
 
+        // Counted by cell and by store and drink number first: names are made for the rows shown.
         let storesByID = Dictionary(stores.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let districts = Gazetteer.places.filter { $0.kind == .district }
-        // Counted by cell and by store id first: names are made for the rows shown, not per order.
         var byCell: [Int64: Int] = [:]
-        var byStoreID: [String: Int] = [:]
-        var byDrink: [String: Int] = [:]
+        var byMerchant = [Int](repeating: 0, count: reading.merchants.names.count)
+        var byDrink = [Int](repeating: 0, count: reading.drinks.names.count)
         var hours = Array(repeating: 0, count: 24)
-        for order in cardOrders {
-            byCell[Self.cellKey(order.draft.address), default: 0] += 1
-            byStoreID[order.draft.merchantID, default: 0] += 1
-            for item in order.draft.items { byDrink[item.drink, default: 0] += item.quantity }
-            hours[Self.cityHour(order.placedAtMs)] += 1
+        for index in cardOrders {
+            byCell[orders.cell[index], default: 0] += 1
+            byMerchant[Int(orders.merchant[index])] += 1
+            for item in Int(orders.itemStart[index])..<Int(orders.itemStart[index + 1]) {
+                byDrink[Int(orders.itemDrink[item])] += Int(orders.itemQuantity[item])
+            }
+            hours[Self.cityHour(orders.placedAt[index])] += 1
         }
         var byDistrict: [String: Int] = [:]
         for (key, count) in byCell {
@@ -354,7 +314,7 @@ extension CampaignReport {
         }
         var byStore: [String: Int] = [:]
         var byBrand: [String: Int] = [:]
-        for (merchant, count) in byStoreID {
+        for (merchant, count) in zip(reading.merchants.names, byMerchant) where count > 0 {
             let store = storesByID[merchant]
             byStore[store.map { "\($0.id) \($0.name)" } ?? merchant, default: 0] += count
             byBrand[store?.brand ?? "unknown", default: 0] += count
@@ -362,16 +322,18 @@ extension CampaignReport {
         breakdowns = Breakdowns(
             districts: Self.top(byDistrict.map { ($0.key, $0.value) }), cells: Self.top(byCell.map { (Self.cellName($0.key), $0.value) }),
             stores: Self.top(byStore.map { ($0.key, $0.value) }), brands: Self.top(byBrand.map { ($0.key, $0.value) }),
-            drinks: Self.top(byDrink.map { ($0.key, $0.value) }), hours: hours)
+            drinks: Self.top(zip(reading.drinks.names, byDrink).filter { $0.1 > 0 }.map { ($0.0, $0.1) }), hours: hours)
 
-        let late = delivered.map { Double($0.updatedAtMs - $0.draft.promisedAtMs) / 1_000 }
+        let late = delivered.map { Double(orders.updatedAt[$0] - orders.promisedAt[$0]) / 1_000 }
         lateness = Lateness(
             delivered: late.count, onTime: late.count { $0 <= 0 }, p50Seconds: Self.percentile(late, 0.5),
             p90Seconds: Self.percentile(late, 0.9))
 
-        let holders = cards.values.filter { $0.kind == .welcome }.map(\.owner)
-        self.experiments = experiments.filter { $0.campaign == id }.map { experiment in
-            ExperimentResult(experiment, holders: holders, orders: cardOrders, hash: { assignment(experiment.id, $0) })
+        let holders = (0..<cards.count).filter { cards.kind[$0] == .welcome }.map { cards.user[$0] }
+        self.experiments = experiments.filter { $0.campaign == definition.id }.map { experiment in
+            ExperimentResult(
+                experiment, holders: holders, orders: cardOrders, in: orders,
+                hash: { assignment(experiment.id, reading.users.names[Int($0)]) })
         }
     }
 

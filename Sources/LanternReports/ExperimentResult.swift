@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import LanternLedger
 import LanternOrders
@@ -81,11 +82,12 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
     /// 97.5th percentile of the standard normal distribution.
     static let z = 1.959_964
 
-    /// The result of `experiment` over the campaign's card holders and card orders (a delivered
-    /// one's `updatedAtMs` is its delivery); `hash` gives a user's keyed assignment hash, as the
-    /// server computed it.
+    /// The result of `experiment` over the campaign's card holders (users' numbers) and its card
+    /// orders (rows of `columns`); `hash` gives a user's keyed assignment hash, as the server
+    /// computed it.
     init(
-        _ experiment: Experiment, holders: [String], orders: [Order], hash: (String) -> UInt64
+        _ experiment: Experiment, holders: [Int32], orders rows: [Int], in columns: CampaignReport.Reading.Orders,
+        hash: (Int32) -> UInt64
     ) {
         id = experiment.id
         policy = experiment.policy.rawValue
@@ -94,33 +96,34 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
         let startMs = experiment.startedAt.millisecondsSince1970
         let endMs = experiment.endedAt?.millisecondsSince1970 ?? .max
         let count = experiment.variants.count
-        // Holders are distinct (one welcome card each): one keyed hash per user.
-        var hashes: [String: UInt64] = [:]
+        // Holders are distinct (one welcome card each): one keyed hash per user, worked out on
+        // every core (the hashes are most of an experiment's time).
+        let computed = Self.parallelMap(holders, hash)
+        var hashes: [Int32: UInt64] = [:]
         hashes.reserveCapacity(holders.count)
         var users = Array(repeating: 0, count: count)
-        for user in holders {
-            let value = hash(user)
+        for (user, value) in zip(holders, computed) {
             hashes[user] = value
             users[experiment.assigned(hash: value)] += 1
         }
-        var converted: Set<String> = []
+        var converted: Set<Int32> = []
         var placed = Array(repeating: 0, count: count)
         var cost = Array(repeating: [Double](), count: count)
         var late = Array(repeating: [Double](), count: count)
         var onTime = Array(repeating: [Double](), count: count)
         var door = Array(repeating: [Double](), count: count)
-        for order in orders where order.placedAtMs >= startMs && order.placedAtMs < endMs {
-            guard let value = hashes[order.draft.user] else { continue }
-            let variant = experiment.effective(hash: value, atMs: order.placedAtMs)
+        for row in rows where columns.placedAt[row] >= startMs && columns.placedAt[row] < endMs {
+            guard let value = hashes[columns.user[row]] else { continue }
+            let variant = experiment.effective(hash: value, atMs: columns.placedAt[row])
             placed[variant] += 1
-            guard order.state == .delivered else { continue }
-            let at = order.updatedAtMs
-            converted.insert(order.draft.user)
-            cost[variant].append(Double(order.discountFen))
-            let seconds = Double(at - order.draft.promisedAtMs) / 1_000
+            guard columns.state[row] == .delivered else { continue }
+            let at = columns.updatedAt[row]
+            converted.insert(columns.user[row])
+            cost[variant].append(Double(columns.discount[row]))
+            let seconds = Double(at - columns.promisedAt[row]) / 1_000
             late[variant].append(seconds)
             onTime[variant].append(seconds <= 0 ? 1 : 0)
-            door[variant].append(Double(at - order.placedAtMs) / 60_000)
+            door[variant].append(Double(at - columns.placedAt[row]) / 60_000)
         }
         // Conversion as a share: each assigned user a 1 (converted) or a 0.
         var convertedBy = Array(repeating: 0, count: count)
@@ -145,6 +148,23 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
                     : Differences(
                         conversion: versus(conversions), costPerOrderFen: versus(cost), latenessSeconds: versus(late),
                         onTime: versus(onTime), minutesToDoor: versus(door)))
+        }
+    }
+
+    /// `transform` of every value, in order, the work split over the machine's cores.
+    static func parallelMap(_ values: [Int32], _ transform: (Int32) -> UInt64) -> [UInt64] {
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, values.count / 10_000))
+        return withoutActuallyEscaping(transform) { transform in
+            let box = UnsafeSendable(transform)
+            var results = [UInt64](repeating: 0, count: values.count)
+            results.withUnsafeMutableBufferPointer { output in
+                let out = UnsafeSendable(output)
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    let range = (values.count * part / parts)..<(values.count * (part + 1) / parts)
+                    for index in range { out.value[index] = box.value(values[index]) }
+                }
+            }
+            return results
         }
     }
 
@@ -176,4 +196,10 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
         let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
         return (mean, variance)
     }
+}
+
+/// A value handed to the threads of `parallelMap`, each of which touches its own part of it.
+private struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

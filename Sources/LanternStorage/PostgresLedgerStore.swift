@@ -618,45 +618,77 @@ public struct PostgresLedgerStore: LedgerStore {
         return (campaigns, expiries)
     }
 
-    /// What a report of `campaign` reads, a few thousand rows at a time (each row an array, so
-    /// that the rows' own cost does not dominate): the campaigns, the campaign's cards, and every
-    /// order's placement and ending; orders' other changes are left out.
+    /// What a report of `campaign` reads: the campaigns, the campaign's cards, and every
+    /// order's placement and ending (orders' other changes are left out). Rows come in pages of
+    /// 8,192 along the `seq` index, each page one row of arrays (a row's own cost would
+    /// dominate), and the next page is read and decoded while the fold takes in the last.
     public func foldReportEvents<State: Sendable>(
         campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
     ) async throws -> State {
         var state = initial
         let (campaigns, expiries) = try await campaignEvents()
         for event in campaigns + expiries { fold(&state, event) }
-        let cardRows = try await client.query(
-            """
-            SELECT array_agg(owner), array_agg(ordinal), array_agg(kind), array_agg(value_fen), array_agg(issued_at_ms),
-                array_agg(coalesce(counterpart, ''))
-            FROM cards WHERE campaign = \(campaign) GROUP BY seq / 8192
-            """, logger: logger)
-        for try await (owners, ordinals, kinds, values, issued, counterparts) in cardRows.decode(
-            ([String], [Int32], [Int16], [Int64], [Int64], [String]).self)
-        {
-            for index in owners.indices {
-                fold(
-                    &state,
-                    .cardIssued(
-                        CardIssue(
-                            campaign: campaign, owner: owners[index], ordinal: Int(ordinals[index]),
-                            kind: CardKind(rawValue: UInt8(kinds[index])) ?? .welcome, valueFen: values[index],
-                            issuedAtMs: issued[index], claim: nil, counterpart: counterparts[index].isEmpty ? nil : counterparts[index])))
-            }
-        }
-        let orderRows = try await client.query(
-            """
-            SELECT array_agg(payload ORDER BY seq) FROM order_events
-            WHERE kind IN ('placed', 'delivered', 'rejected', 'cancelled') GROUP BY seq / 8192 ORDER BY seq / 8192
-            """, logger: logger)
-        for try await payloads in orderRows.decode([ByteBuffer].self) {
-            for payload in payloads {
-                for event in try JournalCodec.decode(Array(payload.readableBytesView)) { fold(&state, event) }
+        for page in [cardPage(campaign: campaign), orderPage] {
+            var next = Task { try await page(0) }
+            while let (events, last) = try await next.value {
+                next = Task { try await page(last) }
+                for event in events { fold(&state, event) }
             }
         }
         return state
+    }
+
+    /// Rows in a page of the report's reading.
+    private static let reportPage = 8_192
+
+    /// The campaign's cards after `seq`, as events, with the last seq; nil past the end.
+    private func cardPage(campaign: String) -> @Sendable (Int64) async throws -> ([LedgerEvent], Int64)? {
+        { [client, logger] after in
+            let rows = try await client.query(
+                """
+                SELECT array_agg(owner), array_agg(ordinal), array_agg(kind), array_agg(value_fen), array_agg(issued_at_ms),
+                    array_agg(coalesce(counterpart, '')), max(seq)
+                FROM (SELECT * FROM cards WHERE seq > \(after) AND campaign = \(campaign) ORDER BY seq LIMIT \(Self.reportPage)) page
+                """, logger: logger)
+            for try await (owners, ordinals, kinds, values, issued, counterparts, last) in rows.decode(
+                ([String]?, [Int32]?, [Int16]?, [Int64]?, [Int64]?, [String]?, Int64?).self)
+            {
+                guard let owners, let ordinals, let kinds, let values, let issued, let counterparts, let last else { return nil }
+                return (
+                    owners.indices.map { index in
+                        .cardIssued(
+                            CardIssue(
+                                campaign: campaign, owner: owners[index], ordinal: Int(ordinals[index]),
+                                kind: CardKind(rawValue: UInt8(kinds[index])) ?? .welcome, valueFen: values[index],
+                                issuedAtMs: issued[index], claim: nil,
+                                counterpart: counterparts[index].isEmpty ? nil : counterparts[index]))
+                    }, last)
+            }
+            return nil
+        }
+    }
+
+    /// Orders' placements and endings after `seq`, decoded, with the last seq; nil past the end.
+    private func orderPage(after: Int64) async throws -> ([LedgerEvent], Int64)? {
+        let rows = try await client.query(
+            """
+            SELECT array_agg(seq), array_agg(payload), max(seq) FROM (
+                SELECT seq, payload FROM order_events WHERE seq > \(after) AND kind IN ('placed', 'delivered', 'rejected', 'cancelled')
+                ORDER BY seq LIMIT \(Self.reportPage)) page
+            """, logger: logger)
+        for try await (seqs, payloads, last) in rows.decode(([Int64]?, [ByteBuffer]?, Int64?).self) {
+            guard let seqs, var payloads, let last else { return nil }
+            // The aggregate takes the page's rows in the order the index gave them; should a plan
+            // ever hand them over otherwise, they are put back in order (an ending after its placement).
+            if zip(seqs, seqs.dropFirst()).contains(where: { $0 >= $1 }) {
+                payloads = zip(seqs, payloads).sorted { $0.0 < $1.0 }.map(\.1)
+            }
+            var events: [LedgerEvent] = []
+            events.reserveCapacity(payloads.count)
+            for payload in payloads { events += try JournalCodec.decode(Array(payload.readableBytesView)) }
+            return (events, last)
+        }
+        return nil
     }
 
     /// Upserts one row of `node_state`, stamped with the time.

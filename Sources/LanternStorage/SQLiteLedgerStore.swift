@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import LanternLedger
 import ServiceLifecycle
+import Synchronization
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`.
 ///
@@ -49,18 +50,58 @@ public struct SQLiteLedgerStore: LedgerStore {
         return try records.map { try JournalCodec.decode($0) }
     }
 
-    /// Folds the journal row by row, decoding one batch at a time.
+    /// Folds the journal in order, decoding on a reader thread while the fold runs on the
+    /// caller's: the two take about as long, so on two cores the report takes half. The reader
+    /// runs at most four batches ahead, and stops when the fold does.
     public func foldReportEvents<State: Sendable>(
         campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
     ) async throws -> State {
-        try await database.read { db in
-            var state = initial
-            let rows = try Data.fetchCursor(db, sql: "SELECT events FROM ledger_journal ORDER BY seq")
-            while let data = try rows.next() {
-                for event in try JournalCodec.decode(data) { fold(&state, event) }
-            }
-            return state
+        let (batches, continuation) = AsyncThrowingStream<[[LedgerEvent]], any Error>.makeStream()
+        let ahead = DispatchSemaphore(value: 4)
+        let stopped = StopFlag()
+        continuation.onTermination = { _ in
+            stopped.value.store(true, ordering: .relaxed)
+            ahead.signal()
         }
+        let reader = Task { [database] in
+            do {
+                try await database.read { db in
+                    let rows = try Data.fetchCursor(db, sql: "SELECT events FROM ledger_journal ORDER BY seq")
+                    // Rows' events are handed over as decoded, a few thousand at a time, never copied.
+                    var batch: [[LedgerEvent]] = []
+                    var events = 0
+                    func hand() -> Bool {
+                        ahead.wait()
+                        guard !stopped.value.load(ordering: .relaxed) else { return false }
+                        continuation.yield(batch)
+                        batch = []
+                        events = 0
+                        return true
+                    }
+                    while let data = try rows.next() {
+                        let decoded = try JournalCodec.decode(data)
+                        events += decoded.count
+                        batch.append(decoded)
+                        if events >= 4_096, !hand() { return }
+                    }
+                    if !batch.isEmpty { _ = hand() }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        var state = initial
+        for try await batch in batches {
+            for events in batch {
+                for event in events { fold(&state, event) }
+            }
+            ahead.signal()
+        }
+        _ = await reader.result
+        // A cancelled fold ended early; what it folded is not the journal.
+        try Task.checkCancellation()
+        return state
     }
 
     /// Upserts one row of `node_state`, stamped with the time.
@@ -143,6 +184,11 @@ public struct SQLiteLedgerStore: LedgerStore {
     public func ping() async throws {
         _ = try await database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
+}
+
+/// Set once the fold has stopped reading, so the journal's reader stops too.
+private final class StopFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
 
 /// Moves committed pages from an SQLite file's write-ahead log into the database file, on a

@@ -99,19 +99,24 @@ struct ReportBenchmark {
             let started = ContinuousClock.now
             let written = try await Self.write(events: events, stores: stores, write)
             try await opened.store.saveJSON([try Self.experiment()], key: ExperimentService.key)
+            // As autovacuum would have by then: the planner knows the tables' sizes.
+            if let shared = opened.store as? PostgresLedgerStore {
+                try await shared.client.query("ANALYZE cards, order_events", logger: logger)
+            }
             let wrote = ContinuousClock.now
-            // The baseline: loading the whole journal, as a report that held it all would.
-            _ = try await opened.store.loadJournal().count
-            let read = ContinuousClock.now
             guard
                 let report = try await readCampaignReport(
                     Self.campaign.id, from: opened.store, stores: stores, tokens: tokens, includingTest: false)
             else { throw ReportBenchError(message: "the report found no campaign") }
             _ = report.export(.json)
-            let done = ContinuousClock.now
+            let reported = ContinuousClock.now
+            // The baseline, after the report so that its gigabytes do not weigh on it: loading the
+            // whole journal, as a report that held it all would.
+            _ = try await opened.store.loadJournal().count
+            let loaded = ContinuousClock.now
             return Figures(
-                written: written, writeSeconds: (wrote - started).secondsValue, readSeconds: (read - wrote).secondsValue,
-                reportSeconds: (done - read).secondsValue, cardsIssued: report.funnel.cardsIssued)
+                written: written, writeSeconds: (wrote - started).secondsValue, readSeconds: (loaded - reported).secondsValue,
+                reportSeconds: (reported - wrote).secondsValue, cardsIssued: report.funnel.cardsIssued)
         }
     }
 

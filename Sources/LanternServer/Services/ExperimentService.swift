@@ -100,29 +100,34 @@ public final class ExperimentService: Service, Sendable {
 
     /// Ends an experiment: from now on nobody is assigned, and its report covers what came before.
     func end(_ id: String, by admin: Identity) async throws -> Experiment {
-        let ended = try await change(id) { experiment in
-            if experiment.endedAt == nil { experiment.endedAt = self.clock() }
+        let (ended, changed) = try await change(id) { experiment in
+            guard experiment.endedAt == nil else { return false }
+            experiment.endedAt = self.clock()
+            return true
         }
-        try await audit.record("experiment.end", by: admin, target: id) { _ in }
+        if changed { try await audit.record("experiment.end", by: admin, target: id) { _ in } }
         return ended
     }
 
     /// Stops one variant, as the guardrail does: its users get the control from now on.
     func stop(_ id: String, variant: Int, reason: String, by actor: Identity) async throws -> Experiment {
-        let stopped = try await change(id) { experiment in
+        let (stopped, changed) = try await change(id) { experiment in
             guard experiment.variants.indices.contains(variant) else {
                 throw Refusal(code: "variant_not_found", message: "experiment '\(id)' has no variant \(variant)")
             }
             guard variant != 0 else {
                 throw Refusal(code: "control_not_stoppable", message: "the control takes the stopped variants' users; end the experiment instead")
             }
-            if experiment.stoppedAtMs(variant) == nil {
-                experiment.stops.append(Experiment.Stop(variant: variant, atMs: self.clock().millisecondsSince1970, reason: reason))
-            }
+            // Stopped already (by another node's guardrail, say): nothing changes, nothing is audited.
+            guard experiment.stoppedAtMs(variant) == nil else { return false }
+            experiment.stops.append(Experiment.Stop(variant: variant, atMs: self.clock().millisecondsSince1970, reason: reason))
+            return true
         }
-        try await audit.record("experiment.stop", by: actor, target: id) { json in
-            json.field("variant", stopped.variants[variant].name)
-            json.field("reason", reason)
+        if changed {
+            try await audit.record("experiment.stop", by: actor, target: id) { json in
+                json.field("variant", stopped.variants[variant].name)
+                json.field("reason", reason)
+            }
         }
         return stopped
     }
@@ -178,16 +183,19 @@ public final class ExperimentService: Service, Sendable {
         }
     }
 
-    private func change(_ id: String, _ edit: @escaping @Sendable (inout Experiment) throws -> Void) async throws -> Experiment {
+    /// Applies `edit` to the experiment as saved and saves the result when `edit` says it changed it.
+    private func change(_ id: String, _ edit: @escaping @Sendable (inout Experiment) throws -> Bool) async throws -> (
+        Experiment, changed: Bool
+    ) {
         try await saves.run {
             var saved = try await self.saved()
             guard let index = saved.firstIndex(where: { $0.id == id }) else {
                 throw Refusal(code: "experiment_not_found", message: "there is no experiment '\(id)'")
             }
-            try edit(&saved[index])
-            try await self.store.saveJSON(saved, key: Self.key)
+            let changed = try edit(&saved[index])
+            if changed { try await self.store.saveJSON(saved, key: Self.key) }
             self.apply(saved)
-            return saved[index]
+            return (saved[index], changed)
         }
     }
 

@@ -1,0 +1,146 @@
+import LanternLedger
+
+extension CampaignReport {
+    /// What the report keeps of the events it is fed, in columns of numbers: users, stores and
+    /// drinks by number, the campaign's cards, its card orders folded up to their last state,
+    /// and when every user ordered anything. Cards and orders may come in either order (a shared
+    /// database reads them apart), as long as an order's changes come after it.
+    ///
+    /// Columns rather than the events themselves: at ten million events, a dictionary entry or
+    /// an order value per event is what the report's time went to.
+    public struct Reading: Sendable {
+        let id: String
+        let includingTest: Bool
+        let cardPrefix: String
+        var testUsers: Set<String> = []
+        var definition: Campaign?
+        var expired = false
+        var users = Names()
+        var merchants = Names()
+        var drinks = Names()
+        var cards = Cards()
+        var orders = Orders()
+        /// Every order of every user (not only card orders): who and when.
+        var anyOrderUser: [Int32] = []
+        var anyOrderAt: [Int64] = []
+
+        /// Strings numbered as they first appear.
+        struct Names: Sendable {
+            var numbers: [String: Int32] = [:]
+            var names: [String] = []
+
+            mutating func number(_ name: String) -> Int32 {
+                if let known = numbers[name] { return known }
+                let number = Int32(names.count)
+                numbers[name] = number
+                names.append(name)
+                return number
+            }
+        }
+
+        /// The campaign's cards, a row each.
+        struct Cards: Sendable {
+            /// A card's row by its user's number and ordinal (`Self.key`).
+            var slot: [Int64: Int32] = [:]
+            var user: [Int32] = []
+            var kind: [CardKind] = []
+            var value: [Int64] = []
+            var issuedAt: [Int64] = []
+            /// For a welcome card, the number of the user whose referral brought its owner; -1.
+            var counterpart: [Int32] = []
+            var count: Int { user.count }
+
+            static func key(user: Int32, ordinal: Int) -> Int64 { Int64(user) << 24 | Int64(ordinal & 0xFF_FFFF) }
+        }
+
+        /// The card orders of the campaign, a row each; a delivered one's `updatedAt` is its delivery.
+        struct Orders: Sendable {
+            var row: [String: Int32] = [:]
+            var user: [Int32] = []
+            /// `Cards.key` of the card it was paid with.
+            var cardKey: [Int64] = []
+            var placedAt: [Int64] = []
+            var promisedAt: [Int64] = []
+            var discount: [Int64] = []
+            var state: [OrderState] = []
+            var updatedAt: [Int64] = []
+            var merchant: [Int32] = []
+            /// `CampaignReport.cellKey` of the delivery address.
+            var cell: [Int64] = []
+            /// Where each order's lines start in `itemDrink` and `itemQuantity` (one more entry than orders).
+            var itemStart: [Int32] = [0]
+            var itemDrink: [Int32] = []
+            var itemQuantity: [Int32] = []
+            var count: Int { user.count }
+        }
+
+        /// Starts an empty reading of `campaign`.
+        public init(campaign: String, includingTest: Bool = false) {
+            id = campaign
+            self.includingTest = includingTest
+            cardPrefix = campaign + ":"
+        }
+
+        private mutating func isLeftOut(_ user: String) -> Bool {
+            guard !includingTest, user.hasPrefix(CampaignReport.testUserPrefix) else { return false }
+            testUsers.insert(user)
+            return true
+        }
+
+        /// Takes one event in.
+        public mutating func add(_ event: LedgerEvent) {
+            switch event {
+            case .campaignCreated(let campaign), .campaignUpdated(let campaign):
+                if campaign.id == id { definition = campaign }
+            case .cardsExpired(let campaign, _):
+                if campaign == id { expired = true }
+            case .cardIssued(let issue):
+                guard issue.campaign == id, !isLeftOut(issue.owner) else { return }
+                let user = users.number(issue.owner)
+                let key = Cards.key(user: user, ordinal: issue.ordinal)
+                if let existing = cards.slot[key] {
+                    // The same card twice (a replayed batch): the later row stands.
+                    cards.kind[Int(existing)] = issue.kind
+                    cards.value[Int(existing)] = issue.valueFen
+                    cards.issuedAt[Int(existing)] = issue.issuedAtMs
+                    cards.counterpart[Int(existing)] = issue.counterpart.map { users.number($0) } ?? -1
+                    return
+                }
+                cards.slot[key] = Int32(cards.count)
+                cards.user.append(user)
+                cards.kind.append(issue.kind)
+                cards.value.append(issue.valueFen)
+                cards.issuedAt.append(issue.issuedAtMs)
+                cards.counterpart.append(issue.counterpart.map { users.number($0) } ?? -1)
+            case .orderPlaced(let order):
+                guard !isLeftOut(order.draft.user) else { return }
+                let user = users.number(order.draft.user)
+                anyOrderUser.append(user)
+                anyOrderAt.append(order.placedAtMs)
+                guard let card = order.draft.cardID, card.hasPrefix(cardPrefix),
+                    let colon = card.lastIndex(of: ":"), let ordinal = Int(card[card.index(after: colon)...])
+                else { return }
+                // The ledger only lets a user pay with their own card.
+                orders.row[order.id] = Int32(orders.count)
+                orders.user.append(user)
+                orders.cardKey.append(Cards.key(user: user, ordinal: ordinal))
+                orders.placedAt.append(order.placedAtMs)
+                orders.promisedAt.append(order.draft.promisedAtMs)
+                orders.discount.append(order.discountFen)
+                orders.state.append(order.state)
+                orders.updatedAt.append(order.updatedAtMs)
+                orders.merchant.append(merchants.number(order.draft.merchantID))
+                orders.cell.append(CampaignReport.cellKey(order.draft.address))
+                for item in order.draft.items {
+                    orders.itemDrink.append(drinks.number(item.drink))
+                    orders.itemQuantity.append(Int32(item.quantity))
+                }
+                orders.itemStart.append(Int32(orders.itemDrink.count))
+            case .orderChanged(let change):
+                guard let row = orders.row[change.orderID] else { return }
+                orders.state[Int(row)] = change.state
+                orders.updatedAt[Int(row)] = change.atMs
+            }
+        }
+    }
+}

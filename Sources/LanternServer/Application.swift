@@ -220,7 +220,11 @@ public func buildApplication(
     let directory = MerchantDirectory(stores: DemoCity.stores(count: configuration.merchants, seed: configuration.citySeed))
     let board = MerchantBoard(database: opened.store, logger: logger)
     let experiments = ExperimentService(store: opened.store, tokens: tokens, logger: logger, clock: clock)
-    let events = OrderEvents { order in await experiments.record(order) }
+    let storeStatus = StoreService(engine: engine, directory: directory, board: board, clock: clock)
+    let events = OrderEvents { order in
+        try? storeStatus.backlogChanged(at: order.draft.merchantID)
+        await experiments.record(order)
+    }
     let dispatch = DispatchService(
         configuration.dispatch, engine: engine, directory: directory, events: events, seed: configuration.citySeed,
         logger: logger, metrics: metrics.factory, clock: clock)
@@ -280,6 +284,7 @@ public func buildApplication(
         // A shared room's frontier is the database's: read it before the first ticket is asked about.
         for rooms in sharedRooms { try await rooms.sync() }
         try await board.restore()
+        try storeStatus.applyAutoPause()
         try await experiments.restore(from: engine)
         if seedDemo, try engine.read({ $0.allAccounts.isEmpty }) {
             do {

@@ -86,7 +86,7 @@ public final class MerchantBoard: Service, Sendable {
     /// Every store paused by its merchant or by its backlog.
     public func pausedStores() -> Set<String> { status.withLock { $0.saved.paused.union($0.autoPaused) } }
 
-    /// Whether the store paused itself (past its backlog limit) when its load was last read.
+    /// Whether the store paused itself (past its backlog limit) as of the last change to its orders.
     public func isAutoPaused(_ store: String) -> Bool { status.withLock { $0.autoPaused.contains(store) } }
 
     /// Applies the auto-pause rule to a store's backlog; returns whether it is auto-paused now.

@@ -13,11 +13,12 @@ public final class OrderEvents: Sendable {
     /// Streams by whose they are: `user:ID` for a customer's, `store:ID` for a store's counter.
     private let subscribers = Mutex<[String: [UInt64: AsyncStream<Order>.Continuation]]>([:])
     private let nextID = Atomic<UInt64>(0)
-    private let finished: (@Sendable (Order) async -> Void)?
+    private let observe: (@Sendable (Order) async -> Void)?
 
-    /// A hub with no subscribers; `finished` hears of every order this node moves to an end
-    /// (the experiments' guardrail), before the change is answered.
-    public init(finished: (@Sendable (Order) async -> Void)? = nil) { self.finished = finished }
+    /// A hub with no subscribers; `observe` hears of every order placed or changed (the stores'
+    /// auto-pause, the experiments' guardrail): this node's before the change is answered,
+    /// other nodes' as the order feed brings them.
+    public init(observe: (@Sendable (Order) async -> Void)? = nil) { self.observe = observe }
 
     /// Whether `user` has a live stream open on this node.
     public func isFollowed(_ user: String) -> Bool {
@@ -42,17 +43,22 @@ public final class OrderEvents: Sendable {
         try await engine.prepareOrder(id)
         switch try await engine.changeOrder(id, to: state, by: actor, eventLoop: eventLoop) {
         case .success(let order):
-            publish(order)
-            if order.state.isFinal { await finished?(order) }
+            await announce(order)
             return order
         case .failure(let error): throw APIError(error)
         }
     }
 
-    /// Tells the `finished` hook of an order another node moved to an end.
+    /// Tells the streams and the observer of an order this node placed or changed.
+    func announce(_ order: Order) async {
+        publish(order)
+        await observe?(order)
+    }
+
+    /// Tells the streams and the observer of an order another node placed or changed.
     func heard(_ order: Order) {
         publish(order)
-        if order.state.isFinal, let finished { Task { await finished(order) } }
+        if let observe { Task { await observe(order) } }
     }
 
     /// A stream of `user`'s order changes, until the caller stops reading it.

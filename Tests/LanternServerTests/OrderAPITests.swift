@@ -419,3 +419,29 @@ struct CapacityAPITests {
     }
 }
 
+
+@Suite("Store status")
+struct StoreStatusTests {
+    @Test("Reading a store's load writes nothing: the auto-pause state moves when its orders do")
+    func readingWritesNothing() async throws {
+        try await withTestApp(.sqlite) { app in
+            let store = try await app.nearbyStore()
+            // A first order is taken whatever its size: 100 cups, past any store's 30 minutes of work.
+            let line = #"{"drink":"pearl milk tea","quantity":20}"#
+            let body = """
+                {"merchant_id":"\(store)","items":[\(Array(repeating: line, count: 5).joined(separator: ","))],"address":{"lat":\(centre.lat),"lng":\(centre.lng),"text":"x"}}
+                """
+            let reply = try await app.send(.post, "/v1/orders", as: "ann", headers: [.idempotencyKey: UUID().uuidString], body: body)
+            #expect(reply.status == .created, "\(reply.json)")
+            // A board of its own, which no order change has touched.
+            let board = MerchantBoard()
+            let directory = MerchantDirectory(stores: DemoCity.stores(count: 300, seed: 2026))
+            let status = StoreService(engine: app.engine, directory: directory, board: board, clock: { app.clock.date })
+            let shop = try #require(directory.store(id: store))
+            for _ in 0..<3 { #expect(try status.load(of: shop).paused, "past 30 minutes of work, the rule says paused") }
+            #expect(!board.isAutoPaused(store), "and reading it three times recorded nothing")
+            try status.backlogChanged(at: store)
+            #expect(board.isAutoPaused(store))
+        }
+    }
+}

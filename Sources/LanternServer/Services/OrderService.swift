@@ -95,7 +95,7 @@ struct OrderService: Sendable {
         let (result, replayed) = try await engine.placeOrder(draft, eventLoop: eventLoop)
         switch result {
         case .success(let order):
-            if !replayed { events.publish(order) }
+            if !replayed { await events.announce(order) }
             return (order, replayed)
         case .failure(let error):
             throw APIError(error)

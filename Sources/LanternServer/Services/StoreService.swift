@@ -40,13 +40,28 @@ struct StoreService: Sendable {
     let board: MerchantBoard
     let clock: @Sendable () -> Date
 
-    /// Cups in orders the store has not made yet (placed or accepted), and whether it is paused.
-    /// Reading the load also applies the auto-pause rule to it, so a store that filled up
-    /// pauses the moment anyone looks.
+    /// Cups in orders the store has not made yet (placed or accepted), and whether it is paused:
+    /// by its counter, or by the auto-pause rule applied to this backlog from the state the last
+    /// change to its orders left. Reading changes nothing.
     func load(of store: Store) throws -> StoreLoad {
         let backlog = try engine.read { $0.unmadeCups(atMerchant: store.id) }
-        let auto = board.updateAutoPause(store.id, backlogMinutes: AutoPause.backlogMinutes(backlog, store: store))
+        let auto = AutoPause.standard.paused(
+            wasPaused: board.isAutoPaused(store.id), backlogMinutes: AutoPause.backlogMinutes(backlog, store: store))
         return StoreLoad(backlogCups: backlog, paused: board.isPaused(store.id) || auto, outOfStock: board.outOfStock(store.id))
+    }
+
+    /// Applies the auto-pause rule to the store's backlog, once an order of the store was placed
+    /// or changed (the backlog moves only then), so that a store that filled up pauses and one
+    /// that made enough resumes.
+    func backlogChanged(at merchantID: String) throws {
+        guard let store = directory.store(id: merchantID) else { return }
+        let backlog = try engine.read { $0.unmadeCups(atMerchant: store.id) }
+        _ = board.updateAutoPause(store.id, backlogMinutes: AutoPause.backlogMinutes(backlog, store: store))
+    }
+
+    /// Applies the auto-pause rule to every store, as a node starts on a ledger with orders in it.
+    func applyAutoPause() throws {
+        for store in directory.stores { try backlogChanged(at: store.id) }
     }
 
     /// Open, unpaused stores within `radius` metres of `point`, nearest first, matching `text`

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LanternAdmission
 import LanternLedger
 import LanternStorage
 
@@ -59,6 +60,39 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         self.init(status, error.code, error.message, headers: error == .budgetHeldElsewhere ? [.retryAfter: "1"] : [:])
     }
 
+    /// The API form of an admission refusal.
+    public init(_ refusal: AdmissionRefusal) {
+        switch refusal {
+        case .rateLimited(let seconds):
+            self.init(
+                .tooManyRequests, "rate_limited", "too many requests; try again in \(seconds) s", headers: [.retryAfter: "\(seconds)"])
+        case .campaignPaused:
+            self.init(.forbidden, "campaign_paused", "the campaign is paused by its operators; places in line are kept")
+        case .ticketNotYours:
+            self.init(.forbidden, "ticket_not_yours", "this queue ticket belongs to another user or campaign")
+        case .ticketExpired:
+            self.init(.gone, "ticket_expired", "this queue ticket is too old; claim again for a new one")
+        case .invalidTicket:
+            self.init(.badRequest, "invalid_ticket", "not a valid queue ticket")
+        case .proofRequired:
+            self.init(
+                .preconditionRequired, "proof_required",
+                "this queue ticket is honoured only with its puzzle's solution in the Queue-Proof header")
+        case .proofInvalid:
+            self.init(.preconditionRequired, "proof_invalid", "Queue-Proof does not solve this ticket's puzzle")
+        }
+    }
+
+    /// The API form of an error the application's layers throw, if it has one.
+    public static func translating(_ error: any Error) -> APIError? {
+        switch error {
+        case let error as APIError: error
+        case let refusal as AdmissionRefusal: APIError(refusal)
+        case let error as LedgerUnavailable: .unavailable(error.description)
+        default: nil
+        }
+    }
+
     /// Renders the error body.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = Response(
@@ -92,10 +126,8 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            return try error.response(from: request, context: context)
-        } catch let error as LedgerUnavailable {
-            return try APIError.unavailable(error.description).response(from: request, context: context)
+        } catch let error where APIError.translating(error) != nil {
+            return try APIError.translating(error)!.response(from: request, context: context)
         } catch let error as HTTPResponseError {
             return try Self.translate(error).response(from: request, context: context)
         } catch {

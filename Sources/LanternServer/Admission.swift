@@ -110,10 +110,10 @@ public final class AdmissionControl: Sendable {
                     capacity: 1 << 14)))
     }
 
-    /// Spends a token of the user's and the address's buckets; throws 429 when either is empty.
+    /// Spends a token of the user's and the address's buckets; refuses when either is empty.
     /// Loopback clients (a proxy or simulator on this machine) have no address bucket: every
     /// user behind them would share it.
-    func checkRate(user: String, address: String?) throws(APIError) {
+    func checkRate(user: String, address: String?) throws(AdmissionRefusal) {
         guard configuration.enabled else { return }
         let now = clock().timeIntervalSince1970
         let decision = state.withLock { state in
@@ -123,9 +123,7 @@ public final class AdmissionControl: Sendable {
         }
         if case .limited(let wait) = decision {
             limitedCount.wrappingAdd(1, ordering: .relaxed)
-            throw APIError(
-                .tooManyRequests, "rate_limited", "too many requests; try again in \(Int(wait.rounded(.up))) s",
-                headers: [.retryAfter: "\(max(1, Int(wait.rounded(.up))))"])
+            throw .rateLimited(retryAfterSeconds: max(1, Int(wait.rounded(.up))))
         }
     }
 
@@ -136,16 +134,16 @@ public final class AdmissionControl: Sendable {
     /// Decides whether a claim may go to the ledger now. `ticketText` is the `Queue-Ticket`
     /// header and `proof` the `Queue-Proof` header, the puzzle's solution when it has one.
     /// A paused campaign refuses every claim, whichever way it comes (API, assistant, MCP).
-    public func admit(campaign: Campaign, user: String, ticketText: String?, proof: String? = nil) throws(APIError)
+    public func admit(campaign: Campaign, user: String, ticketText: String?, proof: String? = nil) throws(AdmissionRefusal)
         -> AdmissionVerdict
     {
         if isPaused(campaign.id) {
-            throw APIError(.forbidden, "campaign_paused", "the campaign is paused by its operators; places in line are kept")
+            throw .campaignPaused
         }
         guard configuration.enabled else { return .proceed }
         let now = clock()
         let nowSeconds = now.timeIntervalSince1970
-        let presented = try ticketText.map { text throws(APIError) in
+        let presented = try ticketText.map { text throws(AdmissionRefusal) in
             try verifiedTicket(text, user: user, campaign: campaign, now: now, proof: proof)
         }
         return state.withLock { state -> AdmissionVerdict in
@@ -200,29 +198,23 @@ public final class AdmissionControl: Sendable {
         return room
     }
 
-    /// Checks a presented ticket and its puzzle's solution, mapping each refusal to its API error.
+    /// Checks a presented ticket and its puzzle's solution.
     private func verifiedTicket(_ text: String, user: String, campaign: Campaign, now: Date, proof: String?)
-        throws(APIError) -> QueueTicket
+        throws(AdmissionRefusal) -> QueueTicket
     {
         let ticket: QueueTicket
         do {
             ticket = try signer.verify(text, user: user, campaign: campaign.id, nowMs: now.millisecondsSince1970)
         } catch .notYours {
-            throw APIError(.forbidden, "ticket_not_yours", "this queue ticket belongs to another user or campaign")
+            throw .ticketNotYours
         } catch .expired {
-            throw APIError(.gone, "ticket_expired", "this queue ticket is too old; claim again for a new one")
+            throw .ticketExpired
         } catch {
-            throw APIError(.badRequest, "invalid_ticket", "not a valid queue ticket")
+            throw .invalidTicket
         }
         guard ticket.proofBits > 0 else { return ticket }
-        guard let proof else {
-            throw APIError(
-                .preconditionRequired, "proof_required",
-                "this queue ticket is honoured only with its puzzle's solution in the Queue-Proof header")
-        }
-        guard QueuePuzzle.isSolved(ticket: text, nonce: proof, bits: ticket.proofBits) else {
-            throw APIError(.preconditionRequired, "proof_invalid", "Queue-Proof does not solve this ticket's puzzle")
-        }
+        guard let proof else { throw .proofRequired }
+        guard QueuePuzzle.isSolved(ticket: text, nonce: proof, bits: ticket.proofBits) else { throw .proofInvalid }
         return ticket
     }
 
@@ -250,7 +242,7 @@ public final class AdmissionControl: Sendable {
     }
 
     /// Where a presented ticket stands now; asking counts as being there.
-    func status(ticketText: String, user: String, campaign: Campaign, proof: String?) throws(APIError) -> QueuePlace {
+    func status(ticketText: String, user: String, campaign: Campaign, proof: String?) throws(AdmissionRefusal) -> QueuePlace {
         let now = clock()
         let seconds = now.timeIntervalSince1970
         let ticket = try verifiedTicket(ticketText, user: user, campaign: campaign, now: now, proof: proof)

@@ -21,12 +21,9 @@ struct ToolBox: ToolRunner {
     func call(_ name: String, _ arguments: JSONValue) async -> ToolResult {
         do {
             return .success(try await run(name, arguments))
-        } catch let error as APIError {
-            return .failure(code: error.code, message: error.message)
-        } catch let error as LedgerUnavailable {
-            return .failure(code: "store_unavailable", message: error.description)
         } catch {
-            return .failure(code: "tool_failed", message: "\(error)")
+            guard let refusal = APIError.translating(error) else { return .failure(code: "tool_failed", message: "\(error)") }
+            return .failure(code: refusal.code, message: refusal.message)
         }
     }
 

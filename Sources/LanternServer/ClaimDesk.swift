@@ -71,7 +71,7 @@ struct ClaimDesk: Sendable {
         user: String, campaign: String, address: String?, key: String?, ticket: String?, proof: String?,
         body bytes: [UInt8]
     ) throws(APIError) -> Step {
-        try admission.checkRate(user: user, address: address)
+        do { try admission.checkRate(user: user, address: address) } catch { throw APIError(error) }
         guard let key else {
             throw APIError(.badRequest, "missing_idempotency_key", "claims need an Idempotency-Key header")
         }
@@ -96,9 +96,11 @@ struct ClaimDesk: Sendable {
             throw .unavailable("\(error)")
         }
         guard let definition else { throw APIError(LedgerError.campaignNotFound(campaign)) }
-        if case .queued(let place) = try admission.admit(campaign: definition, user: user, ticketText: ticket, proof: proof) {
-            return .answer(ClaimAnswer(status: .accepted, body: place.queuedAnswer().bytes))
+        let admitted: AdmissionVerdict
+        do { admitted = try admission.admit(campaign: definition, user: user, ticketText: ticket, proof: proof) } catch {
+            throw APIError(error)
         }
+        if case .queued(let place) = admitted { return .answer(ClaimAnswer(status: .accepted, body: place.queuedAnswer().bytes)) }
         let request = ClaimRequest(
             campaign: campaign, user: user, referralCode: body.referralCode,
             claimKey: ClaimKey(key: key, digest: Self.digest(campaign: campaign, body: body)))

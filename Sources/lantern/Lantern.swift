@@ -95,7 +95,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Days the assistant's transcripts and ended orders' delivery addresses are kept (0: kept for good).")
     var retentionDays = 30
     @Option(name: .long, help: "Connections the kernel may queue before they are accepted (capped by net.core.somaxconn).")
-    var listenBacklog = 4_096
+    var listenBacklog = 16_384
     @Option(name: .long, help: "Seconds a claim may wait for its commit before it is answered 503 + Retry-After.")
     var deadline: Double = 2
     @Option(name: .long, help: "Stores of the demo city seeded into an empty store (a seeded city is kept).") var merchants = 300

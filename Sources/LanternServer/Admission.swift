@@ -79,6 +79,9 @@ public final class AdmissionControl: Sendable {
         var proofBits: [String: Int] = [:]
         /// Rooms are shared by several nodes: they keep no presence.
         var shared = false
+        /// The saved state has been taken back (or there was none): until then, this node's
+        /// state is the empty one it started with, and saving it would overwrite what was saved.
+        var hasRestored = false
     }
 
     /// The configuration in force.
@@ -406,13 +409,19 @@ public final class AdmissionControl: Sendable {
         }
     }
 
-    /// Takes back persisted state (before serving).
-    public func restore(_ snapshot: Snapshot) {
+    /// Takes back persisted state (before serving); nil when nothing was saved.
+    public func restore(_ snapshot: Snapshot?) {
         state.withLock { state in
-            state.restored = snapshot.rooms
-            state.fixedRates = snapshot.fixedRates
+            if let snapshot {
+                state.restored = snapshot.rooms
+                state.fixedRates = snapshot.fixedRates
+            }
+            state.hasRestored = true
         }
     }
+
+    /// Whether the saved state has been taken back, so that saving now keeps it.
+    var hasRestored: Bool { state.withLock { $0.hasRestored } }
 }
 
 extension QueuePlace {

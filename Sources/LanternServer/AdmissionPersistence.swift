@@ -37,8 +37,7 @@ public struct AdmissionPersistence: Service {
     public static func restore(_ admission: AdmissionControl, from store: any LedgerStore, node: String? = nil) async throws {
         try await refreshPaused(admission, from: store)
         try await refreshProofBits(admission, from: store)
-        guard let snapshot = try await store.loadJSON(AdmissionControl.Snapshot.self, key: key(node: node)) else { return }
-        admission.restore(snapshot)
+        admission.restore(try await store.loadJSON(AdmissionControl.Snapshot.self, key: key(node: node)))
     }
 
     /// Pauses or resumes a campaign, durably: the new set of paused campaigns is saved before
@@ -119,7 +118,11 @@ public struct AdmissionPersistence: Service {
         _ = await save(unless: nil)
     }
 
-    private func save(unless previous: AdmissionControl.Snapshot?) async -> AdmissionControl.Snapshot? {
+    /// Saves the admission state unless it is `previous` (or not restored yet); answers what is saved now.
+    func save(unless previous: AdmissionControl.Snapshot?) async -> AdmissionControl.Snapshot? {
+        // A node still starting (its saved state not read yet, which under load can take longer
+        // than the first second) would save its empty state over the one it is about to read.
+        guard admission.hasRestored else { return previous }
         let snapshot = admission.snapshot()
         guard snapshot != previous else { return previous }
         do {

@@ -165,3 +165,20 @@ final class ObservedStateStore: LedgerStore {
         #expect(second.pausedCampaigns() == ["c2"])
     }
 }
+
+@Suite struct AdmissionSaveTests {
+    @Test("A node still starting does not save its empty admission state over the one it is about to read")
+    func noSaveBeforeRestore() async throws {
+        let database = try ObservedStateStore()
+        defer { database.remove() }
+        let saved = AdmissionControl.Snapshot(rooms: [:], fixedRates: ["spring": 1])
+        try await database.saveJSON(saved, key: AdmissionPersistence.stateKey)
+        let starting = AdmissionControl(AdmissionConfiguration(enabled: true, ticketSecret: testSecret))
+        let persistence = AdmissionPersistence(admission: starting, store: database, logger: quietLogger)
+        // The first second's save comes before the node has read its state (a slow start).
+        _ = await persistence.save(unless: nil)
+        #expect(try await database.loadJSON(AdmissionControl.Snapshot.self, key: AdmissionPersistence.stateKey) == saved)
+        try await AdmissionPersistence.restore(starting, from: database)
+        #expect(await persistence.save(unless: nil) == saved, "once read back, what it saves is what it read")
+    }
+}

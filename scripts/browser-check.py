@@ -48,6 +48,19 @@ def wait_for(driver, what, predicate, seconds=30):
         sys.exit(f"FAIL: {what} (waited {seconds} s)\npage text:\n{driver.find_element(By.TAG_NAME, 'body').text}")
 
 
+def click_when_there(driver, what, css):
+    """Clicks the first element matching `css` once there is one. The counter re-renders its
+    orders as events arrive, so a button found a moment ago may have been replaced; it is then
+    found again and clicked."""
+    def click(d):
+        found = d.find_elements(By.CSS_SELECTOR, css)
+        if not found:
+            return False
+        found[0].click()
+        return True
+    wait_for(driver, what, click)
+
+
 def click_chip(driver, label):
     chip = wait_for(
         driver, f"a suggestion chip '{label}'",
@@ -216,14 +229,14 @@ def check_merchant(url, lantern, shots):
         text, order_id = card.text, card.get_attribute("data-id")
         if "taro milk tea" not in text or "200 Nanjing East Road" not in text or "c-" not in text:
             sys.exit(f"FAIL: the order on the counter lacks its lines, address or customer: {text}")
-        card.find_element(By.CSS_SELECTOR, "button[data-act='accept']").click()
+        click_when_there(counter, "the accept button", f".order[data-id='{order_id}'] button[data-act='accept']")
         wait_for(chat, "the customer's timeline at 'accepted'",
                  lambda d: any("accepted" in li.text for li in d.find_elements(By.CSS_SELECTOR, "#orders .order li.done")))
-        wait_for(counter, "the ready button", lambda d: d.find_elements(By.CSS_SELECTOR, "button[data-act='ready']"))[0].click()
+        click_when_there(counter, "the ready button", f".order[data-id='{order_id}'] button[data-act='ready']")
         wait_for(chat, "the customer's timeline at 'ready'",
                  lambda d: any("ready" in li.text for li in d.find_elements(By.CSS_SELECTOR, "#orders .order li.done")))
         print("counter: order", order_id, "arrived live, accepted and made ready; the customer's timeline followed")
-        wait_for(counter, "the pearls toggle", lambda d: d.find_elements(By.CSS_SELECTOR, "input[data-item='pearls']"))[0].click()
+        click_when_there(counter, "the pearls toggle", "input[data-item='pearls']")
         wait_for(counter, "pearls marked out on the page",
                  lambda d: not d.find_element(By.CSS_SELECTOR, "input[data-item='pearls']").is_selected())
         pearls = send(chat, f"from {name}, a pearl milk tea, deliver to 200 Nanjing East Road")

@@ -16,7 +16,8 @@ public struct DispatchConfiguration: Sendable {
     public var timeScale: Double
     /// Seconds between dispatch rounds (real time).
     public var roundSeconds: Double
-    /// Demo stores accept every order at once and mark it ready at its predicted time.
+    /// Demo stores accept every order at once and mark it ready at its predicted time (but for
+    /// those whose counter page is open).
     public var autopilot: Bool
 
     /// Creates a configuration.
@@ -115,7 +116,8 @@ public final class DispatchService: Service, Sendable {
         let nowMs = clock().millisecondsSince1970
         let live = try engine.read { book in book.allOrders.filter { !$0.state.isFinal && $0.state != .pickedUp } }
         for order in live {
-            if configuration.autopilot {
+            // A store whose counter page is open is run by the person at it, not by the autopilot.
+            if configuration.autopilot, !events.isFollowed(store: order.draft.merchantID) {
                 if order.state == .placed { try await move(order.id, to: .accepted, by: .merchant(order.draft.merchantID)) }
                 if order.state == .accepted, nowMs >= readyAt(order) {
                     try await move(order.id, to: .ready, by: .merchant(order.draft.merchantID))

@@ -25,6 +25,11 @@ public final class OrderEvents: Sendable {
         subscribers.withLock { !($0["user:" + user]?.isEmpty ?? true) }
     }
 
+    /// Whether a counter page follows `store`'s orders on this node: someone is at the counter.
+    public func isFollowed(store: String) -> Bool {
+        subscribers.withLock { !($0["store:" + store]?.isEmpty ?? true) }
+    }
+
     /// Sends `order` to every stream of its user.
     public func publish(_ order: Order) {
         let streams = subscribers.withLock { table in

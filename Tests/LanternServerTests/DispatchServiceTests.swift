@@ -41,6 +41,23 @@ struct DispatchServiceTests {
         }
     }
 
+    @Test("An autopilot store whose counter page is open is left to the person at it")
+    func autopilotLeavesAWatchedCounterAlone() async throws {
+        try await withTestApp(.sqlite) { app in
+            let store = try await app.nearbyStore()
+            let id = try #require(try await app.order("ann", merchant: store).order["id"] as? String)
+            let events = OrderEvents()
+            let counter = events.subscribe(store: store)
+            let service = DispatchService(
+                DispatchConfiguration(riders: 40, timeScale: 60, autopilot: true), engine: app.engine,
+                directory: MerchantDirectory(stores: DemoCity.stores(count: 300, seed: 2026)), events: events, seed: 1,
+                logger: quietLogger, clock: { app.clock.date })
+            try await service.round()
+            #expect(try await app.send(.get, "/v1/orders/\(id)", as: "ann").order["state"] as? String == "placed")
+            _ = counter
+        }
+    }
+
     @Test("Without the store marking it ready, the rider waits at the counter")
     func waitsForTheStore() async throws {
         try await withTestApp(.sqlite) { app in

@@ -98,23 +98,45 @@ public struct DeliveryAddress: Sendable, Equatable {
     /// Degrees of longitude in such a cell, scaled at 31°N, where the demo city lies.
     public static let cellLongitudeStep = 0.0045 / cos(31 * Double.pi / 180)
 
-    /// The corner of the address's cell of about 500 m.
-    public var cellCorner: (lat: Double, lng: Double) {
-        (
-            (lat / Self.cellLatitudeStep).rounded(.down) * Self.cellLatitudeStep,
-            (lng / Self.cellLongitudeStep).rounded(.down) * Self.cellLongitudeStep
-        )
+    /// The address's cell of about 500 m.
+    public var cell: DeliveryCell {
+        DeliveryCell(
+            row: Int64((lat / Self.cellLatitudeStep).rounded(.down)),
+            column: Int64((lng / Self.cellLongitudeStep).rounded(.down)))
     }
 
     /// The address once retention has erased it: no text, the point at its cell's centre.
     public var erased: DeliveryAddress {
-        let corner = cellCorner
-        return DeliveryAddress(
-            lat: corner.lat + Self.cellLatitudeStep / 2, lng: corner.lng + Self.cellLongitudeStep / 2, text: "")
+        let centre = cell.centre
+        return DeliveryAddress(lat: centre.lat, lng: centre.lng, text: "")
     }
 
     /// Whether retention has erased it already.
     public var isErased: Bool { text.isEmpty && self == erased }
+}
+
+/// A cell of about 500 m on the grid exports and erased addresses keep, by row and column.
+public struct DeliveryCell: Sendable, Hashable {
+    /// Cells of latitude from the equator.
+    public var row: Int64
+    /// Cells of longitude from the prime meridian.
+    public var column: Int64
+
+    /// Creates a cell.
+    public init(row: Int64, column: Int64) {
+        self.row = row
+        self.column = column
+    }
+
+    /// Its south-west corner, degrees.
+    public var corner: (lat: Double, lng: Double) {
+        (Double(row) * DeliveryAddress.cellLatitudeStep, Double(column) * DeliveryAddress.cellLongitudeStep)
+    }
+
+    /// Its centre, degrees.
+    public var centre: (lat: Double, lng: Double) {
+        ((Double(row) + 0.5) * DeliveryAddress.cellLatitudeStep, (Double(column) + 0.5) * DeliveryAddress.cellLongitudeStep)
+    }
 }
 
 /// An order as the server priced it, before the ledger applies the card.

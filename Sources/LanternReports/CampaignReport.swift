@@ -293,7 +293,7 @@ extension CampaignReport {
         // Counted by cell and by store and drink number first: names are made for the rows shown.
         let storesByID = Dictionary(stores.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let districts = Gazetteer.places.filter { $0.kind == .district }
-        var byCell: [Int64: Int] = [:]
+        var byCell: [DeliveryCell: Int] = [:]
         var byMerchant = [Int](repeating: 0, count: reading.merchants.names.count)
         var byDrink = [Int](repeating: 0, count: reading.drinks.names.count)
         var hours = Array(repeating: 0, count: 24)
@@ -307,7 +307,7 @@ extension CampaignReport {
         }
         var byDistrict: [String: Int] = [:]
         for (key, count) in byCell {
-            let centre = Self.cellCentre(key)
+            let centre = GeoPoint(lat: key.centre.lat, lng: key.centre.lng)
             if let district = districts.min(by: { $0.point.distance(to: centre) < $1.point.distance(to: centre) }) {
                 byDistrict[district.english, default: 0] += count
             }
@@ -350,25 +350,9 @@ extension CampaignReport {
         counts.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.prefix(limit).map { Count(key: $0.0, count: $0.1) }
     }
 
-    /// The point's cell of about 500 m as one number: its row and column on the cells' grid.
-    static func cellKey(_ address: DeliveryAddress) -> Int64 {
-        let row = Int64((address.lat / DeliveryAddress.cellLatitudeStep).rounded(.down))
-        let column = Int64((address.lng / DeliveryAddress.cellLongitudeStep).rounded(.down))
-        return row << 32 | (column & 0xFFFF_FFFF)
-    }
-
     /// The corner of a cell ("lat,lng"), so an export never holds an address.
-    static func cellName(_ key: Int64) -> String {
-        let (row, column) = (key >> 32, Int64(Int32(truncatingIfNeeded: key)))
-        return String(
-            format: "%.4f,%.4f", Double(row) * DeliveryAddress.cellLatitudeStep, Double(column) * DeliveryAddress.cellLongitudeStep)
-    }
-
-    /// The centre of a cell.
-    static func cellCentre(_ key: Int64) -> GeoPoint {
-        let (row, column) = (key >> 32, Int64(Int32(truncatingIfNeeded: key)))
-        return GeoPoint(
-            lat: (Double(row) + 0.5) * DeliveryAddress.cellLatitudeStep, lng: (Double(column) + 0.5) * DeliveryAddress.cellLongitudeStep)
+    static func cellName(_ cell: DeliveryCell) -> String {
+        String(format: "%.4f,%.4f", cell.corner.lat, cell.corner.lng)
     }
 
     /// Days since 1970 in Shanghai time.

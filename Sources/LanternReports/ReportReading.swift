@@ -65,8 +65,8 @@ extension CampaignReport {
             var state: [OrderState] = []
             var updatedAt: [Int64] = []
             var merchant: [Int32] = []
-            /// `CampaignReport.cellKey` of the delivery address.
-            var cell: [Int64] = []
+            /// The delivery address's cell.
+            var cell: [DeliveryCell] = []
             /// Where each order's lines start in `itemDrink` and `itemQuantity` (one more entry than orders).
             var itemStart: [Int32] = [0]
             var itemDrink: [Int32] = []
@@ -130,7 +130,7 @@ extension CampaignReport {
                 orders.state.append(order.state)
                 orders.updatedAt.append(order.updatedAtMs)
                 orders.merchant.append(merchants.number(order.draft.merchantID))
-                orders.cell.append(CampaignReport.cellKey(order.draft.address))
+                orders.cell.append(order.draft.address.cell)
                 for item in order.draft.items {
                     orders.itemDrink.append(drinks.number(item.drink))
                     orders.itemQuantity.append(Int32(item.quantity))

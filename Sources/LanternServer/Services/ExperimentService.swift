@@ -162,10 +162,18 @@ public final class ExperimentService: Service, Sendable {
         }
     }
 
-    /// Loads the saved experiments and counts the finished orders the book holds.
+    /// Loads the saved experiments and counts the finished orders the book holds that they
+    /// cover; with no experiment, start-up does not look at the orders at all.
     func restore(from engine: LedgerEngine) async throws {
-        apply(try await saved())
-        let finished = try engine.read { book in book.allOrders.filter { $0.state.isFinal && $0.draft.cardID != nil } }
+        let experiments = try await saved()
+        apply(experiments)
+        guard let since = experiments.map({ $0.startedAt.millisecondsSince1970 }).min() else { return }
+        let finished = try engine.read { book in
+            book.allOrders.filter { order in
+                order.state.isFinal && order.placedAtMs >= since
+                    && order.draft.cardID.map { card in experiments.contains { $0.covers(cardID: card) } } == true
+            }
+        }
         for order in finished { await record(order) }
     }
 

@@ -196,7 +196,9 @@ extension CampaignReport {
 
         // Card orders: those whose card is one of the campaign's (a test user's card was left out).
         var cardOf = [Int32](repeating: -1, count: orders.count)
-        for index in 0..<orders.count { cardOf[index] = cards.slot[orders.cardKey[index]] ?? -1 }
+        for index in 0..<orders.count {
+            cardOf[index] = cards.row(user: orders.user[index], ordinal: Int(orders.cardOrdinal[index])) ?? -1
+        }
         let cardOrders = (0..<orders.count).filter { cardOf[$0] >= 0 }
         let delivered = cardOrders.filter { orders.state[$0] == .delivered }
 

@@ -99,26 +99,31 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
         // Holders are distinct (one welcome card each): one keyed hash per user, worked out on
         // every core (the hashes are most of an experiment's time).
         let computed = Self.parallelMap(holders, hash)
-        var hashes: [Int32: UInt64] = [:]
-        hashes.reserveCapacity(holders.count)
+        // By user number: each holder's hash, and whether they hold a card at all.
+        let userCount = Int((holders.max() ?? -1) + 1)
+        var hashes = [UInt64](repeating: 0, count: userCount)
+        var holds = [Bool](repeating: false, count: userCount)
         var users = Array(repeating: 0, count: count)
         for (user, value) in zip(holders, computed) {
-            hashes[user] = value
+            hashes[Int(user)] = value
+            holds[Int(user)] = true
             users[experiment.assigned(hash: value)] += 1
         }
-        var converted: Set<Int32> = []
+        var converted = [Bool](repeating: false, count: userCount)
         var placed = Array(repeating: 0, count: count)
         var cost = Array(repeating: [Double](), count: count)
         var late = Array(repeating: [Double](), count: count)
         var onTime = Array(repeating: [Double](), count: count)
         var door = Array(repeating: [Double](), count: count)
         for row in rows where columns.placedAt[row] >= startMs && columns.placedAt[row] < endMs {
-            guard let value = hashes[columns.user[row]] else { continue }
+            let user = Int(columns.user[row])
+            guard user < userCount, holds[user] else { continue }
+            let value = hashes[user]
             let variant = experiment.effective(hash: value, atMs: columns.placedAt[row])
             placed[variant] += 1
             guard columns.state[row] == .delivered else { continue }
             let at = columns.updatedAt[row]
-            converted.insert(columns.user[row])
+            converted[user] = true
             cost[variant].append(Double(columns.discount[row]))
             let seconds = Double(at - columns.promisedAt[row]) / 1_000
             late[variant].append(seconds)
@@ -127,7 +132,7 @@ public struct ExperimentResult: Sendable, Equatable, Codable {
         }
         // Conversion as a share: each assigned user a 1 (converted) or a 0.
         var convertedBy = Array(repeating: 0, count: count)
-        for user in converted { if let value = hashes[user] { convertedBy[experiment.assigned(hash: value)] += 1 } }
+        for user in 0..<userCount where converted[user] { convertedBy[experiment.assigned(hash: hashes[user])] += 1 }
         let conversions = (0..<count).map { index in
             Array(repeating: 1.0, count: convertedBy[index]) + Array(repeating: 0.0, count: users[index] - convertedBy[index])
         }

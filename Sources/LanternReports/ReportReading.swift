@@ -2,7 +2,7 @@ import LanternLedger
 
 extension CampaignReport {
     /// What the report keeps of the events it is fed, in columns of numbers: users, stores and
-    /// drinks by number, the campaign's cards, its card orders folded up to their last state,
+    /// drinks by number, the campaign's cards, its card orders and how each ended (if it has),
     /// and when every user ordered anything. Cards and orders may come in either order (a shared
     /// database reads them apart), as long as an order's changes come after it.
     ///
@@ -29,19 +29,25 @@ extension CampaignReport {
             var numbers: [String: Int32] = [:]
             var names: [String] = []
 
+            /// One lookup for a name seen before or not (a known name's number is below the count).
             mutating func number(_ name: String) -> Int32 {
-                if let known = numbers[name] { return known }
-                let number = Int32(names.count)
-                numbers[name] = number
-                names.append(name)
+                let next = Int32(names.count)
+                let number = Self.read(&numbers[name, default: next])
+                if number == next { names.append(name) }
                 return number
             }
+
+            private static func read(_ value: inout Int32) -> Int32 { value }
         }
 
         /// The campaign's cards, a row each.
         struct Cards: Sendable {
-            /// A card's row by its user's number and ordinal (`Self.key`).
-            var slot: [Int64: Int32] = [:]
+            /// By user number, the row of the user's latest card, or -1; each row then names the
+            /// user's card before it (`earlier`). A user holds a few cards, so a walk is short,
+            /// and arrays cost less than a dictionary over every card.
+            var latestOfUser: [Int32] = []
+            var earlier: [Int32] = []
+            var ordinal: [Int32] = []
             var user: [Int32] = []
             var kind: [CardKind] = []
             var value: [Int64] = []
@@ -50,15 +56,36 @@ extension CampaignReport {
             var counterpart: [Int32] = []
             var count: Int { user.count }
 
-            static func key(user: Int32, ordinal: Int) -> Int64 { Int64(user) << 24 | Int64(ordinal & 0xFF_FFFF) }
+            /// The row of `user`'s card with `ordinal`, if there is one.
+            func row(user: Int32, ordinal: Int) -> Int32? {
+                guard Int(user) < latestOfUser.count else { return nil }
+                var row = latestOfUser[Int(user)]
+                while row >= 0 {
+                    if self.ordinal[Int(row)] == ordinal { return row }
+                    row = earlier[Int(row)]
+                }
+                return nil
+            }
+
+            /// Adds a row for `user`'s card with `ordinal`.
+            mutating func append(user: Int32, ordinal: Int) {
+                if Int(user) >= latestOfUser.count {
+                    latestOfUser += repeatElement(-1, count: Int(user) + 1 - latestOfUser.count)
+                }
+                let row = count
+                self.user.append(user)
+                self.ordinal.append(Int32(ordinal))
+                earlier.append(latestOfUser[Int(user)])
+                latestOfUser[Int(user)] = Int32(row)
+            }
         }
 
         /// The card orders of the campaign, a row each; a delivered one's `updatedAt` is its delivery.
         struct Orders: Sendable {
             var row: [String: Int32] = [:]
             var user: [Int32] = []
-            /// `Cards.key` of the card it was paid with.
-            var cardKey: [Int64] = []
+            /// The ordinal of its user's card it was paid with.
+            var cardOrdinal: [Int32] = []
             var placedAt: [Int64] = []
             var promisedAt: [Int64] = []
             var discount: [Int64] = []
@@ -97,8 +124,7 @@ extension CampaignReport {
             case .cardIssued(let issue):
                 guard issue.campaign == id, !isLeftOut(issue.owner) else { return }
                 let user = users.number(issue.owner)
-                let key = Cards.key(user: user, ordinal: issue.ordinal)
-                if let existing = cards.slot[key] {
+                if let existing = cards.row(user: user, ordinal: issue.ordinal) {
                     // The same card twice (a replayed batch): the later row stands.
                     cards.kind[Int(existing)] = issue.kind
                     cards.value[Int(existing)] = issue.valueFen
@@ -106,8 +132,7 @@ extension CampaignReport {
                     cards.counterpart[Int(existing)] = issue.counterpart.map { users.number($0) } ?? -1
                     return
                 }
-                cards.slot[key] = Int32(cards.count)
-                cards.user.append(user)
+                cards.append(user: user, ordinal: issue.ordinal)
                 cards.kind.append(issue.kind)
                 cards.value.append(issue.valueFen)
                 cards.issuedAt.append(issue.issuedAtMs)
@@ -123,7 +148,7 @@ extension CampaignReport {
                 // The ledger only lets a user pay with their own card.
                 orders.row[order.id] = Int32(orders.count)
                 orders.user.append(user)
-                orders.cardKey.append(Cards.key(user: user, ordinal: ordinal))
+                orders.cardOrdinal.append(Int32(truncatingIfNeeded: ordinal))
                 orders.placedAt.append(order.placedAtMs)
                 orders.promisedAt.append(order.draft.promisedAtMs)
                 orders.discount.append(order.discountFen)
@@ -137,7 +162,8 @@ extension CampaignReport {
                 }
                 orders.itemStart.append(Int32(orders.itemDrink.count))
             case .orderChanged(let change):
-                guard let row = orders.row[change.orderID] else { return }
+                // Only where an order ended counts (a shared database reads nothing else).
+                guard change.state.isFinal, let row = orders.row[change.orderID] else { return }
                 orders.state[Int(row)] = change.state
                 orders.updatedAt[Int(row)] = change.atMs
             }

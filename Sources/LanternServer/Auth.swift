@@ -54,7 +54,7 @@ public final class TokenAuthority: Sendable {
     private let provider: ProviderKeys?
     private let pseudonymKey: SymmetricKey
     /// HMAC state keyed for experiment assignment, copied for each user (the key is set up once).
-    private let experimentHMAC: HMAC<SHA256>
+    private let experimentHMAC: KeyedHMACSHA256
 
     /// Shortest secret accepted: HS256 keys must be at least as long as the hash.
     public static let minimumSecretBytes = 32
@@ -72,7 +72,7 @@ public final class TokenAuthority: Sendable {
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         compact = CompactHS256(secret: secret)
         pseudonymKey = SymmetricKey(data: SHA256.hash(data: Array("lantern-pseudonym|\(secret)".utf8)))
-        experimentHMAC = HMAC(key: SymmetricKey(data: SHA256.hash(data: Array("lantern-experiment|\(secret)".utf8))))
+        experimentHMAC = KeyedHMACSHA256(key: Array(SHA256.hash(data: Array("lantern-experiment|\(secret)".utf8))))
         if let provider { self.provider = try await ProviderKeys(provider) } else { self.provider = nil }
     }
 
@@ -89,9 +89,11 @@ public final class TokenAuthority: Sendable {
     /// The keyed hash that assigns `user` a variant of `experiment`: the same on every node
     /// sharing the secret, and not one a user can compute to pick their variant.
     public func experimentHash(_ experiment: String, user: String) -> UInt64 {
-        var hmac = experimentHMAC
-        hmac.update(data: Array("\(experiment)\u{0}\(user)".utf8))
-        return hmac.finalize().prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+        var message = experiment
+        message.append("\u{0}")
+        message.append(user)
+        let code = message.withUTF8 { experimentHMAC.authenticationCode(for: UnsafeRawBufferPointer($0)) }
+        return code.withUnsafeBytes { $0.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
     }
 
     /// Signs a token for `identity`, valid for `lifetime`.

@@ -102,9 +102,21 @@ extension LedgerStore {
     ) async throws -> State {
         var state = initial
         for batch in try await loadJournal() {
-            for event in batch { fold(&state, event) }
+            for event in batch where event.isReadByReport(of: campaign) { fold(&state, event) }
         }
         return state
+    }
+}
+
+extension LedgerEvent {
+    /// Whether a report of `campaign` reads this event: campaigns, the campaign's cards, and
+    /// orders' placements and endings (an order's steps in between change none of its figures).
+    func isReadByReport(of campaign: String) -> Bool {
+        switch self {
+        case .campaignCreated, .campaignUpdated, .cardsExpired, .orderPlaced: true
+        case .cardIssued(let issue): issue.campaign == campaign
+        case .orderChanged(let change): change.state.isFinal
+        }
     }
 }
 

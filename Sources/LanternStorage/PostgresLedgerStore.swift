@@ -621,17 +621,25 @@ public struct PostgresLedgerStore: LedgerStore {
     /// What a report of `campaign` reads: the campaigns, the campaign's cards, and every
     /// order's placement and ending (orders' other changes are left out). Rows come in pages of
     /// 8,192 along the `seq` index, each page one row of arrays (a row's own cost would
-    /// dominate), and the next page is read and decoded while the fold takes in the last.
+    /// dominate). Cards and orders are read side by side, taking turns in the fold, and each
+    /// one's next page is read and decoded while the fold takes in the last.
     public func foldReportEvents<State: Sendable>(
         campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
     ) async throws -> State {
         var state = initial
         let (campaigns, expiries) = try await campaignEvents()
         for event in campaigns + expiries { fold(&state, event) }
-        for page in [cardPage(campaign: campaign), orderPage] {
-            var next = Task { try await page(0) }
-            while let (events, last) = try await next.value {
-                next = Task { try await page(last) }
+        var streams = [cardPage(campaign: campaign), orderPage].map { page in
+            (page: page, next: Task { try await page(0) })
+        }
+        while !streams.isEmpty {
+            for index in streams.indices.reversed() {
+                guard let (events, last) = try await streams[index].next.value else {
+                    streams.remove(at: index)
+                    continue
+                }
+                let page = streams[index].page
+                streams[index].next = Task { try await page(last) }
                 for event in events { fold(&state, event) }
             }
         }

@@ -136,13 +136,14 @@ public struct CompactHS256: Sendable {
 ///
 /// Each code starts from copies of the two keyed hash states. Calling `SHA256` directly, rather
 /// than through the generic `HMAC<SHA256>`, spares the generic dispatch that cost more than
-/// the hashing of a token.
-struct KeyedHMACSHA256 {
+/// the hashing of a token (and than that of a user's experiment assignment, which a report
+/// works out for millions of users).
+package struct KeyedHMACSHA256 {
     private let inner: SHA256
     private let outer: SHA256
 
     /// Absorbs `key` (hashed first when longer than SHA-256's 64-byte block, as RFC 2104 says).
-    init(key: [UInt8]) {
+    package init(key: [UInt8]) {
         var block = key.count > 64 ? Array(SHA256.hash(data: key)) : key
         block += [UInt8](repeating: 0, count: 64 - block.count)
         var inner = SHA256()
@@ -154,7 +155,7 @@ struct KeyedHMACSHA256 {
     }
 
     /// The authentication code of `message`.
-    func authenticationCode(for message: UnsafeRawBufferPointer) -> SHA256Digest {
+    package func authenticationCode(for message: UnsafeRawBufferPointer) -> SHA256Digest {
         var inner = self.inner
         inner.update(bufferPointer: message)
         var outer = self.outer

@@ -138,6 +138,19 @@ import Testing
         }
     }
 
+    @Test func experimentAssignmentIsHMACSHA256OfExperimentAndUser() async throws {
+        // Assignments made before must stay as they were: the hash is HMAC-SHA256 keyed with
+        // SHA-256 of the secret's experiment key, over "experiment NUL user", first 8 bytes.
+        let secret = String(repeating: "k", count: 32)
+        let tokens = try await TokenAuthority(secret: secret)
+        let key = SymmetricKey(data: SHA256.hash(data: Array("lantern-experiment|\(secret)".utf8)))
+        for (experiment, user) in [("routing-1", "u1"), ("e", ""), ("午餐", "用户-42"), (String(repeating: "x", count: 70), "u9")] {
+            let code = HMAC<SHA256>.authenticationCode(for: Array("\(experiment)\u{0}\(user)".utf8), using: key)
+            let expected = Array(code).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            #expect(tokens.experimentHash(experiment, user: user) == expected, "\(experiment) \(user)")
+        }
+    }
+
     @Test func numbersReadDirectlyMatchSwiftsOwnReading() {
         var generator = SystemRandomNumberGenerator()
         var texts = ["0", "7", "01", "-0", "-12", "1.5", "2e9", "1E-3", "999999999999999", "9999999999999999", "1-2", "--1", ".", "1e"]

@@ -141,6 +141,23 @@ public enum Dispatch {
         return drops
     }
 
+    /// Runs one round at `nowMs` with each order under its own policy (an experiment's
+    /// variants): planned orders are routed first, then the others go to the riders still idle.
+    /// Returns how many orders were assigned.
+    @discardableResult
+    public static func round(
+        orders: inout [DispatchOrder], open: inout [Int], riders: inout [Rider], nowMs: Int64, policy: (Int) -> DispatchPolicy
+    ) -> Int {
+        var assigned = 0
+        for each in DispatchPolicy.allCases {
+            var part = open.filter { policy($0) == each }
+            guard !part.isEmpty else { continue }
+            assigned += round(each, orders: &orders, open: &part, riders: &riders, nowMs: nowMs)
+        }
+        if assigned > 0 { open.removeAll { orders[$0].rider != nil } }
+        return assigned
+    }
+
     /// Runs one round at `nowMs`; returns how many orders were assigned.
     @discardableResult
     public static func round(
@@ -185,9 +202,10 @@ public enum Dispatch {
             var busy = Set(riders.indices.filter { !riders[$0].route.isEmpty || riders[$0].shiftEndsAtMs <= nowMs })
             for id in ready {
                 let order = orders[id]
+                // Wider and wider, at least once however few riders there are.
                 var k = 8
                 var chosen: Int?
-                while chosen == nil, k <= riders.count * 2 {
+                while chosen == nil, k <= max(8, riders.count * 2) {
                     chosen = index.nearest(to: order.store, k: k).first { !busy.contains($0.id) }?.id
                     if busy.count == riders.count { break }
                     k *= 4

@@ -13,6 +13,9 @@ public enum RoutingPolicy: String, Sendable, Codable, CaseIterable {
 public enum ExperimentPolicy: String, Sendable, Codable, CaseIterable {
     /// Order routing; variant values are `RoutingPolicy` names.
     case routing
+    /// How riders are given orders; variant values are `DispatchPolicy` names (`planned`
+    /// batches pickups and drops, `nearest-idle` sends each order alone).
+    case dispatch
 }
 
 /// A comparison of policies on one campaign's card holders. Each user is assigned one variant
@@ -41,7 +44,8 @@ public struct Experiment: Sendable, Codable, Equatable {
     public struct Variant: Sendable, Codable, Equatable {
         /// Its name in reports.
         public var name: String
-        /// The policy's value in this arm (for routing, `soonest` or `nearest`).
+        /// The policy's value in this arm (for routing `soonest` or `nearest`, for dispatch
+        /// `planned` or `nearest-idle`).
         public var value: String
         /// Its share of users, relative to the other variants' weights.
         public var weight: Int
@@ -109,12 +113,13 @@ public struct Experiment: Sendable, Codable, Equatable {
         guard variants.allSatisfy({ (1...1_000).contains($0.weight) }) else {
             throw Invalid(description: "a variant's weight is 1 to 1000")
         }
-        switch policy {
-        case .routing:
-            if let bad = variants.first(where: { RoutingPolicy(rawValue: $0.value) == nil }) {
-                throw Invalid(
-                    description: "variant '\(bad.name)': routing is one of \(RoutingPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+        let values =
+            switch policy {
+            case .routing: RoutingPolicy.allCases.map(\.rawValue)
+            case .dispatch: DispatchPolicy.allCases.map(\.rawValue)
             }
+        if let bad = variants.first(where: { !values.contains($0.value) }) {
+            throw Invalid(description: "variant '\(bad.name)': \(policy.rawValue) is one of \(values.joined(separator: ", "))")
         }
         for bound in [guardrail.maxLateShare, guardrail.maxErrorRate] {
             if let bound, !(0...1).contains(bound) { throw Invalid(description: "guardrail bounds are shares from 0 to 1") }

@@ -229,7 +229,7 @@ public func buildApplication(
     }
     let dispatch = DispatchService(
         configuration.dispatch, engine: engine, directory: directory, events: events, seed: configuration.citySeed,
-        logger: logger, metrics: metrics.factory, clock: clock)
+        logger: logger, metrics: metrics.factory, policy: { experiments.dispatch($0) }, clock: clock)
     // Over PostgreSQL every node shares each campaign's waiting room (a service that returned
     // early would stop the whole group, so none runs while admission is off).
     let sharedRooms: [SharedWaitingRooms] = (opened.store as? PostgresLedgerStore).map {

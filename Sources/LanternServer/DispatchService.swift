@@ -37,6 +37,8 @@ public final class DispatchService: Service, Sendable {
         var riders: [Rider]
         var orders: [DispatchOrder] = []
         var ids: [String] = []
+        /// Each order's dispatch policy, from `policy` when it came in.
+        var policies: [DispatchPolicy] = []
         var index: [String: Int] = [:]
         var open: [Int] = []
         var simulatedMs: Int64
@@ -49,16 +51,19 @@ public final class DispatchService: Service, Sendable {
     private let events: OrderEvents
     private let logger: Logger
     private let clock: @Sendable () -> Date
+    private let policy: @Sendable (Order) -> DispatchPolicy
     private let state: Mutex<State>
     private let roundTimer: Metrics.Timer
 
     /// Creates the service with riders seeded from `seed` near the directory's stores; round
-    /// times go to `metrics`.
+    /// times go to `metrics`; `policy` says how each order is dispatched (an experiment's
+    /// variant, or Lantern's planned rounds).
     public init(
         _ configuration: DispatchConfiguration, engine: LedgerEngine, directory: MerchantDirectory, events: OrderEvents,
         seed: UInt64, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance,
-        clock: @escaping @Sendable () -> Date
+        policy: @escaping @Sendable (Order) -> DispatchPolicy = { _ in .planned }, clock: @escaping @Sendable () -> Date
     ) {
+        self.policy = policy
         roundTimer = Metrics.Timer(label: "lantern_dispatch_round_seconds", factory: metrics)
         self.configuration = configuration
         self.engine = engine
@@ -133,6 +138,7 @@ public final class DispatchService: Service, Sendable {
                 let id = state.orders.count
                 state.index[order.id] = id
                 state.ids.append(order.id)
+                state.policies.append(policy(order))
                 state.orders.append(
                     DispatchOrder(
                         id: id, store: store.location, drop: GeoPoint(lat: order.draft.address.lat, lng: order.draft.address.lng),
@@ -147,7 +153,8 @@ public final class DispatchService: Service, Sendable {
                     minute >= shift.start && minute < shift.end ? nowMs + Int64(shift.end - minute) * 60_000 : nowMs
             }
             let started = ContinuousClock.now
-            Dispatch.round(.planned, orders: &state.orders, open: &state.open, riders: &state.riders, nowMs: nowMs)
+            let policies = state.policies
+            Dispatch.round(orders: &state.orders, open: &state.open, riders: &state.riders, nowMs: nowMs) { policies[$0] }
             roundTimer.record(duration: ContinuousClock.now - started)
         }
     }

@@ -25,6 +25,22 @@ import Testing
         #expect(route.map(\.isPickup) == [true, true, false, false])
     }
 
+    @Test func inOneRoundEachOrderIsDispatchedUnderItsOwnPolicy() {
+        // Four orders from one store going the same way: two planned (an experiment's control),
+        // two sent alone to the nearest idle rider (its other variant).
+        var orders = (0..<4).map {
+            DispatchOrder(id: $0, store: store, drop: offset(store, north: 1_500 + Double($0) * 100), readyAtMs: 0, promisedAtMs: 1_800_000)
+        }
+        var riders = (0..<3).map { Rider(id: $0, position: offset(store, north: -300 - Double($0) * 100)) }
+        var open = [0, 1, 2, 3]
+        #expect(Dispatch.round(orders: &orders, open: &open, riders: &riders, nowMs: 0) { $0 < 2 ? .planned : .nearestIdle } == 4)
+        #expect(open.isEmpty)
+        #expect(orders[0].rider == orders[1].rider, "planned orders ride together")
+        let alone = [orders[2].rider, orders[3].rider].compactMap { $0 }
+        #expect(alone.count == 2 && Set(alone).count == 2 && !alone.contains(orders[0].rider!), "each of the others on its own rider")
+        for rider in alone { #expect(riders[rider].route.count == 2) }
+    }
+
     @Test func aRiderNeverCarriesMoreThanTheirCapacity() {
         var orders = (0..<3).map {
             DispatchOrder(id: $0, store: store, drop: offset(store, north: 1_000), readyAtMs: 0, promisedAtMs: 3_600_000)

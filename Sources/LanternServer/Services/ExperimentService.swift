@@ -60,15 +60,28 @@ public final class ExperimentService: Service, Sendable {
     /// How an order paid with `cardID` by `user` is routed now: by the variant of a running
     /// routing experiment on the card's campaign, or Lantern's own policy.
     func routing(cardID: String?, user: String) -> RoutingPolicy {
-        guard let cardID else { return .soonest }
-        let nowMs = clock().millisecondsSince1970
+        value(of: .routing, cardID: cardID, user: user, atMs: clock().millisecondsSince1970).flatMap(RoutingPolicy.init) ?? .soonest
+    }
+
+    /// How riders are given `order`: by the variant of a dispatch experiment on its card's
+    /// campaign that ran when it was placed (where the report counts it), or Lantern's own.
+    func dispatch(_ order: Order) -> DispatchPolicy {
+        value(of: .dispatch, cardID: order.draft.cardID, user: order.draft.user, atMs: order.placedAtMs)
+            .flatMap(DispatchPolicy.init) ?? .planned
+    }
+
+    /// The value of `policy` for an order of `user`'s paid with `cardID` at `ms`: that of the
+    /// variant in effect for them then; nil outside every experiment over it.
+    private func value(of policy: ExperimentPolicy, cardID: String?, user: String, atMs ms: Int64) -> String? {
+        guard let cardID else { return nil }
         guard
             let experiment = state.withLock({ state in
-                state.experiments.first { $0.policy == .routing && $0.isRunning(atMs: nowMs) && $0.covers(cardID: cardID) }
+                state.experiments.first {
+                    $0.policy == policy && $0.startedAt.millisecondsSince1970 <= ms && $0.isRunning(atMs: ms) && $0.covers(cardID: cardID)
+                }
             })
-        else { return .soonest }
-        let variant = experiment.effective(hash: tokens.experimentHash(experiment.id, user: user), atMs: nowMs)
-        return RoutingPolicy(rawValue: experiment.variants[variant].value) ?? .soonest
+        else { return nil }
+        return experiment.variants[experiment.effective(hash: tokens.experimentHash(experiment.id, user: user), atMs: ms)].value
     }
 
     /// Defines an experiment, durably; refused when its id is taken or the campaign already

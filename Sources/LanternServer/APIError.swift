@@ -126,11 +126,9 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     {
         do {
             return try await next(request, context)
-        } catch let error where APIError.translating(error) != nil {
-            return try APIError.translating(error)!.response(from: request, context: context)
-        } catch let error as HTTPResponseError {
-            return try Self.translate(error).response(from: request, context: context)
         } catch {
+            if let translated = APIError.translating(error) { return try translated.response(from: request, context: context) }
+            if let error = error as? HTTPResponseError { return try Self.translate(error).response(from: request, context: context) }
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
             return try APIError(.internalServerError, "internal_error", "something went wrong on our side")
                 .response(from: request, context: context)

@@ -29,6 +29,30 @@ extension TestApp {
                  "card_id":"\(card)"}
                 """)
     }
+
+    /// A lunch rush in one busy block: `customers` claim a card and order with it, one every
+    /// five seconds, while `dispatch` runs its rounds and moves its riders, for at most
+    /// `minutes` or until every order placed is delivered. Returns the orders placed and how
+    /// many were refused.
+    func lunchRush(customers: Int, dispatch: DispatchService, minutes: Int) async throws -> (placed: [String], refused: Int) {
+        var placed: [String] = []
+        var refused = 0
+        for step in 0..<(minutes * 12) {
+            if step < customers {
+                let user = "lunch\(step)"
+                let card = try #require(try await claim(user).cardID)
+                let reply = try await orderRouted(user, card: card, offset: Double(step % 7) * 0.0004)
+                if reply.status == .created { placed.append(try #require(reply.order["id"] as? String)) } else { refused += 1 }
+            }
+            clock.advance(by: 5)
+            try await dispatch.round()
+            try await dispatch.tick(seconds: 5)
+            if step >= customers, try engine.read({ book in placed.allSatisfy { book.order($0)?.state == .delivered } }) {
+                break
+            }
+        }
+        return (placed, refused)
+    }
 }
 
 @Suite("Experiments", .serialized)
@@ -47,22 +71,7 @@ struct ExperimentAPITests {
                 DispatchConfiguration(riders: 120, autopilot: true), engine: app.engine, directory: directory,
                 events: OrderEvents(), seed: 7, logger: quietLogger, clock: { app.clock.date })
             let customers = 240
-            var placed: [String] = []
-            var refused = 0
-            for step in 0..<(4 * 360) {
-                if step < customers {
-                    let user = "lunch\(step)"
-                    let card = try #require(try await app.claim(user).cardID)
-                    let reply = try await app.orderRouted(user, card: card, offset: Double(step % 7) * 0.0004)
-                    if reply.status == .created { placed.append(try #require(reply.order["id"] as? String)) } else { refused += 1 }
-                }
-                app.clock.advance(by: 5)
-                try await dispatch.round()
-                try await dispatch.tick(seconds: 5)
-                if step >= customers, try app.engine.read({ book in placed.allSatisfy { book.order($0)?.state == .delivered } }) {
-                    break
-                }
-            }
+            let (placed, refused) = try await app.lunchRush(customers: customers, dispatch: dispatch, minutes: 120)
             #expect(placed.count >= customers * 9 / 10, "\(refused) refused")
             let undelivered = try app.engine.read { book in placed.filter { book.order($0)?.state != .delivered } }
             #expect(undelivered.isEmpty, "\(undelivered.count) never delivered")
@@ -114,21 +123,7 @@ struct ExperimentAPITests {
                 DispatchConfiguration(riders: 40, autopilot: true), engine: app.engine, directory: directory,
                 events: OrderEvents(), seed: 7, logger: quietLogger, policy: { experiments.dispatch($0) }, clock: { clock.date })
             let customers = 240
-            var placed: [String] = []
-            for step in 0..<(6 * 360) {
-                if step < customers {
-                    let user = "lunch\(step)"
-                    let card = try #require(try await app.claim(user).cardID)
-                    let reply = try await app.orderRouted(user, card: card, offset: Double(step % 7) * 0.0004)
-                    if reply.status == .created { placed.append(try #require(reply.order["id"] as? String)) }
-                }
-                clock.advance(by: 5)
-                try await dispatch.round()
-                try await dispatch.tick(seconds: 5)
-                if step >= customers, try app.engine.read({ book in placed.allSatisfy { book.order($0)?.state == .delivered } }) {
-                    break
-                }
-            }
+            let (placed, _) = try await app.lunchRush(customers: customers, dispatch: dispatch, minutes: 180)
             #expect(placed.count >= customers * 9 / 10)
             let undelivered = try app.engine.read { book in placed.filter { book.order($0)?.state != .delivered } }
             #expect(undelivered.isEmpty, "\(undelivered.count) never delivered")

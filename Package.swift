@@ -87,10 +87,30 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        /// The application layer: the rules and transactions the HTTP API, MCP and the assistant's
+        /// tools share (claims' admission, quotes and orders, store load, experiments, dispatch),
+        /// throwing domain errors that each edge gives its own form. No HTTP, no JSON.
+        .target(
+            name: "LanternApp",
+            dependencies: [
+                "LanternLedger",
+                "LanternCatalog",
+                "LanternOrders",
+                "LanternAssistant",
+                "LanternAdmission",
+                "LanternStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         /// HTTP API on Hummingbird: auth, errors, routes.
         .target(
             name: "LanternServer",
             dependencies: [
+                "LanternApp",
                 "LanternLedger",
                 "LanternCatalog",
                 "LanternOrders",
@@ -120,6 +140,7 @@ let package = Package(
             name: "lantern",
             dependencies: [
                 "LanternLab",
+                "LanternApp",
                 "LanternLedger",
                 "LanternAdmission",
                 "LanternCatalog",
@@ -160,6 +181,7 @@ let package = Package(
             name: "LanternServerTests",
             dependencies: [
                 "LanternServer",
+                "LanternApp",
                 "LanternWire",
                 "LanternLab",
                 "LanternStorage",

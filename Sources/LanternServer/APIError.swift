@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import LanternAdmission
+import LanternApp
 import LanternLedger
 import LanternStorage
 
@@ -83,11 +84,24 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         }
     }
 
+    /// The API form of a service's refusal.
+    public init(_ refusal: Refusal) {
+        let status: HTTPResponse.Status =
+            switch refusal.kind {
+            case .notFound: .notFound
+            case .invalid: .unprocessableContent
+            case .conflict: .conflict
+            }
+        self.init(status, refusal.code, refusal.message)
+    }
+
     /// The API form of an error the application's layers throw, if it has one.
     public static func translating(_ error: any Error) -> APIError? {
         switch error {
         case let error as APIError: error
         case let refusal as AdmissionRefusal: APIError(refusal)
+        case let error as LedgerError: APIError(error)
+        case let refusal as Refusal: APIError(refusal)
         case let error as LedgerUnavailable: .unavailable(error.description)
         default: nil
         }

@@ -1,3 +1,4 @@
+import LanternApp
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -55,7 +56,7 @@ struct ToolBox: ToolRunner {
         case "claim_card":
             return try await claim(arguments)
         case "quote_order":
-            return try parse(.quote(try orders.quote(try orderBody(arguments), user: user)))
+            return try parse(.quote(try orders.quote(try orderBody(arguments).request(), user: user)))
         case "place_order":
             try admission.checkRate(user: user, address: nil)
             guard let key = arguments["idempotency_key"]?.string, (1...255).contains(key.utf8.count) else {
@@ -63,9 +64,9 @@ struct ToolBox: ToolRunner {
                     .unprocessableContent, "missing_field",
                     "idempotency_key is required: a string unique to this order, sent again when retrying it, so that a retry returns the order instead of placing a second one")
             }
-            let body = try orderBody(arguments)
+            let request = try orderBody(arguments).request()
             let (order, _) = try await orders.place(
-                body, key: key, digest: OrderService.digest(Array(withoutKey(arguments).canonical.text.utf8)), user: user,
+                request, key: key, digest: OrderService.digest(Array(withoutKey(arguments).canonical.text.utf8)), user: user,
                 eventLoop: eventLoop)
             let json = JSONWriter.envelope(order)
             return try parse(json)

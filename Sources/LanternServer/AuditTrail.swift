@@ -1,4 +1,6 @@
+import LanternApp
 import Foundation
+import Logging
 import LanternStorage
 import Tracing
 
@@ -47,5 +49,20 @@ struct AuditTrail: Sendable {
         json.endArray()
         json.endObject()
         return json
+    }
+}
+
+extension ExperimentService {
+    /// The service as the server runs it: users assigned by `tokens`' keyed hash, controls
+    /// written to `store`'s audit log.
+    package convenience init(store: any LedgerStore, tokens: TokenAuthority, logger: Logger, clock: @escaping @Sendable () -> Date) {
+        let audit = AuditTrail(store: store, clock: clock)
+        self.init(
+            store: store, experimentHash: { tokens.experimentHash($0, user: $1) },
+            audit: { action, actor, target, detail in
+                try await audit.record(action, by: actor, target: target) { json in
+                    for (key, value) in detail { json.field(key, value) }
+                }
+            }, logger: logger, clock: clock)
     }
 }

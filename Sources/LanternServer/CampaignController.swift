@@ -1,3 +1,4 @@
+import LanternApp
 import Crypto
 import Foundation
 import HTTPTypes
@@ -243,13 +244,6 @@ struct QueueProof: Decodable {
 struct AdmissionRate: Decodable {
     var ratePerMinute: Double?
     enum CodingKeys: String, CodingKey { case ratePerMinute = "rate_per_minute" }
-}
-
-extension Duration {
-    /// The duration in seconds.
-    public var secondsValue: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
 }
 
 /// Body of `PATCH /v1/campaigns/{id}`: only the dates that may be extended.

@@ -1,3 +1,4 @@
+import LanternApp
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore

@@ -1,3 +1,4 @@
+import LanternApp
 import Glibc
 import Hummingbird
 import HummingbirdCore

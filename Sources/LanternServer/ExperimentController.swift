@@ -1,3 +1,4 @@
+import LanternApp
 import Foundation
 import Hummingbird
 import LanternLedger
@@ -80,12 +81,8 @@ struct ExperimentController: Sendable {
     private func refusing<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let refusal as ExperimentService.Refusal {
-            let status: HTTPResponse.Status = refusal.code.hasSuffix("not_found") ? .notFound : .conflict
-            throw APIError(status, refusal.code, refusal.message)
-        } catch let error as APIError {
-            throw error
         } catch {
+            if APIError.translating(error) != nil { throw error }
             throw APIError.unavailable("the experiment could not be saved: \(error)")
         }
     }

@@ -1,3 +1,4 @@
+import LanternApp
 import AsyncHTTPClient
 import Foundation
 import LanternAssistant

@@ -1,3 +1,4 @@
+import LanternApp
 import Foundation
 import Hummingbird
 import NIOCore
@@ -8,80 +9,6 @@ import LanternStorage
 import ServiceLifecycle
 import Synchronization
 
-/// Fans order changes out to the live streams of the users they belong to.
-public final class OrderEvents: Sendable {
-    /// Streams by whose they are: `user:ID` for a customer's, `store:ID` for a store's counter.
-    private let subscribers = Mutex<[String: [UInt64: AsyncStream<Order>.Continuation]]>([:])
-    private let nextID = Atomic<UInt64>(0)
-    private let observe: (@Sendable (Order) async -> Void)?
-
-    /// A hub with no subscribers; `observe` hears of every order placed or changed (the stores'
-    /// auto-pause, the experiments' guardrail): this node's before the change is answered,
-    /// other nodes' as the order feed brings them.
-    public init(observe: (@Sendable (Order) async -> Void)? = nil) { self.observe = observe }
-
-    /// Whether `user` has a live stream open on this node.
-    public func isFollowed(_ user: String) -> Bool {
-        subscribers.withLock { !($0["user:" + user]?.isEmpty ?? true) }
-    }
-
-    /// Whether a counter page follows `store`'s orders on this node: someone is at the counter.
-    public func isFollowed(store: String) -> Bool {
-        subscribers.withLock { !($0["store:" + store]?.isEmpty ?? true) }
-    }
-
-    /// Sends `order` to every stream of its user.
-    public func publish(_ order: Order) {
-        let streams = subscribers.withLock { table in
-            Array((table["user:" + order.draft.user] ?? [:]).values) + Array((table["store:" + order.draft.merchantID] ?? [:]).values)
-        }
-        for stream in streams { stream.yield(order) }
-    }
-
-    /// A stream of the changes to one store's orders (new, accepted, cancelled, picked up …).
-    public func subscribe(store: String) -> AsyncStream<Order> { subscribe("store:" + store) }
-
-    /// Moves an order through the ledger and tells its user's streams; a refusal is thrown as an API error.
-    func change(
-        _ id: String, to state: OrderState, by actor: OrderActor, on engine: LedgerEngine, eventLoop: (any EventLoop)? = nil
-    ) async throws -> Order {
-        try await engine.prepareOrder(id)
-        switch try await engine.changeOrder(id, to: state, by: actor, eventLoop: eventLoop) {
-        case .success(let order):
-            await announce(order)
-            return order
-        case .failure(let error): throw APIError(error)
-        }
-    }
-
-    /// Tells the streams and the observer of an order this node placed or changed.
-    func announce(_ order: Order) async {
-        publish(order)
-        await observe?(order)
-    }
-
-    /// Tells the streams and the observer of an order another node placed or changed.
-    func heard(_ order: Order) {
-        publish(order)
-        if let observe { Task { await observe(order) } }
-    }
-
-    /// A stream of `user`'s order changes, until the caller stops reading it.
-    public func subscribe(user: String) -> AsyncStream<Order> { subscribe("user:" + user) }
-
-    private func subscribe(_ key: String) -> AsyncStream<Order> {
-        let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
-        let (stream, continuation) = AsyncStream.makeStream(of: Order.self, bufferingPolicy: .bufferingNewest(64))
-        subscribers.withLock { $0[key, default: [:]][id] = continuation }
-        continuation.onTermination = { [weak self] _ in
-            self?.subscribers.withLock { state in
-                state[key]?[id] = nil
-                if state[key]?.isEmpty == true { state[key] = nil }
-            }
-        }
-        return stream
-    }
-}
 
 /// Quotes, orders, their cancellation and live tracking for users; pickup and delivery for operations.
 public struct OrderController: Sendable {
@@ -133,7 +60,7 @@ public struct OrderController: Sendable {
         let identity = try context.require(.user)
         let body = try JSONBody.decode(OrderBody.self, from: try await JSONBody.bytes(of: request))
         try await engine.prepareUser(identity.userID, holding: body.cardID)
-        return JSONWriter.quote(try service.quote(body, user: identity.userID)).response(status: .ok)
+        return JSONWriter.quote(try service.quote(try body.request(), user: identity.userID)).response(status: .ok)
     }
 
     @Sendable func place(_ request: Request, context: LanternRequestContext) async throws -> Response {
@@ -148,7 +75,7 @@ public struct OrderController: Sendable {
         let bytes = try await JSONBody.bytes(of: request)
         let body = try JSONBody.decode(OrderBody.self, from: bytes)
         let (order, replayed) = try await service.place(
-            body, key: key, digest: OrderService.digest(bytes), user: identity.userID, eventLoop: context.eventLoop)
+            try body.request(), key: key, digest: OrderService.digest(bytes), user: identity.userID, eventLoop: context.eventLoop)
         let json = JSONWriter.envelope(order)
         var response = json.response(status: replayed ? .ok : .created)
         if replayed { response.headers[.idempotentReplayed] = "true" }

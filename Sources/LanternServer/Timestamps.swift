@@ -1,3 +1,4 @@
+import LanternApp
 import Foundation
 
 /// A UTC time broken into calendar fields, without a calendar or formatter object.

@@ -1,3 +1,4 @@
+import LanternApp
 import ArgumentParser
 import Foundation
 import LanternServer

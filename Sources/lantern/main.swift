@@ -1,3 +1,4 @@
+import LanternApp
 import NIOCore
 import NIOPosix
 

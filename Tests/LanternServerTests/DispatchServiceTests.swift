@@ -1,3 +1,4 @@
+import LanternApp
 import Foundation
 import LanternCatalog
 import LanternOrders

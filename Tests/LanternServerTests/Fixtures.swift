@@ -1,3 +1,4 @@
+import LanternApp
 import LanternLab
 import Foundation
 import HTTPTypes

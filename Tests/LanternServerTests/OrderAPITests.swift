@@ -1,3 +1,4 @@
+import LanternApp
 import Foundation
 import HTTPTypes
 import LanternCatalog

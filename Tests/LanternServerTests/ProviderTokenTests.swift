@@ -1,3 +1,4 @@
+import LanternApp
 import Crypto
 import Foundation
 import JWTKit

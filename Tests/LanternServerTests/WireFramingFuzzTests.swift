@@ -1,3 +1,4 @@
+import LanternApp
 import LanternCatalog
 import NIOCore
 import NIOEmbedded

@@ -117,7 +117,7 @@ public final class DispatchService: Service, Sendable {
     }
 
     /// Brings new orders in, runs the autopilot stores, and assigns orders to riders.
-    func round() async throws {
+    package func round() async throws {
         let nowMs = clock().millisecondsSince1970
         let live = try engine.read { book in book.allOrders.filter { !$0.state.isFinal && $0.state != .pickedUp } }
         for order in live {
@@ -160,7 +160,7 @@ public final class DispatchService: Service, Sendable {
     }
 
     /// Daily shifts, minutes after midnight in China: early, middle and late, covering 07:00–24:00.
-    static let shifts: [(start: Int, end: Int)] = [(7 * 60, 15 * 60), (11 * 60, 19 * 60), (15 * 60, 24 * 60)]
+    package static let shifts: [(start: Int, end: Int)] = [(7 * 60, 15 * 60), (11 * 60, 19 * 60), (15 * 60, 24 * 60)]
 
     /// When the store should have the order ready: its promise less handover and the ride.
     private func readyAt(_ order: Order) -> Int64 {
@@ -172,7 +172,7 @@ public final class DispatchService: Service, Sendable {
     }
 
     /// Moves the riders by the time since the last tick (or by `seconds`); records pickups and deliveries.
-    func tick(seconds: Double? = nil) async throws {
+    package func tick(seconds: Double? = nil) async throws {
         let elapsed = state.withLock { state -> Double in
             defer { state.lastTick = .now }
             return seconds ?? (ContinuousClock.now - state.lastTick).secondsValue
@@ -225,7 +225,7 @@ public final class DispatchService: Service, Sendable {
     private func move(_ id: String, to state: OrderState, by actor: OrderActor) async throws {
         do {
             _ = try await events.change(id, to: state, by: actor, on: engine)
-        } catch is APIError {
+        } catch is LedgerError {
         }
     }
 

@@ -5,45 +5,53 @@ import LanternOrders
 import LanternStorage
 
 /// A store found near a place, with the work waiting there.
-struct NearbyStore: Sendable {
-    var store: Store
-    var meters: Double
-    var backlogCups: Int
+package struct NearbyStore: Sendable {
+    package var store: Store
+    package var meters: Double
+    package var backlogCups: Int
     /// When one cup ordered now would be ready.
-    var readyAtMs: Int64
+    package var readyAtMs: Int64
 }
 
 /// One drink of a store's menu, priced by the store, with what is available now.
-struct MenuEntry: Sendable {
+package struct MenuEntry: Sendable {
     /// A topping on offer, with its price at this store.
-    struct Topping: Sendable {
-        var name: String
-        var chinese: String
-        var priceFen: Int64
+    package struct Topping: Sendable {
+        package var name: String
+        package var chinese: String
+        package var priceFen: Int64
     }
 
-    var drink: String
-    var chinese: String
-    var mediumFen: Int64
-    var largeFen: Int64
-    var sugar: [String]
-    var ice: [String]
-    var toppings: [Topping]
-    var available: Bool
+    package var drink: String
+    package var chinese: String
+    package var mediumFen: Int64
+    package var largeFen: Int64
+    package var sugar: [String]
+    package var ice: [String]
+    package var toppings: [Topping]
+    package var available: Bool
 }
 
 /// Stores as customers, the assistant and MCP see them: search, menus, live load. The
 /// controllers and the assistant's tools translate its answers; none of them computes these.
-struct StoreService: Sendable {
-    let engine: LedgerEngine
-    let directory: MerchantDirectory
-    let board: MerchantBoard
-    let clock: @Sendable () -> Date
+package struct StoreService: Sendable {
+    package let engine: LedgerEngine
+    package let directory: MerchantDirectory
+    package let board: MerchantBoard
+    package let clock: @Sendable () -> Date
+
+    /// Creates the service over the ledger's orders, the city's stores and their merchants' board.
+    package init(engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard, clock: @escaping @Sendable () -> Date) {
+        self.engine = engine
+        self.directory = directory
+        self.board = board
+        self.clock = clock
+    }
 
     /// Cups in orders the store has not made yet (placed or accepted), and whether it is paused:
     /// by its counter, or by the auto-pause rule applied to this backlog from the state the last
     /// change to its orders left. Reading changes nothing.
-    func load(of store: Store) throws -> StoreLoad {
+    package func load(of store: Store) throws -> StoreLoad {
         let backlog = try engine.read { $0.unmadeCups(atMerchant: store.id) }
         let auto = AutoPause.standard.paused(
             wasPaused: board.isAutoPaused(store.id), backlogMinutes: AutoPause.backlogMinutes(backlog, store: store))
@@ -53,20 +61,20 @@ struct StoreService: Sendable {
     /// Applies the auto-pause rule to the store's backlog, once an order of the store was placed
     /// or changed (the backlog moves only then), so that a store that filled up pauses and one
     /// that made enough resumes.
-    func backlogChanged(at merchantID: String) throws {
+    package func backlogChanged(at merchantID: String) throws {
         guard let store = directory.store(id: merchantID) else { return }
         let backlog = try engine.read { $0.unmadeCups(atMerchant: store.id) }
         _ = board.updateAutoPause(store.id, backlogMinutes: AutoPause.backlogMinutes(backlog, store: store))
     }
 
     /// Applies the auto-pause rule to every store, as a node starts on a ledger with orders in it.
-    func applyAutoPause() throws {
+    package func applyAutoPause() throws {
         for store in directory.stores { try backlogChanged(at: store.id) }
     }
 
     /// Open, unpaused stores within `radius` metres of `point`, nearest first, matching `text`
     /// (a brand or a drink, either language) when given.
-    func nearby(_ point: GeoPoint, radius: Double, limit: Int, text: String?) throws -> [NearbyStore] {
+    package func nearby(_ point: GeoPoint, radius: Double, limit: Int, text: String?) throws -> [NearbyStore] {
         let nowMs = clock().millisecondsSince1970
         let minute = OrderDesk.localMinute(atMs: nowMs)
         let found = directory.nearby(point, radius: radius, limit: limit) { store in
@@ -81,7 +89,7 @@ struct StoreService: Sendable {
     }
 
     /// `text` matches a brand or a drink on the menu, in either language.
-    static func matches(_ store: Store, _ text: String?) -> Bool {
+    package static func matches(_ store: Store, _ text: String?) -> Bool {
         guard let text else { return true }
         if store.brand.lowercased().contains(text) || store.brandChinese.contains(text) { return true }
         return store.drinks.contains { name in
@@ -90,7 +98,7 @@ struct StoreService: Sendable {
     }
 
     /// The store's menu with its prices and what is available now.
-    func menu(of store: Store) throws -> [MenuEntry] {
+    package func menu(of store: Store) throws -> [MenuEntry] {
         let outOfStock = board.outOfStock(store.id)
         return try store.drinks.compactMap { name in
             guard let drink = Catalog.drink(named: name) else { return nil }
@@ -111,8 +119,8 @@ struct StoreService: Sendable {
     }
 
     /// The store with that id, or 404 `merchant_not_found`.
-    func store(id: String) throws -> Store {
-        guard let store = directory.store(id: id) else { throw APIError(.notFound, "merchant_not_found", "no store with id '\(id)'") }
+    package func store(id: String) throws -> Store {
+        guard let store = directory.store(id: id) else { throw Refusal(.notFound, "merchant_not_found", "no store with id '\(id)'") }
         return store
     }
 }

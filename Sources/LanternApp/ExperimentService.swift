@@ -27,45 +27,47 @@ public final class ExperimentService: Service, Sendable {
 
     private let state = Mutex(State())
     private let store: any LedgerStore
-    private let tokens: TokenAuthority
-    private let audit: AuditTrail
+    private let experimentHash: ExperimentHash
+    private let audit: AuditRecorder
     private let logger: Logger
     private let clock: @Sendable () -> Date
     private let saves = SerialSaves()
 
-    /// A definition the server refuses, with the code the API answers.
-    struct Refusal: Error {
-        var code: String
-        var message: String
-    }
+    /// The keyed hash of an experiment and a user that assigns the user's variant.
+    package typealias ExperimentHash = @Sendable (_ experiment: String, _ user: String) -> UInt64
 
-    /// Creates the service over `store`; users are assigned by `tokens`' keyed hash.
-    init(store: any LedgerStore, tokens: TokenAuthority, logger: Logger, clock: @escaping @Sendable () -> Date) {
+    /// Creates the service over `store`; users are assigned by `experimentHash`, and every
+    /// definition, end and stop is written to the operators' audit log through `audit` before
+    /// it is acknowledged.
+    package init(
+        store: any LedgerStore, experimentHash: @escaping ExperimentHash, audit: @escaping AuditRecorder, logger: Logger,
+        clock: @escaping @Sendable () -> Date
+    ) {
         self.store = store
-        self.tokens = tokens
+        self.experimentHash = experimentHash
+        self.audit = audit
         self.logger = logger
         self.clock = clock
-        audit = AuditTrail(store: store, clock: clock)
     }
 
     /// Every experiment, newest first.
-    var all: [Experiment] { state.withLock { $0.experiments.reversed() } }
+    package var all: [Experiment] { state.withLock { $0.experiments.reversed() } }
 
     /// An experiment by id.
-    func experiment(_ id: String) -> Experiment? { state.withLock { $0.experiments.first { $0.id == id } } }
+    package func experiment(_ id: String) -> Experiment? { state.withLock { $0.experiments.first { $0.id == id } } }
 
     /// Guardrail counts of an experiment's variants, as this node has them.
-    func counts(_ id: String) -> [GuardrailCounts] { state.withLock { $0.counts[id] ?? [] } }
+    package func counts(_ id: String) -> [GuardrailCounts] { state.withLock { $0.counts[id] ?? [] } }
 
     /// How an order paid with `cardID` by `user` is routed now: by the variant of a running
     /// routing experiment on the card's campaign, or Lantern's own policy.
-    func routing(cardID: String?, user: String) -> RoutingPolicy {
+    package func routing(cardID: String?, user: String) -> RoutingPolicy {
         value(of: .routing, cardID: cardID, user: user, atMs: clock().millisecondsSince1970).flatMap(RoutingPolicy.init) ?? .soonest
     }
 
     /// How riders are given `order`: by the variant of a dispatch experiment on its card's
     /// campaign that ran when it was placed (where the report counts it), or Lantern's own.
-    func dispatch(_ order: Order) -> DispatchPolicy {
+    package func dispatch(_ order: Order) -> DispatchPolicy {
         value(of: .dispatch, cardID: order.draft.cardID, user: order.draft.user, atMs: order.placedAtMs)
             .flatMap(DispatchPolicy.init) ?? .planned
     }
@@ -81,55 +83,55 @@ public final class ExperimentService: Service, Sendable {
                 }
             })
         else { return nil }
-        return experiment.variants[experiment.effective(hash: tokens.experimentHash(experiment.id, user: user), atMs: ms)].value
+        return experiment.variants[experiment.effective(hash: experimentHash(experiment.id, user), atMs: ms)].value
     }
 
     /// Defines an experiment, durably; refused when its id is taken or the campaign already
     /// runs an experiment over the same policy (a user would be in two arms at once).
-    func define(_ experiment: Experiment, by admin: Identity) async throws {
+    package func define(_ experiment: Experiment, by admin: Identity) async throws {
         try await saves.run {
             var saved = try await self.saved()
             if saved.contains(where: { $0.id == experiment.id }) {
-                throw Refusal(code: "experiment_exists", message: "there is already an experiment '\(experiment.id)'")
+                throw Refusal(.conflict, "experiment_exists", "there is already an experiment '\(experiment.id)'")
             }
             let nowMs = self.clock().millisecondsSince1970
             if let running = saved.first(where: {
                 $0.campaign == experiment.campaign && $0.policy == experiment.policy && $0.isRunning(atMs: nowMs)
             }) {
                 throw Refusal(
-                    code: "experiment_running",
-                    message: "campaign '\(experiment.campaign)' already runs experiment '\(running.id)' over \(experiment.policy.rawValue); end it first")
+                    .conflict, "experiment_running", "campaign '\(experiment.campaign)' already runs experiment '\(running.id)' over \(experiment.policy.rawValue); end it first")
             }
             saved.append(experiment)
             try await self.store.saveJSON(saved, key: Self.key)
             self.apply(saved)
         }
-        try await audit.record("experiment.define", by: admin, target: experiment.id) { json in
-            json.field("campaign", experiment.campaign)
-            json.field("policy", experiment.policy.rawValue)
-            json.field("variants", experiment.variants.map { "\($0.name)=\($0.value)×\($0.weight)" }.joined(separator: " "))
-        }
+        try await audit(
+            "experiment.define", admin, experiment.id,
+            [
+                ("campaign", experiment.campaign), ("policy", experiment.policy.rawValue),
+                ("variants", experiment.variants.map { "\($0.name)=\($0.value)×\($0.weight)" }.joined(separator: " ")),
+            ])
     }
 
     /// Ends an experiment: from now on nobody is assigned, and its report covers what came before.
-    func end(_ id: String, by admin: Identity) async throws -> Experiment {
+    package func end(_ id: String, by admin: Identity) async throws -> Experiment {
         let (ended, changed) = try await change(id) { experiment in
             guard experiment.endedAt == nil else { return false }
             experiment.endedAt = self.clock()
             return true
         }
-        if changed { try await audit.record("experiment.end", by: admin, target: id) { _ in } }
+        if changed { try await audit("experiment.end", admin, id, []) }
         return ended
     }
 
     /// Stops one variant, as the guardrail does: its users get the control from now on.
-    func stop(_ id: String, variant: Int, reason: String, by actor: Identity) async throws -> Experiment {
+    package func stop(_ id: String, variant: Int, reason: String, by actor: Identity) async throws -> Experiment {
         let (stopped, changed) = try await change(id) { experiment in
             guard experiment.variants.indices.contains(variant) else {
-                throw Refusal(code: "variant_not_found", message: "experiment '\(id)' has no variant \(variant)")
+                throw Refusal(.notFound, "variant_not_found", "experiment '\(id)' has no variant \(variant)")
             }
             guard variant != 0 else {
-                throw Refusal(code: "control_not_stoppable", message: "the control takes the stopped variants' users; end the experiment instead")
+                throw Refusal(.conflict, "control_not_stoppable", "the control takes the stopped variants' users; end the experiment instead")
             }
             // Stopped already (by another node's guardrail, say): nothing changes, nothing is audited.
             guard experiment.stoppedAtMs(variant) == nil else { return false }
@@ -137,21 +139,18 @@ public final class ExperimentService: Service, Sendable {
             return true
         }
         if changed {
-            try await audit.record("experiment.stop", by: actor, target: id) { json in
-                json.field("variant", stopped.variants[variant].name)
-                json.field("reason", reason)
-            }
+            try await audit("experiment.stop", actor, id, [("variant", stopped.variants[variant].name), ("reason", reason)])
         }
         return stopped
     }
 
     /// Counts a changed order for the guardrail, once it has finished, and stops a variant it
     /// pushes past a bound.
-    func record(_ order: Order) async {
+    package func record(_ order: Order) async {
         guard order.state.isFinal, let card = order.draft.cardID else { return }
         let hashes = state.withLock { state in
             state.experiments.filter { $0.covers(cardID: card) && $0.startedAt.millisecondsSince1970 <= order.placedAtMs }
-        }.map { ($0, tokens.experimentHash($0.id, user: order.draft.user)) }
+        }.map { ($0, experimentHash($0.id, order.draft.user)) }
         for (experiment, hash) in hashes {
             let variant = experiment.effective(hash: hash, atMs: order.placedAtMs)
             let verdict = state.withLock { state -> String? in
@@ -177,7 +176,7 @@ public final class ExperimentService: Service, Sendable {
 
     /// Loads the saved experiments and counts the finished orders the book holds that they
     /// cover; with no experiment, start-up does not look at the orders at all.
-    func restore(from engine: LedgerEngine) async throws {
+    package func restore(from engine: LedgerEngine) async throws {
         let experiments = try await saved()
         apply(experiments)
         guard let since = experiments.map({ $0.startedAt.millisecondsSince1970 }).min() else { return }
@@ -211,7 +210,7 @@ public final class ExperimentService: Service, Sendable {
         try await saves.run {
             var saved = try await self.saved()
             guard let index = saved.firstIndex(where: { $0.id == id }) else {
-                throw Refusal(code: "experiment_not_found", message: "there is no experiment '\(id)'")
+                throw Refusal(.notFound, "experiment_not_found", "there is no experiment '\(id)'")
             }
             let changed = try edit(&saved[index])
             if changed { try await self.store.saveJSON(saved, key: Self.key) }
@@ -231,7 +230,7 @@ public final class ExperimentService: Service, Sendable {
 
 extension GuardrailCounts {
     /// Counts one finished order.
-    mutating func add(_ order: Order) {
+    package mutating func add(_ order: Order) {
         switch order.state {
         case .delivered:
             delivered += 1

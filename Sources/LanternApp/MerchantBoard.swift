@@ -17,7 +17,7 @@ public final class MerchantBoard: Service, Sendable {
     public static let stateKey = "merchant-board"
 
     /// The part of the board merchants set, as saved.
-    struct Saved: Codable, Equatable {
+    package struct Saved: Codable, Equatable {
         var paused: Set<String> = []
         var outOfStock: [String: Set<String>] = [:]
 

@@ -6,28 +6,39 @@ import LanternStorage
 import NIOCore
 
 /// An order priced and routed for a user, before it is placed.
-struct Quote: Sendable {
-    var priced: PricedOrder
-    var cardID: String?
+package struct Quote: Sendable {
+    package var priced: PricedOrder
+    package var cardID: String?
     /// What the card takes off, as the ledger computes it.
-    var discountFen: Int64
-    var totalFen: Int64 { priced.subtotalFen + priced.deliveryFeeFen - discountFen }
+    package var discountFen: Int64
+    package var totalFen: Int64 { priced.subtotalFen + priced.deliveryFeeFen - discountFen }
 }
 
 /// Quotes, orders and their changes: the rules the API, MCP and the assistant's tools share.
 /// Prices come from the store's menu, routing from `OrderDesk`, discounts and placing from the
 /// ledger; callers translate what it answers.
-struct OrderService: Sendable {
-    let engine: LedgerEngine
-    let stores: StoreService
-    let events: OrderEvents
+package struct OrderService: Sendable {
+    package let engine: LedgerEngine
+    package let stores: StoreService
+    package let events: OrderEvents
     /// The experiments whose variants route some users' orders.
-    var experiments: ExperimentService? = nil
-    let clock: @Sendable () -> Date
+    package var experiments: ExperimentService? = nil
+    package let clock: @Sendable () -> Date
 
-    /// Prices and routes a request body for `user`, with their card's discount.
-    func quote(_ body: OrderBody, user: String) throws -> Quote {
-        let request = try body.request()
+    /// Creates the service; with `experiments`, their routing variants apply to their users.
+    package init(
+        engine: LedgerEngine, stores: StoreService, events: OrderEvents, experiments: ExperimentService? = nil,
+        clock: @escaping @Sendable () -> Date
+    ) {
+        self.engine = engine
+        self.stores = stores
+        self.events = events
+        self.experiments = experiments
+        self.clock = clock
+    }
+
+    /// Prices and routes `request` for `user`, with their card's discount.
+    package func quote(_ request: OrderRequest, user: String) throws -> Quote {
         let now = clock()
         var loadError: (any Error)?
         let directory = stores.directory
@@ -60,14 +71,14 @@ struct OrderService: Sendable {
                     message += "; \(OrderDesk.alternativeMarker)\(other.store.name) (\(other.store.id)), \(Int(other.meters.rounded())) m from the address"
                 }
             }
-            throw APIError(problem.code == "merchant_not_found" ? .notFound : .unprocessableContent, problem.code, message)
+            throw Refusal(problem.code == "merchant_not_found" ? .notFound : .invalid, problem.code, message)
         }
         var discount: Int64 = 0
         if let card = request.cardID {
             let amount = priced.subtotalFen + priced.deliveryFeeFen
             switch try engine.read({ $0.cardDiscount(cardID: card, user: user, amountFen: amount, now: now) }) {
             case .success(let value): discount = value
-            case .failure(let error): throw APIError(error)
+            case .failure(let error): throw error
             }
         }
         return Quote(priced: priced, cardID: request.cardID, discountFen: discount)
@@ -75,21 +86,21 @@ struct OrderService: Sendable {
 
     /// Prices, routes and places an order for `user`; a retry with the same key and body
     /// answers the order it placed (`replayed`), whatever the stores' load is now.
-    func place(_ body: OrderBody, key: String, digest: BodyDigest, user: String, eventLoop: (any EventLoop)?)
+    package func place(_ request: OrderRequest, key: String, digest: BodyDigest, user: String, eventLoop: (any EventLoop)?)
         async throws -> (Order, replayed: Bool)
     {
-        try await engine.prepareUser(user, holding: body.cardID)
+        try await engine.prepareUser(user, holding: request.cardID)
         let draft: OrderDraft
         if let existing = try engine.read({ $0.orders(of: user).first { $0.draft.idempotency.key == key } }) {
-            guard existing.draft.idempotency.digest == digest else { throw APIError(LedgerError.idempotencyKeyReused) }
+            guard existing.draft.idempotency.digest == digest else { throw LedgerError.idempotencyKeyReused }
             // A retry (perhaps of an answer lost to a database failover): not priced again, since
             // its card is spent now; the ledger replays the order once it is durable.
             draft = existing.draft
         } else {
-            let priced = try quote(body, user: user).priced
+            let priced = try quote(request, user: user).priced
             draft = OrderDraft(
                 id: Self.newOrderID(), user: user, merchantID: priced.store.id, items: priced.items,
-                cardID: body.cardID, deliveryFeeFen: priced.deliveryFeeFen, address: try body.address.value(),
+                cardID: request.cardID, deliveryFeeFen: priced.deliveryFeeFen, address: request.address,
                 promisedAtMs: priced.promisedAtMs, idempotency: ClaimKey(key: key, digest: digest))
         }
         let (result, replayed) = try await engine.placeOrder(draft, eventLoop: eventLoop)
@@ -98,17 +109,17 @@ struct OrderService: Sendable {
             if !replayed { await events.announce(order) }
             return (order, replayed)
         case .failure(let error):
-            throw APIError(error)
+            throw error
         }
     }
 
     /// Moves an order on behalf of `actor` and tells the live streams.
-    func change(_ id: String, to state: OrderState, by actor: OrderActor, eventLoop: (any EventLoop)?) async throws -> Order {
+    package func change(_ id: String, to state: OrderState, by actor: OrderActor, eventLoop: (any EventLoop)?) async throws -> Order {
         try await events.change(id, to: state, by: actor, on: engine, eventLoop: eventLoop)
     }
 
     /// A fresh order id: `o-` and 16 random hex digits.
-    static func newOrderID() -> String {
+    package static func newOrderID() -> String {
         var random = SystemRandomNumberGenerator()
         let value = random.next() as UInt64
         let hex = String(value, radix: 16)
@@ -116,7 +127,7 @@ struct OrderService: Sendable {
     }
 
     /// What identifies an order's request for its idempotency key: the SHA-256 of its body.
-    static func digest(_ bytes: [UInt8]) -> BodyDigest {
+    package static func digest(_ bytes: [UInt8]) -> BodyDigest {
         let hash = Array(SHA256.hash(data: bytes))
         func word(_ offset: Int) -> UInt64 { hash[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) } }
         return BodyDigest(high: word(0), low: word(8))
@@ -124,12 +135,12 @@ struct OrderService: Sendable {
 
     /// The order, when `viewer` may see it: its user, its store's merchant, or an admin.
     /// Anyone else's order is as absent as one that does not exist.
-    func order(_ id: String, for viewer: Identity) async throws -> Order {
+    package func order(_ id: String, for viewer: Identity) async throws -> Order {
         try await engine.prepareOrder(id)
         guard let order = try engine.read({ $0.order(id) }),
             viewer.role == .admin || (viewer.role == .user && order.draft.user == viewer.userID)
                 || (viewer.role == .merchant && order.draft.merchantID == viewer.merchantID)
-        else { throw APIError(LedgerError.orderNotFound(id)) }
+        else { throw LedgerError.orderNotFound(id) }
         return order
     }
 }

@@ -6,14 +6,14 @@ import Synchronization
 /// running side by side would each save a value missing the other's change, and the slower
 /// save would win in the store; run through here, each one starts from what the one before it
 /// left, and a save that fails applies nothing.
-final class SerialSaves: Sendable {
+package final class SerialSaves: Sendable {
     private let last = Mutex<Task<Void, Never>?>(nil)
 
     /// Creates an empty queue of saves.
-    init() {}
+    package init() {}
 
     /// Runs `save` once every save asked for before it has finished; returns its result.
-    func run<T: Sendable>(_ save: @escaping @Sendable () async throws -> T) async throws -> T {
+    package func run<T: Sendable>(_ save: @escaping @Sendable () async throws -> T) async throws -> T {
         let task = last.withLock { last -> Task<T, any Error> in
             let previous = last
             let task = Task {

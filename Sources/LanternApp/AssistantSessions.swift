@@ -27,7 +27,7 @@ public final class AssistantSessions: Service, Sendable {
     }
 
     /// The session `id`, from memory or else from the store.
-    func load(_ id: String) async throws -> AssistantSession? {
+    package func load(_ id: String) async throws -> AssistantSession? {
         if let session = state.withLock({ $0.live[id] }) { return session }
         guard let bytes = try await store.loadState(key: "assistant:" + id) else { return nil }
         return try? JSONDecoder().decode(AssistantSession.self, from: Data(bytes))
@@ -35,7 +35,7 @@ public final class AssistantSessions: Service, Sendable {
 
     /// Deletes the sessions whose last turn is older than `ms`, here and in the store (each
     /// session is saved at its last turn); returns how many the store deleted.
-    func delete(lastTurnBeforeMs ms: Int64) async throws -> Int {
+    package func delete(lastTurnBeforeMs ms: Int64) async throws -> Int {
         state.withLock { state in
             state.live = state.live.filter { $0.value.updatedAtMs >= ms }
             state.dirty = state.dirty.filter { $0.value.updatedAtMs >= ms }
@@ -44,7 +44,7 @@ public final class AssistantSessions: Service, Sendable {
     }
 
     /// Keeps `session` and queues it for the store.
-    func save(_ session: AssistantSession) {
+    package func save(_ session: AssistantSession) {
         let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.live[session.id] = session
             state.dirty[session.id] = session

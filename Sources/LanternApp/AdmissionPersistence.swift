@@ -11,11 +11,11 @@ import ServiceLifecycle
 public struct AdmissionPersistence: Service {
     /// Key of the state in the store.
     public static let stateKey = "admission"
-    let admission: AdmissionControl
-    let store: any LedgerStore
-    let logger: Logger
+    package let admission: AdmissionControl
+    package let store: any LedgerStore
+    package let logger: Logger
     /// Where this node's counters are saved: nodes sharing a database each keep their own.
-    let key: String
+    package let key: String
 
     /// Saves `admission`'s state to `store`; `node` names this node when it shares the store.
     public init(admission: AdmissionControl, store: any LedgerStore, logger: Logger, node: String? = nil) {
@@ -26,7 +26,7 @@ public struct AdmissionPersistence: Service {
     }
 
     /// The key of a node's counters (one node alone keeps the original key).
-    static func key(node: String?) -> String { node.map { "\(stateKey):\($0)" } ?? stateKey }
+    package static func key(node: String?) -> String { node.map { "\(stateKey):\($0)" } ?? stateKey }
 
     /// Key of the paused campaigns in the store.
     public static let pausedKey = "paused-campaigns"
@@ -119,7 +119,7 @@ public struct AdmissionPersistence: Service {
     }
 
     /// Saves the admission state unless it is `previous` (or not restored yet); answers what is saved now.
-    func save(unless previous: AdmissionControl.Snapshot?) async -> AdmissionControl.Snapshot? {
+    package func save(unless previous: AdmissionControl.Snapshot?) async -> AdmissionControl.Snapshot? {
         // A node still starting (its saved state not read yet, which under load can take longer
         // than the first second) would save its empty state over the one it is about to read.
         guard admission.hasRestored else { return previous }

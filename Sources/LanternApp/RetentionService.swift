@@ -10,16 +10,27 @@ import ServiceLifecycle
 /// Cards, orders and their accounting stay for the life of the database (they are the ledger);
 /// an erased order keeps its point only as the centre of its cell of about 500 m, the grain of
 /// the report's exports.
-struct RetentionService: Service {
+package struct RetentionService: Service {
     /// Days raw events are kept.
-    let days: Int
-    let engine: LedgerEngine
-    let sessions: AssistantSessions
-    let logger: Logger
-    let clock: @Sendable () -> Date
+    package let days: Int
+    package let engine: LedgerEngine
+    package let sessions: AssistantSessions
+    package let logger: Logger
+    package let clock: @Sendable () -> Date
+
+    /// Creates the sweeper, keeping raw events `days` days (0: for ever).
+    package init(
+        days: Int, engine: LedgerEngine, sessions: AssistantSessions, logger: Logger, clock: @escaping @Sendable () -> Date
+    ) {
+        self.days = days
+        self.engine = engine
+        self.sessions = sessions
+        self.logger = logger
+        self.clock = clock
+    }
 
     /// One pass: erases what is older than `days` before `nowMs`; answers what went.
-    func sweep(nowMs: Int64) async throws -> (addresses: Int, sessions: Int) {
+    package func sweep(nowMs: Int64) async throws -> (addresses: Int, sessions: Int) {
         guard days > 0 else { return (0, 0) }
         let cutoff = nowMs - Int64(days) * 86_400_000
         let addresses = try await engine.eraseAddresses(endedBeforeMs: cutoff)
@@ -31,7 +42,7 @@ struct RetentionService: Service {
     }
 
     /// Sweeps a minute after start (not delaying readiness) and then every hour, until shutdown.
-    func run() async throws {
+    package func run() async throws {
         guard days > 0 else {
             try? await gracefulShutdown()
             return

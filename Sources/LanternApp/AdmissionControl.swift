@@ -95,7 +95,7 @@ public final class AdmissionControl: Sendable {
     private let signer: QueueTicketSigner
     private let clock: @Sendable () -> Date
     /// Saves of the paused set, one at a time (see `AdmissionPersistence.setPaused`).
-    let pauseSaves = SerialSaves()
+    package let pauseSaves = SerialSaves()
     /// Where an operator's fixed rate is saved for every node, when the rooms are shared.
     private let sharedRateStore = Mutex<(@Sendable (String, Double?) async throws -> Void)?>(nil)
 
@@ -116,7 +116,7 @@ public final class AdmissionControl: Sendable {
     /// Spends a token of the user's and the address's buckets; refuses when either is empty.
     /// Loopback clients (a proxy or simulator on this machine) have no address bucket: every
     /// user behind them would share it.
-    func checkRate(user: String, address: String?) throws(AdmissionRefusal) {
+    package func checkRate(user: String, address: String?) throws(AdmissionRefusal) {
         guard configuration.enabled else { return }
         let now = clock().timeIntervalSince1970
         let decision = state.withLock { state in
@@ -130,7 +130,7 @@ public final class AdmissionControl: Sendable {
         }
     }
 
-    static func isLoopback(_ address: String) -> Bool {
+    package static func isLoopback(_ address: String) -> Bool {
         address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.")
     }
 
@@ -238,14 +238,14 @@ public final class AdmissionControl: Sendable {
     }
 
     /// Gives back the concurrency slot a `.proceed` took, with the latency the claim saw.
-    func finished(latency: Double) {
+    package func finished(latency: Double) {
         admittedCount.wrappingAdd(1, ordering: .relaxed)
         guard configuration.enabled else { return }
         state.withLock { $0.limiter.release(latency: latency) }
     }
 
     /// Where a presented ticket stands now; asking counts as being there.
-    func status(ticketText: String, user: String, campaign: Campaign, proof: String?) throws(AdmissionRefusal) -> QueuePlace {
+    package func status(ticketText: String, user: String, campaign: Campaign, proof: String?) throws(AdmissionRefusal) -> QueuePlace {
         let now = clock()
         let seconds = now.timeIntervalSince1970
         let ticket = try verifiedTicket(ticketText, user: user, campaign: campaign, now: now, proof: proof)
@@ -261,17 +261,17 @@ public final class AdmissionControl: Sendable {
 
     /// Sets the proof of work new tickets of a campaign ask for (0: none); tickets already
     /// handed out keep theirs.
-    func setProofBits(_ bits: Int, campaign: String) {
+    package func setProofBits(_ bits: Int, campaign: String) {
         state.withLock { $0.proofBits[campaign] = bits > 0 ? bits : nil }
     }
 
     /// The proof of work every campaign's new tickets ask for, by campaign (none left out).
-    func proofBits() -> [String: Int] {
+    package func proofBits() -> [String: Int] {
         state.withLock { $0.proofBits }
     }
 
     /// Reads the campaign a ticket names without trusting it (the signature is checked later).
-    static func campaign(ofTicket text: String) -> String? {
+    package static func campaign(ofTicket text: String) -> String? {
         guard let payload = text.split(separator: ".").first,
             let bytes = Base64URL.decode(Array(payload.utf8)[...])
         else { return nil }
@@ -342,7 +342,7 @@ public final class AdmissionControl: Sendable {
     }
 
     /// An operator's change of the fixed rate: saved for every node first when the rooms are shared.
-    func changeFixedRate(_ perSecond: Double?, campaign: String) async throws {
+    package func changeFixedRate(_ perSecond: Double?, campaign: String) async throws {
         if let save = sharedRateStore.withLock({ $0 }) { try await save(campaign, perSecond) }
         setFixedRate(perSecond, campaign: campaign)
     }
@@ -350,7 +350,7 @@ public final class AdmissionControl: Sendable {
     // MARK: Rooms shared by several nodes
 
     /// What this node asks of the shared room at a sync.
-    struct RoomSyncRequest: Sendable {
+    package struct RoomSyncRequest: Sendable {
         /// Places to reserve for the next arrivals here.
         var places: UInt64
         /// Admissions per second this node sustains.
@@ -362,7 +362,7 @@ public final class AdmissionControl: Sendable {
     }
 
     /// Makes the rooms shared: a fixed rate is saved through `saveRate` for every node.
-    func shareRooms(saveRate: @escaping @Sendable (String, Double?) async throws -> Void) {
+    package func shareRooms(saveRate: @escaping @Sendable (String, Double?) async throws -> Void) {
         sharedRateStore.withLock { $0 = saveRate }
         state.withLock { $0.shared = true }
     }
@@ -371,7 +371,7 @@ public final class AdmissionControl: Sendable {
     /// as many places as arrived here since the last sync. Every place reserved and not used is
     /// one the frontier passes over for nobody, so a quiet node reserves none; arrivals beyond
     /// the block share places with other nodes' (admitted together) rather than leave holes.
-    func roomSyncRequest(for campaign: Campaign) -> RoomSyncRequest {
+    package func roomSyncRequest(for campaign: Campaign) -> RoomSyncRequest {
         let now = clock().timeIntervalSince1970
         return state.withLock { state in
             let room = currentRoom(for: campaign, now: now, state: &state)
@@ -384,7 +384,7 @@ public final class AdmissionControl: Sendable {
     }
 
     /// Takes in the shared room after a sync; an operator's fixed rate set on any node comes with it.
-    func adopt(_ shared: SharedRoomState, campaign: String) {
+    package func adopt(_ shared: SharedRoomState, campaign: String) {
         let now = clock().timeIntervalSince1970
         state.withLock { state in
             state.fixedRates[campaign] = shared.fixedRate
@@ -398,6 +398,12 @@ public final class AdmissionControl: Sendable {
         public var rooms: [String: WaitingRoomCounters]
         /// Fixed admission rates (per second) by campaign.
         public var fixedRates: [String: Double]
+
+        /// Creates a snapshot.
+        public init(rooms: [String: WaitingRoomCounters], fixedRates: [String: Double]) {
+            self.rooms = rooms
+            self.fixedRates = fixedRates
+        }
     }
 
     /// The state to persist.
@@ -421,60 +427,5 @@ public final class AdmissionControl: Sendable {
     }
 
     /// Whether the saved state has been taken back, so that saving now keeps it.
-    var hasRestored: Bool { state.withLock { $0.hasRestored } }
-}
-
-extension QueuePlace {
-    /// The answer to a claim sent to the waiting room: `{"status":"queued","ticket",…}`.
-    func queuedAnswer() -> JSONWriter {
-        var json = JSONWriter()
-        json.beginObject()
-        json.field("status", "queued")
-        json.field("ticket", ticket)
-        if rejoined { json.field("rejoined", true) }
-        write(into: &json)
-        json.endObject()
-        return json
-    }
-
-    /// The fields of a place: position, estimated wait, admitted, validity, when to ask again,
-    /// how often one must ask to keep the place, and the puzzle when there is one.
-    func write(into json: inout JSONWriter) {
-        // Holders are told to ask at least three times within the presence window.
-        let longestPoll = min(30, (presenceWindow ?? 90) / 3)
-        switch status {
-        case .waitingForStart(let startsIn):
-            json.field("admitted", false)
-            json.field("position", Int64(-1))
-            json.field("estimated_wait_s", Int64(startsIn.rounded(.up)))
-            json.field("poll_after_s", Int64(max(1, min(longestPoll, (startsIn / 2).rounded(.up)))))
-        case .waiting(let position, let wait, let leftAhead):
-            json.field("admitted", false)
-            json.field("position", Int64(clamping: position))
-            json.field("estimated_wait_s", Int64(wait.rounded(.up)))
-            json.field("left_ahead", Int64(clamping: leftAhead))
-            json.field("poll_after_s", Int64(max(1, min(longestPoll, (wait / 3).rounded(.up)))))
-        case .admitted(let validFor):
-            json.field("admitted", true)
-            json.field("position", Int64(0))
-            json.field("estimated_wait_s", Int64(0))
-            json.field("admission_valid_for_s", Int64(validFor.rounded(.down)))
-        case .lapsed:
-            json.field("admitted", false)
-            json.field("lapsed", true)
-        case .skipped:
-            json.field("admitted", false)
-            json.field("skipped", true)
-            json.field("message", "your turn came while you were away; claim again to rejoin at the back")
-        }
-        if let presenceWindow { json.field("presence_window_s", Int64(presenceWindow.rounded(.down))) }
-        if proofBits > 0 {
-            json.beginObject("puzzle")
-            json.field("algorithm", "sha256")
-            json.field("bits", Int64(proofBits))
-            json.field("challenge", ticket)
-            json.field("solution", "a nonce: SHA-256 of challenge + ':' + nonce starts with `bits` zero bits; send it as Queue-Proof")
-            json.endObject()
-        }
-    }
+    package var hasRestored: Bool { state.withLock { $0.hasRestored } }
 }

@@ -14,14 +14,14 @@ import ServiceLifecycle
 /// numbered from the node's block, so whichever node a user reaches, one who arrived earlier is
 /// admitted earlier, to within a sync interval; tickets are signed with the shared secret, so
 /// every node honours every node's tickets.
-struct SharedWaitingRooms: Service {
-    let store: PostgresLedgerStore
-    let engine: LedgerEngine
-    let admission: AdmissionControl
-    let logger: Logger
-    let interval: Duration
+package struct SharedWaitingRooms: Service {
+    package let store: PostgresLedgerStore
+    package let engine: LedgerEngine
+    package let admission: AdmissionControl
+    package let logger: Logger
+    package let interval: Duration
 
-    init(
+    package init(
         store: PostgresLedgerStore, engine: LedgerEngine, admission: AdmissionControl, logger: Logger,
         interval: Duration = .milliseconds(100)
     ) {
@@ -35,7 +35,7 @@ struct SharedWaitingRooms: Service {
         }
     }
 
-    func run() async throws {
+    package func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while true {
                 do { try await sync() } catch { logger.debug("waiting rooms not synced", metadata: ["error": "\(error)"]) }
@@ -45,7 +45,7 @@ struct SharedWaitingRooms: Service {
     }
 
     /// Syncs the room of every campaign still taking claims.
-    func sync() async throws {
+    package func sync() async throws {
         let now = Date()
         let campaigns = (try? engine.read { book in
             book.allAccounts.filter { $0.cardsExpiredAt == nil && now < $0.campaign.endsAt }.map(\.campaign)

@@ -1,7 +1,7 @@
-import LanternApp
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LanternApp
 import LanternAssistant
 import LanternCatalog
 import LanternLedger

@@ -1,7 +1,7 @@
-import LanternApp
 import Foundation
-import Logging
+import LanternApp
 import LanternStorage
+import Logging
 import Tracing
 
 /// The operators' audit log: every campaign control an admin uses is written here (who, what,

@@ -1,9 +1,9 @@
-import LanternApp
 import Crypto
 import Foundation
 import Hummingbird
 import JWTKit
 import LanternAdmission
+import LanternApp
 import LanternLedger
 import LanternWire
 import NIOCore

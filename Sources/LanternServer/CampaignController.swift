@@ -1,9 +1,9 @@
-import LanternApp
 import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
 import LanternAdmission
+import LanternApp
 import LanternLedger
 import LanternStorage
 

@@ -1,7 +1,7 @@
-import LanternApp
 import Crypto
 import Foundation
 import HTTPTypes
+import LanternApp
 import LanternLedger
 import LanternStorage
 

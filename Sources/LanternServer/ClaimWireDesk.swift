@@ -1,4 +1,3 @@
-import LanternApp
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore

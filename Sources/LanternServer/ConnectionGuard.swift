@@ -1,4 +1,3 @@
-import LanternApp
 import Glibc
 import Hummingbird
 import HummingbirdCore

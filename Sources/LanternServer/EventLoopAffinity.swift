@@ -1,4 +1,3 @@
-import LanternApp
 import Hummingbird
 import NIOCore
 

@@ -1,6 +1,6 @@
-import LanternApp
 import Foundation
 import Hummingbird
+import LanternApp
 import LanternLedger
 import LanternOrders
 import LanternStorage

@@ -1,4 +1,3 @@
-import LanternApp
 import AsyncHTTPClient
 import Foundation
 import JWTKit

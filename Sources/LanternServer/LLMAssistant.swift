@@ -1,6 +1,6 @@
-import LanternApp
 import AsyncHTTPClient
 import Foundation
+import LanternApp
 import LanternAssistant
 import NIOCore
 import Synchronization

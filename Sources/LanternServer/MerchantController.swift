@@ -1,6 +1,6 @@
-import LanternApp
 import Foundation
 import Hummingbird
+import LanternApp
 import LanternCatalog
 import LanternLedger
 import LanternOrders

@@ -1,4 +1,3 @@
-import LanternApp
 import Foundation
 
 /// `openapi.yaml`, the contract of every public route, shipped as a resource of this module.

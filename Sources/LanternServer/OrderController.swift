@@ -1,11 +1,11 @@
-import LanternApp
 import Foundation
 import Hummingbird
-import NIOCore
+import LanternApp
 import LanternCatalog
 import LanternLedger
 import LanternOrders
 import LanternStorage
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 

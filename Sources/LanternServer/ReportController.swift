@@ -1,7 +1,7 @@
-import LanternApp
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LanternApp
 import LanternCatalog
 import LanternLedger
 import LanternOrders

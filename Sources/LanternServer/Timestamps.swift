@@ -1,4 +1,3 @@
-import LanternApp
 import Foundation
 
 /// A UTC time broken into calendar fields, without a calendar or formatter object.

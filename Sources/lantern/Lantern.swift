@@ -1,6 +1,6 @@
-import LanternApp
 import ArgumentParser
 import Foundation
+import LanternApp
 import LanternLedger
 import LanternServer
 import LanternStorage

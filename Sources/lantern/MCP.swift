@@ -1,7 +1,7 @@
-import LanternApp
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import LanternApp
 import LanternServer
 
 /// `lantern mcp`: MCP over stdio for local agents, bridged to a running server's `/mcp`.

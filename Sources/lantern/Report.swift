@@ -1,4 +1,3 @@
-import LanternApp
 import ArgumentParser
 import Foundation
 import LanternReports

@@ -1,5 +1,5 @@
-import LanternApp
 import Foundation
+import LanternApp
 import LanternCatalog
 import LanternLedger
 import LanternOrders

@@ -1,10 +1,10 @@
-import LanternApp
-import LanternLab
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Histogram
 import LanternAdmission
+import LanternApp
+import LanternLab
 import LanternReports
 import LanternServer
 import NIOCore

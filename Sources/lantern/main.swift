@@ -1,4 +1,3 @@
-import LanternApp
 import NIOCore
 import NIOPosix
 

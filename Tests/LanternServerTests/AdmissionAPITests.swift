@@ -1,8 +1,8 @@
-import LanternApp
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import LanternApp
 import Testing
 
 @testable import LanternServer

@@ -1,4 +1,3 @@
-import LanternApp
 import Crypto
 import Foundation
 import HTTPTypes

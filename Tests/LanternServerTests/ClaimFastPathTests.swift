@@ -1,7 +1,7 @@
-import LanternApp
 import Foundation
 import Glibc
 import HTTPTypes
+import LanternApp
 import LanternLedger
 import LanternStorage
 import NIOCore

@@ -1,4 +1,3 @@
-import LanternApp
 import Foundation
 import Glibc
 import Testing

@@ -1,6 +1,6 @@
-import LanternApp
 import Foundation
 import HTTPTypes
+import LanternApp
 import LanternCatalog
 import LanternOrders
 import LanternStorage

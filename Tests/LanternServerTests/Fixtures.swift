@@ -1,9 +1,9 @@
-import LanternApp
-import LanternLab
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import LanternApp
+import LanternLab
 import LanternLedger
 import LanternStorage
 import Logging

@@ -1,9 +1,9 @@
-import LanternApp
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import LanternApp
 import LanternAssistant
 import LanternStorage
 import MCP

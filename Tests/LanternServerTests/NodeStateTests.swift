@@ -1,5 +1,5 @@
-import LanternApp
 import Foundation
+import LanternApp
 import LanternLedger
 import LanternStorage
 import Synchronization

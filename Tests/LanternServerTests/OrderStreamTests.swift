@@ -1,9 +1,9 @@
-import LanternApp
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import LanternApp
 import LanternStorage
 import NIOCore
 import NIOHTTP1

@@ -1,8 +1,8 @@
-import LanternApp
 import Crypto
 import Foundation
 import JWTKit
 import LanternAdmission
+import LanternApp
 import Testing
 import _CryptoExtras
 

@@ -1,7 +1,7 @@
-import LanternApp
 import Crypto
 import Foundation
 import LanternAdmission
+import LanternApp
 import Testing
 
 @testable import LanternServer

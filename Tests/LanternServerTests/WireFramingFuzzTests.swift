@@ -1,4 +1,3 @@
-import LanternApp
 import LanternCatalog
 import NIOCore
 import NIOEmbedded

@@ -38,7 +38,8 @@ let package = Package(
         ),
         /// The drink catalog, order-line pricing and the geo index of stores. Pure; no I/O.
         .target(name: "LanternCatalog"),
-        .target(name: "LanternAssistant", dependencies: ["LanternCatalog", "LanternOrders"]),
+        /// The assistant: the offline parser and dialogue, and the tools every engine and MCP share.
+        .target(name: "LanternAssistant", dependencies: ["LanternAdmission", "LanternCatalog", "LanternLedger", "LanternOrders"]),
         .target(name: "LanternOrders", dependencies: ["LanternCatalog", "LanternLedger"]),
         /// What a campaign bought, read from its journal: funnel, money, referrals, retention,
         /// breakdowns and lateness, exported as JSON, CSV or HTML. Pure; no I/O.

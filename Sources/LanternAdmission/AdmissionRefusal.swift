@@ -16,3 +16,31 @@ public enum AdmissionRefusal: Error, Equatable, Sendable {
     /// The solution that came does not solve the ticket's puzzle.
     case proofInvalid
 }
+
+extension AdmissionRefusal {
+    /// Stable machine-readable code, the same over HTTP, MCP and to the assistant.
+    public var code: String {
+        switch self {
+        case .rateLimited: "rate_limited"
+        case .campaignPaused: "campaign_paused"
+        case .ticketNotYours: "ticket_not_yours"
+        case .ticketExpired: "ticket_expired"
+        case .invalidTicket: "invalid_ticket"
+        case .proofRequired: "proof_required"
+        case .proofInvalid: "proof_invalid"
+        }
+    }
+
+    /// What it means and what to do, for a person.
+    public var message: String {
+        switch self {
+        case .rateLimited(let seconds): "too many requests; try again in \(seconds) s"
+        case .campaignPaused: "the campaign is paused by its operators; places in line are kept"
+        case .ticketNotYours: "this queue ticket belongs to another user or campaign"
+        case .ticketExpired: "this queue ticket is too old; claim again for a new one"
+        case .invalidTicket: "not a valid queue ticket"
+        case .proofRequired: "this queue ticket is honoured only with its puzzle's solution in the Queue-Proof header"
+        case .proofInvalid: "Queue-Proof does not solve this ticket's puzzle"
+        }
+    }
+}

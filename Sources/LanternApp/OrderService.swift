@@ -5,15 +5,6 @@ import LanternOrders
 import LanternStorage
 import NIOCore
 
-/// An order priced and routed for a user, before it is placed.
-package struct Quote: Sendable {
-    package var priced: PricedOrder
-    package var cardID: String?
-    /// What the card takes off, as the ledger computes it.
-    package var discountFen: Int64
-    package var totalFen: Int64 { priced.subtotalFen + priced.deliveryFeeFen - discountFen }
-}
-
 /// Quotes, orders and their changes: the rules the API, MCP and the assistant's tools share.
 /// Prices come from the store's menu, routing from `OrderDesk`, discounts and placing from the
 /// ledger; callers translate what it answers.
@@ -131,6 +122,20 @@ package struct OrderService: Sendable {
         let hash = Array(SHA256.hash(data: bytes))
         func word(_ offset: Int) -> UInt64 { hash[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) } }
         return BodyDigest(high: word(0), low: word(8))
+    }
+
+    /// What identifies an order's request when it did not come as a body of bytes (the
+    /// assistant's tools): the SHA-256 of each of its fields in turn, each ended by a unit separator.
+    package static func digest(of request: OrderRequest) -> BodyDigest {
+        var fields = [request.merchantID ?? "-", request.brand ?? "-", request.cardID ?? "-"]
+        fields += ["\(request.address.lat)", "\(request.address.lng)", request.address.text]
+        for line in request.items {
+            fields += [
+                line.drink, line.size?.rawValue ?? "-", line.sugar.map { "\($0)" } ?? "-", line.ice?.rawValue ?? "-",
+                line.toppings.map(\.rawValue).joined(separator: ","), "\(line.quantity)",
+            ]
+        }
+        return digest(Array(fields.map { $0 + "\u{1F}" }.joined().utf8))
     }
 
     /// The order, when `viewer` may see it: its user, its store's merchant, or an admin.

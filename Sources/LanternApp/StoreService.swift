@@ -4,34 +4,6 @@ import LanternLedger
 import LanternOrders
 import LanternStorage
 
-/// A store found near a place, with the work waiting there.
-package struct NearbyStore: Sendable {
-    package var store: Store
-    package var meters: Double
-    package var backlogCups: Int
-    /// When one cup ordered now would be ready.
-    package var readyAtMs: Int64
-}
-
-/// One drink of a store's menu, priced by the store, with what is available now.
-package struct MenuEntry: Sendable {
-    /// A topping on offer, with its price at this store.
-    package struct Topping: Sendable {
-        package var name: String
-        package var chinese: String
-        package var priceFen: Int64
-    }
-
-    package var drink: String
-    package var chinese: String
-    package var mediumFen: Int64
-    package var largeFen: Int64
-    package var sugar: [String]
-    package var ice: [String]
-    package var toppings: [Topping]
-    package var available: Bool
-}
-
 /// Stores as customers, the assistant and MCP see them: search, menus, live load. The
 /// controllers and the assistant's tools translate its answers; none of them computes these.
 package struct StoreService: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import LanternCatalog
+import LanternLedger
 import LanternOrders
 
 /// One conversation's state between turns; saved after every turn so it survives a restart.
@@ -18,16 +19,6 @@ public struct AssistantSession: Sendable, Codable, Equatable {
         case addressCheck
     }
 
-    /// One drink of the order being put together.
-    public struct Line: Sendable, Codable, Equatable {
-        var drink: String
-        var size: String?
-        var sugar: Int?
-        var ice: String?
-        var toppings: [String]
-        var quantity: Int
-    }
-
     /// Session id.
     public var id: String
     /// The user the session belongs to.
@@ -35,7 +26,7 @@ public struct AssistantSession: Sendable, Codable, Equatable {
     /// Last turn, milliseconds since 1970.
     public var updatedAtMs: Int64
     /// The order being put together.
-    public var lines: [Line] = []
+    public var lines: [OrderLine] = []
     /// Store the user named, if any.
     public var merchantID: String?
     /// Brand the user named, if any.
@@ -59,8 +50,8 @@ public struct AssistantSession: Sendable, Codable, Equatable {
     public var offered: [String] = []
     /// What the assistant asked last.
     public var awaiting: Awaiting = .nothing
-    /// Arguments of the quote awaiting confirmation, as JSON text.
-    public var quotedArguments: String?
+    /// The request of the quote awaiting confirmation.
+    public var quotedRequest: OrderRequest?
     /// Quotes made in this session, numbering idempotency keys so a repeated "yes" places once.
     public var quotes: Int = 0
     /// The last order placed in this session.
@@ -101,14 +92,14 @@ public struct AssistantReply: Sendable, Equatable {
     /// Suggestion chips.
     public var suggestions: [String]
     /// The quote awaiting confirmation, if any.
-    public var pendingOrder: JSONValue?
+    public var pendingOrder: Quote?
     /// The order placed or looked at this turn, if any.
-    public var order: JSONValue?
+    public var order: Order?
     /// Which engine answered: `offline`, `llm`, or `offline-fallback`.
     public var engine: String
 
     /// Creates a reply.
-    public init(reply: String, suggestions: [String], pendingOrder: JSONValue?, order: JSONValue?, engine: String) {
+    public init(reply: String, suggestions: [String], pendingOrder: Quote?, order: Order?, engine: String) {
         self.reply = reply
         self.suggestions = suggestions
         self.pendingOrder = pendingOrder
@@ -125,7 +116,7 @@ public enum OfflineAssistant {
 
     /// Answers one turn, updating `session`.
     public static func respond(
-        to text: String, location: (lat: Double, lng: Double)?, session: inout AssistantSession, tools: any ToolRunner,
+        to text: String, location: (lat: Double, lng: Double)?, session: inout AssistantSession, tools: any OrderingTools,
         nowMs: Int64
     ) async -> AssistantReply {
         let zh = isChinese(text)
@@ -143,39 +134,43 @@ public enum OfflineAssistant {
             session.awaiting = .nothing
         }
         // Confirmation of a quote places the order; the key makes a repeated "yes" place it once.
-        if session.awaiting == .confirmation, Intent.confirms(words), let arguments = session.quotedArguments,
-            case .object(var members)? = try? JSONValue.parse(arguments)
-        {
-            members.append(("idempotency_key", .string("assistant-\(session.id)-\(session.quotes)")))
-            switch await tools.call("place_order", .object(members)) {
-            case .success(let result):
-                let order = result["order"] ?? result
-                session.lastOrderID = order["id"]?.string
+        if session.awaiting == .confirmation, Intent.confirms(words), let request = session.quotedRequest {
+            do {
+                let order = try await tools.place(request, idempotencyKey: "assistant-\(session.id)-\(session.quotes)")
+                session.lastOrderID = order.id
                 session.lines = []
                 session.notes = nil
-                session.quotedArguments = nil
+                session.quotedRequest = nil
                 session.awaiting = .nothing
-                let total = Money.text(order["total_fen"]?.int ?? 0)
+                let total = Money.text(order.totalFen)
                 return AssistantReply(
-                    reply: say("下单成功！实付 \(total) 元，\(Clock.text(order["promised_at"]?.string, zh: true))。",
-                        "Ordered! You pay \(total) yuan; \(Clock.text(order["promised_at"]?.string, zh: false))."),
+                    reply: say("下单成功！实付 \(total) 元，\(Clock.text(order.draft.promisedAtMs, zh: true))。",
+                        "Ordered! You pay \(total) yuan; \(Clock.text(order.draft.promisedAtMs, zh: false))."),
                     suggestions: say("订单到哪了|取消订单", "where is my order|cancel my order").split(separator: "|").map(String.init),
                     pendingOrder: nil, order: order, engine: "offline")
-            case .failure(let code, let message):
+            } catch {
                 session.awaiting = .nothing
                 return AssistantReply(
-                    reply: say("没能下单。", "The order was not placed. ") + Refusal.text(code: code, message: message, zh: zh),
+                    reply: say("没能下单。", "The order was not placed. ") + Refusal.text(error, zh: zh),
                     suggestions: [], pendingOrder: nil, order: nil, engine: "offline")
             }
         }
         if Intent.cancelsOrder(words), let id = session.lastOrderID {
-            let result = await tools.call("cancel_order", ["order_id": .string(id)])
-            return orderAnswer(result, say("订单已取消，免单卡已退回。", "Your order is cancelled and your card is back."), zh: zh)
+            do {
+                let order = try await tools.cancel(id)
+                return orderAnswer(order, say("订单已取消，免单卡已退回。", "Your order is cancelled and your card is back."))
+            } catch {
+                return refused(error, zh: zh)
+            }
         }
         if Intent.asksStatus(words), let id = session.lastOrderID {
-            let result = await tools.call("order_status", ["order_id": .string(id)])
-            let state = result.json["order"]?["state"]?.string ?? "unknown"
-            return orderAnswer(result, say("订单状态：\(State.chinese(state))。", "Your order is \(state.replacingOccurrences(of: "_", with: " "))."), zh: zh)
+            do {
+                let order = try await tools.order(id)
+                let state = order.state.rawValue
+                return orderAnswer(order, say("订单状态：\(State.chinese(state))。", "Your order is \(state.replacingOccurrences(of: "_", with: " "))."))
+            } catch {
+                return refused(error, zh: zh)
+            }
         }
         if Intent.startsOver(words) {
             session.lines = []
@@ -184,7 +179,7 @@ public enum OfflineAssistant {
             session.brand = nil
             session.merchantID = nil
             session.setAddress(nil)
-            session.quotedArguments = nil
+            session.quotedRequest = nil
             session.awaiting = .nothing
             return AssistantReply(
                 reply: say("好的，已清空。想喝点什么？", "OK, cleared. What would you like?"),
@@ -221,9 +216,8 @@ public enum OfflineAssistant {
             return await menu(lat: lat, lng: lng, zh: zh, tools: tools)
         }
         if Intent.asksCards(words) {
-            let result = await tools.call("my_cards", [:])
-            let cards = result.json["cards"]?.array ?? []
-            let active = cards.filter { $0["state"]?.string == "active" }.count
+            let cards = (try? await tools.cards()) ?? []
+            let active = cards.filter { $0.state == .active }.count
             return AssistantReply(
                 reply: say("你有 \(active) 张可用的免单卡。", "You have \(active) usable free-order card\(active == 1 ? "" : "s")."),
                 suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
@@ -232,7 +226,7 @@ public enum OfflineAssistant {
         // Fold what this turn says into the order being put together.
         let options = parsed.items.first { $0.drink == nil }
         if let choice = parsed.choice, session.awaiting == .choice, choice >= 1, choice <= session.offered.count {
-            var line = AssistantSession.Line(drink: session.offered[choice - 1], toppings: [], quantity: 1)
+            var line = OrderLine(drink: session.offered[choice - 1])
             if let options { apply(options, to: &line) }
             session.lines = [line]
             session.offered = []
@@ -251,7 +245,7 @@ public enum OfflineAssistant {
         } else if parsed.items.contains(where: { $0.drink != nil }) {
             session.lines = parsed.items.compactMap { item in
                 guard let drink = item.drink else { return nil }
-                var line = AssistantSession.Line(drink: drink, toppings: [], quantity: 1)
+                var line = OrderLine(drink: drink)
                 apply(item, to: &line)
                 return line
             }
@@ -332,15 +326,13 @@ public enum OfflineAssistant {
         guard let address = session.address else {
             // A refusal that does not depend on the address (no store sells it, the brand's
             // stores are paused) is told now, not after the customer has said where.
-            if case .failure(let code, let message) = await tools.call(
-                "quote_order", .object(quoteArguments(session, lat: lat, lng: lng, address: say("当前位置", "current location")))),
-                !code.hasPrefix("address"), code != "out_of_delivery_range"
-            {
+            do {
+                _ = try await tools.quote(request(session, lat: lat, lng: lng, address: say("当前位置", "current location")))
+            } catch where !error.code.hasPrefix("address") && error.code != "out_of_delivery_range" {
                 session.awaiting = .nothing
                 return AssistantReply(
-                    reply: Refusal.text(code: code, message: message, zh: zh), suggestions: examples(zh), pendingOrder: nil,
-                    order: nil, engine: "offline")
-            }
+                    reply: Refusal.text(error, zh: zh), suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
+            } catch {}
             session.awaiting = .address
             return AssistantReply(
                 reply: say("送到哪里？", "Where should I deliver it?"),
@@ -377,18 +369,18 @@ public enum OfflineAssistant {
     /// How far a typed address may be from the device before the assistant asks whether it is meant.
     static let addressCheckMetres: Double = 3_000
 
-    private static func apply(_ item: ParsedItem, to line: inout AssistantSession.Line) {
-        if let size = item.size { line.size = size.rawValue }
+    private static func apply(_ item: ParsedItem, to line: inout OrderLine) {
+        if let size = item.size { line.size = size }
         if let sugar = item.sugar { line.sugar = sugar }
-        if let ice = item.ice { line.ice = ice.rawValue }
-        for topping in item.toppings where !line.toppings.contains(topping.rawValue) { line.toppings.append(topping.rawValue) }
-        line.toppings.removeAll { name in item.removedToppings.contains { $0.rawValue == name } }
+        if let ice = item.ice { line.ice = ice }
+        for topping in item.toppings where !line.toppings.contains(topping) { line.toppings.append(topping) }
+        line.toppings.removeAll { item.removedToppings.contains($0) }
         if let quantity = item.quantity { line.quantity = quantity }
     }
 
     /// Whether a turn only changes drinks already in the order: each one named is there, none is
     /// counted, and something about it is said. Anything else is a new order.
-    private static func isAmendment(_ parsed: ParsedOrder, of lines: [AssistantSession.Line]) -> Bool {
+    private static func isAmendment(_ parsed: ParsedOrder, of lines: [OrderLine]) -> Bool {
         !lines.isEmpty && !parsed.items.isEmpty
             && parsed.items.allSatisfy { item in
                 item.quantity == nil && item.hasOptions && lines.contains { $0.drink == item.drink }
@@ -415,50 +407,48 @@ public enum OfflineAssistant {
         zh ? ["帮我点杯奶茶", "两杯大杯珍珠奶茶，少糖去冰", "我的免单卡"] : ["get me a milk tea", "a large taro milk tea, less ice", "my cards"]
     }
 
-    private static func orderAnswer(_ result: ToolResult, _ success: String, zh: Bool) -> AssistantReply {
-        switch result {
-        case .success(let value):
-            return AssistantReply(reply: success, suggestions: [], pendingOrder: nil, order: value["order"], engine: "offline")
-        case .failure(let code, let message):
-            return AssistantReply(
-                reply: Refusal.text(code: code, message: message, zh: zh), suggestions: [],
-                pendingOrder: nil, order: nil, engine: "offline")
-        }
+    private static func orderAnswer(_ order: Order, _ success: String) -> AssistantReply {
+        AssistantReply(reply: success, suggestions: [], pendingOrder: nil, order: order, engine: "offline")
+    }
+
+    private static func refused(_ failure: ToolFailure, zh: Bool) -> AssistantReply {
+        AssistantReply(reply: Refusal.text(failure, zh: zh), suggestions: [], pendingOrder: nil, order: nil, engine: "offline")
     }
 
     /// The user's best card: the first active one.
-    private static func activeCard(_ tools: any ToolRunner) async -> JSONValue? {
-        guard case .success(let result) = await tools.call("my_cards", [:]) else { return nil }
-        return result["cards"]?.array?.first { $0["state"]?.string == "active" }
+    private static func activeCard(_ tools: any OrderingTools) async -> Card? {
+        try? await tools.cards().first { $0.state == .active }
+    }
+
+    /// The nearest open store to a place and its menu, if any store is open.
+    private static func nearestMenu(lat: Double, lng: Double, tools: any OrderingTools) async -> (store: Store, entries: [MenuEntry])? {
+        guard let nearest = try? await tools.findStores(near: GeoPoint(lat: lat, lng: lng), query: nil, limit: 1).first else {
+            return nil
+        }
+        return try? await tools.menu(of: nearest.store.id)
     }
 
     private static func offerPopular(
-        session: inout AssistantSession, lat: Double, lng: Double, zh: Bool, tools: any ToolRunner
+        session: inout AssistantSession, lat: Double, lng: Double, zh: Bool, tools: any OrderingTools
     ) async -> AssistantReply {
-        guard case .success(let found) = await tools.call("find_stores", ["lat": .double(lat), "lng": .double(lng), "limit": 1]),
-            let store = found["stores"]?.array?.first, let storeID = store["id"]?.string,
-            case .success(let menu) = await tools.call("get_menu", ["merchant_id": .string(storeID)])
-        else {
+        guard let (store, items) = await nearestMenu(lat: lat, lng: lng, tools: tools) else {
             session.awaiting = .nothing
             return AssistantReply(
                 reply: zh ? "附近暂时没有营业的店。" : "No store near you is open right now.", suggestions: [], pendingOrder: nil,
                 order: nil, engine: "offline")
         }
-        let items = menu["items"]?.array ?? []
-        let cardValue = await activeCard(tools)?["value_fen"]?.int ?? 0
-        let offered = popular.compactMap { name in items.first { $0["drink"]?.string == name && $0["available"] != .bool(false) } }.prefix(3)
-        session.offered = offered.compactMap { $0["drink"]?.string }
+        let cardValue = await activeCard(tools)?.valueFen ?? 0
+        let offered = popular.compactMap { name in items.first { $0.drink == name && $0.available } }.prefix(3)
+        session.offered = offered.map(\.drink)
         session.awaiting = .choice
         var lines: [String] = []
         for (index, item) in offered.enumerated() {
-            let price = item["medium_fen"]?.int ?? 0
-            let after = max(0, price - cardValue)
-            let name = zh ? item["name_zh"]?.string ?? "" : item["drink"]?.string ?? ""
+            let after = max(0, item.mediumFen - cardValue)
             lines.append(
-                zh ? "\(index + 1). \(name) \(Money.text(price)) 元，用卡后 \(Money.text(after)) 元"
-                    : "\(index + 1). \(name), \(Money.text(price)) yuan, \(Money.text(after)) with your card")
+                zh ? "\(index + 1). \(item.chinese) \(Money.text(item.mediumFen)) 元，用卡后 \(Money.text(after)) 元"
+                    : "\(index + 1). \(item.drink), \(Money.text(item.mediumFen)) yuan, \(Money.text(after)) with your card")
         }
-        let head = zh ? "附近的\(store["name"]?.string ?? "店")人气饮品：" : "Popular at \(store["name"]?.string ?? "a store") near you:"
+        let head = zh ? "附近的\(store.name)人气饮品：" : "Popular at \(store.name) near you:"
         return AssistantReply(
             reply: ([head] + lines).joined(separator: "\n"),
             suggestions: zh ? ["第一个", "第二个，少糖", "第三个"] : ["the first one", "the second one, less sugar", "the third one"],
@@ -466,24 +456,20 @@ public enum OfflineAssistant {
     }
 
     /// The nearest open store's menu: drinks with their medium price.
-    private static func menu(lat: Double, lng: Double, zh: Bool, tools: any ToolRunner) async -> AssistantReply {
-        guard case .success(let found) = await tools.call("find_stores", ["lat": .double(lat), "lng": .double(lng), "limit": 1]),
-            let store = found["stores"]?.array?.first, let id = store["id"]?.string,
-            case .success(let menu) = await tools.call("get_menu", ["merchant_id": .string(id)])
-        else {
+    private static func menu(lat: Double, lng: Double, zh: Bool, tools: any OrderingTools) async -> AssistantReply {
+        guard let (store, entries) = await nearestMenu(lat: lat, lng: lng, tools: tools) else {
             return AssistantReply(
                 reply: zh ? "附近没有开着的店，晚点再试试。" : "No store near you is open right now; try again later.",
                 suggestions: [], pendingOrder: nil, order: nil, engine: "offline")
         }
-        let items = (menu["items"]?.array ?? []).filter { $0["available"] != .bool(false) }
+        let items = entries.filter(\.available)
         let lines = items.prefix(8).map { item -> String in
-            let price = Money.text(item["medium_fen"]?.int ?? 0)
-            return zh ? "· \(item["name_zh"]?.string ?? "") \(price) 元起" : "· \(item["drink"]?.string ?? ""), from \(price) yuan"
+            let price = Money.text(item.mediumFen)
+            return zh ? "· \(item.chinese) \(price) 元起" : "· \(item.drink), from \(price) yuan"
         }
-        let name = store["name"]?.string ?? ""
-        let head = zh ? "\(name) 的菜单（共 \(items.count) 种）：" : "\(name)'s menu (\(items.count) drinks):"
-        let tail = zh ? "想喝哪个？直接说，比如“大杯\(items.first?["name_zh"]?.string ?? "奶茶")，少冰”。"
-            : "Which would you like? Just say it, e.g. \"a large \(items.first?["drink"]?.string ?? "milk tea"), less ice\"."
+        let head = zh ? "\(store.name) 的菜单（共 \(items.count) 种）：" : "\(store.name)'s menu (\(items.count) drinks):"
+        let tail = zh ? "想喝哪个？直接说，比如“大杯\(items.first?.chinese ?? "奶茶")，少冰”。"
+            : "Which would you like? Just say it, e.g. \"a large \(items.first?.drink ?? "milk tea"), less ice\"."
         return AssistantReply(
             reply: ([head] + lines + [tail]).joined(separator: "\n"), suggestions: examples(zh), pendingOrder: nil, order: nil,
             engine: "offline")
@@ -491,49 +477,31 @@ public enum OfflineAssistant {
 
     private static func quote(
         session: inout AssistantSession, lat: Double, lng: Double, address: String, understood: String, zh: Bool,
-        tools: any ToolRunner
+        tools: any OrderingTools
     ) async -> AssistantReply {
-        var members = quoteArguments(session, lat: lat, lng: lng, address: address)
-        if let card = await activeCard(tools)?["id"]?.string { members.insert(("card_id", .string(card)), at: members.count - 1) }
-        switch await tools.call("quote_order", .object(members)) {
-        case .success(let result):
-            let quote = result["quote"] ?? result
+        var request = request(session, lat: lat, lng: lng, address: address)
+        request.cardID = await activeCard(tools)?.id
+        do {
+            let quote = try await tools.quote(request)
             session.quotes += 1
-            session.quotedArguments = JSONValue.object(members).text
+            session.quotedRequest = request
             session.awaiting = .confirmation
             return AssistantReply(
                 reply: QuoteText.render(quote, asked: session.lines, address: understood, notes: session.notes ?? [], zh: zh),
                 suggestions: zh ? ["确认下单", "少糖", "换大杯", "算了"] : ["yes, place it", "less sugar", "make it large", "never mind"],
                 pendingOrder: quote, order: nil, engine: "offline")
-        case .failure(let code, let message):
+        } catch {
             session.awaiting = .nothing
             return AssistantReply(
-                reply: Refusal.text(code: code, message: message, zh: zh),
-                suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
+                reply: Refusal.text(error, zh: zh), suggestions: examples(zh), pendingOrder: nil, order: nil, engine: "offline")
         }
     }
 
-    /// `quote_order`'s arguments for the session's lines, store or brand, and an address (no card).
-    private static func quoteArguments(_ session: AssistantSession, lat: Double, lng: Double, address: String) -> [(String, JSONValue)] {
-        var members: [(String, JSONValue)] = []
-        if let merchant = session.merchantID { members.append(("merchant_id", .string(merchant))) }
-        if let brand = session.brand { members.append(("brand", .string(brand))) }
-        members.append(
-            (
-                "items",
-                .array(
-                    session.lines.map { line in
-                        var item: [(String, JSONValue)] = [("drink", .string(line.drink))]
-                        if let size = line.size { item.append(("size", .string(size))) }
-                        if let sugar = line.sugar { item.append(("sugar", .int(Int64(sugar)))) }
-                        if let ice = line.ice { item.append(("ice", .string(ice))) }
-                        item.append(("toppings", .array(line.toppings.map { .string($0) })))
-                        item.append(("quantity", .int(Int64(line.quantity))))
-                        return .object(item)
-                    })
-            ))
-        members.append(("address", ["lat": .double(lat), "lng": .double(lng), "text": .string(address)]))
-        return members
+    /// The order the session's lines make, from its store or brand, to an address (no card).
+    private static func request(_ session: AssistantSession, lat: Double, lng: Double, address: String) -> OrderRequest {
+        OrderRequest(
+            merchantID: session.merchantID, brand: session.brand, items: session.lines, cardID: nil,
+            address: DeliveryAddress(lat: lat, lng: lng, text: address))
     }
 }
 
@@ -596,70 +564,65 @@ enum Intent {
 /// (those the customer did not choose marked as defaults) and its price, the address as
 /// understood, the card's discount or how to get one, the delivery fee and the total.
 enum QuoteText {
-    static func render(_ quote: JSONValue, asked: [AssistantSession.Line], address: String, notes: [String], zh: Bool) -> String {
-        let items = quote["items"]?.array ?? []
+    static func render(_ quote: Quote, asked: [OrderLine], address: String, notes: [String], zh: Bool) -> String {
+        let priced = quote.priced
         var lines: [String] = []
-        for (index, item) in items.enumerated() {
+        for (index, item) in priced.items.enumerated() {
             let chosen = index < asked.count ? asked[index] : nil
             lines.append(line(item, chosen: chosen, zh: zh))
         }
-        let store = quote["merchant_name"]?.string ?? ""
-        let subtotal = quote["subtotal_fen"]?.int ?? 0
-        let fee = quote["delivery_fee_fen"]?.int ?? 0
-        let discount = quote["discount_fen"]?.int ?? 0
-        let total = quote["total_fen"]?.int ?? 0
-        let when = Clock.text(quote["promised_at"]?.string, zh: zh)
+        let store = priced.store.name
+        let when = Clock.text(priced.promisedAtMs, zh: zh)
         let card =
-            quote["card_id"]?.string == nil
+            quote.cardID == nil
             ? (zh ? "还没有免单卡（说“领卡”先领一张）" : "no free-order card yet (say \"claim a card\" first)")
-            : (zh ? "免单卡 −\(Money.text(discount)) 元" : "card −\(Money.text(discount)) yuan")
+            : (zh ? "免单卡 −\(Money.text(quote.discountFen)) 元" : "card −\(Money.text(quote.discountFen)) yuan")
+        let subtotal = Money.text(priced.subtotalFen)
+        let fee = Money.text(priced.deliveryFeeFen)
+        let total = Money.text(quote.totalFen)
         if zh {
             return (["\(store)："] + lines + [
-                "小计 \(Money.text(subtotal)) 元，配送费 \(Money.text(fee)) 元，\(card)，实付 \(Money.text(total)) 元。",
+                "小计 \(subtotal) 元，配送费 \(fee) 元，\(card)，实付 \(total) 元。",
             ] + notes + ["送到：\(address)；\(when)。确认下单吗？"]).joined(separator: "\n")
         }
         return (["\(store):"] + lines + [
-            "Subtotal \(Money.text(subtotal)) yuan, delivery \(Money.text(fee)) yuan, \(card), you pay \(Money.text(total)) yuan.",
+            "Subtotal \(subtotal) yuan, delivery \(fee) yuan, \(card), you pay \(total) yuan.",
         ] + notes + ["Deliver to: \(address); \(when). Shall I place it?"]).joined(separator: "\n")
     }
 
     /// "2杯 芋泥奶茶 大杯、少糖、少冰（默认）、加布丁 36.00 元".
-    private static func line(_ item: JSONValue, chosen: AssistantSession.Line?, zh: Bool) -> String {
-        let name = item["drink"]?.string ?? ""
-        let drink = Catalog.drink(named: name)
-        let quantity = item["quantity"]?.int ?? 1
-        let price = (item["unit_price_fen"]?.int ?? 0) * quantity
+    private static func line(_ item: OrderItem, chosen: OrderLine?, zh: Bool) -> String {
+        let drink = Catalog.drink(named: item.drink)
+        let price = item.unitPriceFen * Int64(item.quantity)
         let mark = zh ? "（默认）" : " (default)"
         var options: [String] = []
-        if let size = item["size"]?.string {
-            let text = zh ? (size == "large" ? "大杯" : "中杯") : size
-            options.append(text + (chosen?.size == nil ? mark : ""))
-        }
-        if let sugar = item["sugar"]?.int {
-            let words: [Int64: (String, String)] = [0: ("无糖", "no sugar"), 30: ("微糖", "30% sugar"), 50: ("半糖", "half sugar"),
+        let size = zh ? (item.size == "large" ? "大杯" : "中杯") : item.size
+        options.append(size + (chosen?.size == nil ? mark : ""))
+        let sugarWords: [Int: (String, String)] = [0: ("无糖", "no sugar"), 30: ("微糖", "30% sugar"), 50: ("半糖", "half sugar"),
                                                    70: ("少糖", "70% sugar"), 100: ("全糖", "full sugar")]
-            let text = words[sugar].map { zh ? $0.0 : $0.1 } ?? "\(sugar)%"
-            options.append(text + (chosen?.sugar == nil && drink?.sugarChoice != false ? mark : ""))
-        }
-        if let ice = item["ice"]?.string {
-            let words = ["none": ("去冰", "no ice"), "less": ("少冰", "less ice"), "normal": ("正常冰", "normal ice"),
-                         "room": ("常温", "room temperature"), "warm": ("温", "warm"), "hot": ("热", "hot")]
-            let text = words[ice].map { zh ? $0.0 : $0.1 } ?? ice
-            options.append(text + (chosen?.ice == nil ? mark : ""))
-        }
-        for topping in item["toppings"]?.array?.compactMap(\.string) ?? [] {
+        let sugar = sugarWords[item.sugar].map { zh ? $0.0 : $0.1 } ?? "\(item.sugar)%"
+        options.append(sugar + (chosen?.sugar == nil && drink?.sugarChoice != false ? mark : ""))
+        let iceWords = ["none": ("去冰", "no ice"), "less": ("少冰", "less ice"), "normal": ("正常冰", "normal ice"),
+                        "room": ("常温", "room temperature"), "warm": ("温", "warm"), "hot": ("热", "hot")]
+        let ice = iceWords[item.ice].map { zh ? $0.0 : $0.1 } ?? item.ice
+        options.append(ice + (chosen?.ice == nil ? mark : ""))
+        for topping in item.toppings {
             let chinese = Topping(rawValue: topping)?.chinese ?? topping
             options.append(zh ? "加\(chinese)" : "+ \(topping)")
         }
         if zh {
-            return "\(quantity)杯 \(drink?.chinese ?? name) " + options.joined(separator: "、") + " \(Money.text(price)) 元"
+            return "\(item.quantity)杯 \(drink?.chinese ?? item.drink) " + options.joined(separator: "、") + " \(Money.text(price)) 元"
         }
-        return "\(quantity) × \(name), " + options.joined(separator: ", ") + " — \(Money.text(price)) yuan"
+        return "\(item.quantity) × \(item.drink), " + options.joined(separator: ", ") + " — \(Money.text(price)) yuan"
     }
 }
 
 /// A tool's refusal as the customer reads it, in their language, with what to do next.
 enum Refusal {
+    static func text(_ failure: ToolFailure, zh: Bool) -> String {
+        text(code: failure.code, message: failure.message, zh: zh)
+    }
+
     static func text(code: String, message: String, zh: Bool) -> String {
         let refusal = plainText(code: code, message: message, zh: zh)
         // The store named cannot take it, but another of its brand nearby can: say which.
@@ -749,13 +712,10 @@ enum Money {
     }
 }
 
-/// "预计 14:05 送达" from an RFC 3339 UTC timestamp, in China time.
+/// "预计 14:05 送达" from a time in milliseconds since 1970, in China time.
 enum Clock {
-    static func text(_ timestamp: String?, zh: Bool) -> String {
-        guard let timestamp, let date = ISO8601DateFormatter().date(from: timestamp) else {
-            return zh ? "送达时间待定" : "delivery time to be confirmed"
-        }
-        let minute = Int((Int64(date.timeIntervalSince1970) / 60 + 8 * 60) % 1_440)
+    static func text(_ ms: Int64, zh: Bool) -> String {
+        let minute = Int((ms / 60_000 + 8 * 60) % 1_440)
         let clock = "\(minute / 60 < 10 ? "0" : "")\(minute / 60):\(minute % 60 < 10 ? "0" : "")\(minute % 60)"
         return zh ? "预计 \(clock) 送达" : "arriving around \(clock)"
     }

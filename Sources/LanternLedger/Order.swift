@@ -78,7 +78,7 @@ public struct OrderItem: Sendable, Equatable {
 }
 
 /// Where to bring an order.
-public struct DeliveryAddress: Sendable, Equatable {
+public struct DeliveryAddress: Sendable, Equatable, Codable {
     /// Latitude, degrees.
     public var lat: Double
     /// Longitude, degrees.

@@ -40,7 +40,7 @@ public struct MerchantDirectory: Sendable {
 }
 
 /// A customer's order as asked for, before pricing.
-public struct OrderRequest: Sendable {
+public struct OrderRequest: Sendable, Equatable, Codable {
     /// The store asked for, if any.
     public var merchantID: String?
     /// A brand asked for, if no store was.

@@ -63,25 +63,17 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     /// The API form of an admission refusal.
     public init(_ refusal: AdmissionRefusal) {
-        switch refusal {
-        case .rateLimited(let seconds):
-            self.init(
-                .tooManyRequests, "rate_limited", "too many requests; try again in \(seconds) s", headers: [.retryAfter: "\(seconds)"])
-        case .campaignPaused:
-            self.init(.forbidden, "campaign_paused", "the campaign is paused by its operators; places in line are kept")
-        case .ticketNotYours:
-            self.init(.forbidden, "ticket_not_yours", "this queue ticket belongs to another user or campaign")
-        case .ticketExpired:
-            self.init(.gone, "ticket_expired", "this queue ticket is too old; claim again for a new one")
-        case .invalidTicket:
-            self.init(.badRequest, "invalid_ticket", "not a valid queue ticket")
-        case .proofRequired:
-            self.init(
-                .preconditionRequired, "proof_required",
-                "this queue ticket is honoured only with its puzzle's solution in the Queue-Proof header")
-        case .proofInvalid:
-            self.init(.preconditionRequired, "proof_invalid", "Queue-Proof does not solve this ticket's puzzle")
-        }
+        let status: HTTPResponse.Status =
+            switch refusal {
+            case .rateLimited: .tooManyRequests
+            case .campaignPaused, .ticketNotYours: .forbidden
+            case .ticketExpired: .gone
+            case .invalidTicket: .badRequest
+            case .proofRequired, .proofInvalid: .preconditionRequired
+            }
+        var headers: HTTPFields = [:]
+        if case .rateLimited(let seconds) = refusal { headers[.retryAfter] = "\(seconds)" }
+        self.init(status, refusal.code, refusal.message, headers: headers)
     }
 
     /// The API form of a service's refusal.

@@ -139,25 +139,6 @@ struct ClaimDesk: Sendable {
 
     /// What makes two claims "the same request": the campaign and the decoded body.
     static func digest(campaign: String, body: ClaimBody) -> BodyDigest {
-        var hasher = SHA256()
-        func feed(_ text: String) {
-            var text = text
-            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        }
-        func feed(_ byte: UInt8) {
-            withUnsafeBytes(of: byte) { hasher.update(bufferPointer: $0) }
-        }
-        feed(campaign)
-        feed(0)
-        if let code = body.referralCode {
-            feed(1)
-            feed(code)
-        }
-        return hasher.finalize().withUnsafeBytes { bytes in
-            func word(_ offset: Int) -> UInt64 {
-                bytes[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
-            }
-            return BodyDigest(high: word(0), low: word(8))
-        }
+        ClaimRequest.digest(campaign: campaign, referralCode: body.referralCode)
     }
 }

@@ -2,6 +2,8 @@ import AsyncHTTPClient
 import Foundation
 import LanternApp
 import LanternAssistant
+import LanternLedger
+import LanternOrders
 import NIOCore
 import Synchronization
 import Tracing
@@ -61,7 +63,7 @@ public final class LLMAssistant: Sendable {
 
     /// Answers one turn with the model, or falls back to `offline` and says so.
     func respond(
-        to text: String, location: (lat: Double, lng: Double)?, session: inout AssistantSession, tools: any ToolRunner,
+        to text: String, location: (lat: Double, lng: Double)?, session: inout AssistantSession, tools: ToolCalls,
         nowMs: Int64
     ) async -> AssistantReply {
         let zh = isChinese(text)
@@ -77,14 +79,16 @@ public final class LLMAssistant: Sendable {
         let parsed = OrderParser.json(OrderParser.parse(text))
         var context = "Offline parse of the user's message: \(parsed)."
         if let lat = session.lat, let lng = session.lng { context += " The user is at lat \(lat), lng \(lng)." }
-        if let quoted = session.quotedArguments { context += " The quote awaiting confirmation was made with: \(quoted)." }
+        if let quoted = session.quotedRequest {
+            context += " The quote awaiting confirmation was made with: \(ToolCalls.arguments(of: quoted).text)."
+        }
         var messages: [JSONValue] = [
             ["role": "system", "content": .string(Self.systemPrompt + " " + context)]
         ]
         messages += session.history.map { ["role": .string($0.role), "content": .string($0.content)] }
         messages.append(["role": "user", "content": .string(text)])
-        var pending: JSONValue?
-        var order: JSONValue?
+        var pending: Quote?
+        var order: Order?
         do {
             var answer = try await complete(messages, toolsAllowed: true)
             if let toolCalls = answer["tool_calls"]?.array, !toolCalls.isEmpty {
@@ -93,17 +97,17 @@ public final class LLMAssistant: Sendable {
                     let name = call["function"]?["name"]?.string ?? ""
                     var arguments = (try? JSONValue.parse(call["function"]?["arguments"]?.string ?? "{}")) ?? [:]
                     if name == "place_order" { arguments = Self.keyed(arguments, session: session.id) }
-                    let result = await tools.call(name, arguments)
-                    if name == "quote_order", case .success(let value) = result {
-                        pending = value["quote"]
-                        session.quotedArguments = arguments.text
+                    let (result, output) = await tools.run(name, arguments)
+                    if case .quote(let quote, let request)? = output {
+                        pending = quote
+                        session.quotedRequest = request
                         session.awaiting = .confirmation
                     }
-                    if name == "place_order", case .success(let value) = result {
-                        order = value["order"]
-                        session.quotedArguments = nil
+                    if name == "place_order", case .order(let placed)? = output {
+                        order = placed
+                        session.quotedRequest = nil
                         session.awaiting = .nothing
-                        session.lastOrderID = order?["id"]?.string
+                        session.lastOrderID = placed.id
                     }
                     messages.append(["role": "tool", "tool_call_id": call["id"] ?? "", "content": .string(result.json.text)])
                 }
@@ -130,10 +134,10 @@ public final class LLMAssistant: Sendable {
     }
 
     private func fallback(
-        _ text: String, location: (lat: Double, lng: Double)?, session: inout AssistantSession, tools: any ToolRunner,
+        _ text: String, location: (lat: Double, lng: Double)?, session: inout AssistantSession, tools: ToolCalls,
         nowMs: Int64, zh: Bool, why: String
     ) async -> AssistantReply {
-        var reply = await OfflineAssistant.respond(to: text, location: location, session: &session, tools: tools, nowMs: nowMs)
+        var reply = await OfflineAssistant.respond(to: text, location: location, session: &session, tools: tools.tools, nowMs: nowMs)
         reply.engine = "offline-fallback"
         reply.reply = (zh ? "（AI 模型暂时不可用，已由快速助手为你处理。）" : "(The AI model is unavailable right now, so the fast assistant handled this.) ")
             + reply.reply

@@ -39,9 +39,10 @@ struct MCPController: Sendable {
     @Sendable func post(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
         let bytes = try await JSONBody.bytes(of: request)
-        let tools = ToolBox(
-            user: identity.userID, orders: orders, stores: stores, engine: engine, admission: admission,
-            eventLoop: context.eventLoop, clock: clock)
+        let tools = ToolCalls(
+            tools: AssistantToolbox(
+                user: identity.userID, orders: orders, stores: stores, engine: engine, admission: admission,
+                eventLoop: context.eventLoop, clock: clock))
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         // HTTP/1's Host travels as the request's authority, which the origin check compares with.

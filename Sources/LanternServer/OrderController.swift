@@ -247,26 +247,31 @@ extension JSONWriter {
 
     /// `{"quote":{…}}`: what a quote answers over HTTP, MCP and to the assistant.
     static func quote(_ quote: Quote) -> JSONWriter {
-        let priced = quote.priced
         var json = JSONWriter()
         json.beginObject()
-        json.beginObject("quote")
-        json.field("merchant_id", priced.store.id)
-        json.field("merchant_name", priced.store.name)
-        json.field("distance_m", Int(priced.meters.rounded()))
-        json.beginArray("items")
-        for item in priced.items { json.write(item) }
-        json.endArray()
-        if let card = quote.cardID { json.field("card_id", card) } else { json.null("card_id") }
-        json.field("subtotal_fen", priced.subtotalFen)
-        json.field("delivery_fee_fen", priced.deliveryFeeFen)
-        json.field("discount_fen", quote.discountFen)
-        json.field("total_fen", quote.totalFen)
-        json.field("ready_at", Date(millisecondsSince1970: priced.readyAtMs))
-        json.field("promised_at", Date(millisecondsSince1970: priced.promisedAtMs))
-        json.endObject()
+        json.write(quote, key: "quote")
         json.endObject()
         return json
+    }
+
+    /// A quote: its store, priced lines, card, money and times.
+    mutating func write(_ quote: Quote, key: String? = nil) {
+        let priced = quote.priced
+        beginObject(key)
+        field("merchant_id", priced.store.id)
+        field("merchant_name", priced.store.name)
+        field("distance_m", Int(priced.meters.rounded()))
+        beginArray("items")
+        for item in priced.items { write(item) }
+        endArray()
+        if let card = quote.cardID { field("card_id", card) } else { null("card_id") }
+        field("subtotal_fen", priced.subtotalFen)
+        field("delivery_fee_fen", priced.deliveryFeeFen)
+        field("discount_fen", quote.discountFen)
+        field("total_fen", quote.totalFen)
+        field("ready_at", Date(millisecondsSince1970: priced.readyAtMs))
+        field("promised_at", Date(millisecondsSince1970: priced.promisedAtMs))
+        endObject()
     }
 
     /// `{"order":{…}}`.

@@ -1,4 +1,4 @@
-import LanternApp
+import LanternAdmission
 
 extension QueuePlace {
     /// The answer to a claim sent to the waiting room: `{"status":"queued","ticket",…}`.

@@ -166,7 +166,9 @@ let package = Package(
         .testTarget(name: "LanternAdmissionTests", dependencies: ["LanternAdmission", "LanternLab"]),
         .testTarget(name: "LanternCatalogTests", dependencies: ["LanternCatalog"]),
         .testTarget(name: "LanternReportsTests", dependencies: ["LanternReports", "LanternCatalog", "LanternLedger"]),
-        .testTarget(name: "LanternAssistantTests", dependencies: ["LanternAssistant", "LanternCatalog"], exclude: ["Corpus"]),
+        .testTarget(
+            name: "LanternAssistantTests", dependencies: ["LanternAssistant", "LanternCatalog", "LanternLedger", "LanternOrders"],
+            exclude: ["Corpus"]),
         .testTarget(name: "LanternOrdersTests", dependencies: ["LanternOrders", "LanternCatalog", "LanternLedger", "LanternLab"]),
         .testTarget(
             name: "LanternStorageTests",

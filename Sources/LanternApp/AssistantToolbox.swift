@@ -52,32 +52,32 @@ package struct AssistantToolbox: OrderingTools {
         try await run { try await engine.cards(of: user) }
     }
 
-    /// Claims through the same rate limit, waiting room and ledger as `POST …/claims`.
+    /// Claims through the same rules and ledger as `POST …/claims`, under one idempotency key
+    /// per campaign, so that asking again answers the card already issued.
     package func claimCard(campaign id: String?, referralCode: String?) async throws(ToolFailure) -> CardClaim {
-        if let referralCode, !Identifier.isValid(referralCode) {
-            throw ToolFailure(code: "invalid_field", message: "referral_code must be a user id")
-        }
-        return try await run {
-            try admission.checkRate(user: user, address: nil)
+        try await run {
+            let claims = ClaimService(engine: engine, admission: admission)
+            try claims.checkRate(user: user, address: nil)
             let now = clock()
-            let campaign: Campaign? = try engine.read { book in
-                if let id { return book.account(id)?.campaign }
-                return book.allAccounts.first { $0.campaign.startsAt <= now && now < $0.campaign.endsAt && $0.cardsExpiredAt == nil }?
-                    .campaign
-            }
+            let campaign: String? =
+                try id
+                ?? engine.read { book in
+                    book.allAccounts.first { $0.campaign.startsAt <= now && now < $0.campaign.endsAt && $0.cardsExpiredAt == nil }?
+                        .campaign.id
+                }
             guard let campaign else { throw ToolFailure(code: "campaign_not_found", message: "no campaign is running") }
-            if case .queued(let place) = try admission.admit(campaign: campaign, user: user, ticketText: nil) {
+            switch try claims.prepare(
+                user: user, campaign: campaign, referralCode: referralCode, key: "assistant-claim", ticket: nil, proof: nil)
+            {
+            case .queued(let place):
                 return .queued(place)
-            }
-            let started = ContinuousClock.now
-            defer { admission.finished(latency: (ContinuousClock.now - started).secondsValue) }
-            let request = ClaimRequest(
-                campaign: campaign.id, user: user, referralCode: referralCode,
-                claimKey: ClaimKey(
-                    key: "assistant-claim", digest: ClaimRequest.digest(campaign: campaign.id, referralCode: referralCode)))
-            switch try await engine.claim(request, eventLoop: eventLoop).outcome {
-            case .issued(let card, _): return .issued(card)
-            case .refused(let error): throw error
+            case .submit(let request):
+                let started = ContinuousClock.now
+                defer { claims.finished(since: started) }
+                switch try await engine.claim(request, eventLoop: eventLoop).outcome {
+                case .issued(let card, _): return .issued(card)
+                case .refused(let error): throw error
+                }
             }
         }
     }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HTTPTypes
 import LanternApp
@@ -44,8 +43,15 @@ struct PreparedClaim: Sendable {
 /// router, and through the event-loop fast path (`ClaimFastPath`). Both ask the same questions
 /// in the same order, so a claim gets the same answer whichever way it came.
 struct ClaimDesk: Sendable {
+    /// The ledger the prepared claims are submitted to.
     let engine: LedgerEngine
-    let admission: AdmissionControl
+    let claims: ClaimService
+
+    /// Creates the desk over the ledger and admission control.
+    init(engine: LedgerEngine, admission: AdmissionControl) {
+        self.engine = engine
+        claims = ClaimService(engine: engine, admission: admission)
+    }
 
     /// What to do with a claim after `prepare`.
     enum Step: Sendable {
@@ -72,7 +78,7 @@ struct ClaimDesk: Sendable {
         user: String, campaign: String, address: String?, key: String?, ticket: String?, proof: String?,
         body bytes: [UInt8]
     ) throws(APIError) -> Step {
-        do { try admission.checkRate(user: user, address: address) } catch { throw APIError(error) }
+        do { try claims.checkRate(user: user, address: address) } catch { throw APIError(error) }
         guard let key else {
             throw APIError(.badRequest, "missing_idempotency_key", "claims need an Idempotency-Key header")
         }
@@ -87,30 +93,22 @@ struct ClaimDesk: Sendable {
         } catch {
             throw .malformedJSON("\(error)")
         }
-        if let code = body.referralCode, !Identifier.isValid(code) {
-            throw APIError(.unprocessableContent, "invalid_field", "referral_code must be a user id")
-        }
-        let definition: Campaign?
+        let step: ClaimService.Step
         do {
-            definition = try engine.read { $0.account(campaign)?.campaign }
+            step = try claims.prepare(
+                user: user, campaign: campaign, referralCode: body.referralCode, key: key, ticket: ticket, proof: proof)
         } catch {
-            throw .unavailable("\(error)")
+            throw APIError.translating(error) ?? .unavailable("\(error)")
         }
-        guard let definition else { throw APIError(LedgerError.campaignNotFound(campaign)) }
-        let admitted: AdmissionVerdict
-        do { admitted = try admission.admit(campaign: definition, user: user, ticketText: ticket, proof: proof) } catch {
-            throw APIError(error)
+        switch step {
+        case .queued(let place): return .answer(ClaimAnswer(status: .accepted, body: place.queuedAnswer().bytes))
+        case .submit(let request): return .submit(PreparedClaim(request: request, hasReferral: body.referralCode != nil))
         }
-        if case .queued(let place) = admitted { return .answer(ClaimAnswer(status: .accepted, body: place.queuedAnswer().bytes)) }
-        let request = ClaimRequest(
-            campaign: campaign, user: user, referralCode: body.referralCode,
-            claimKey: ClaimKey(key: key, digest: Self.digest(campaign: campaign, body: body)))
-        return .submit(PreparedClaim(request: request, hasReferral: body.referralCode != nil))
     }
 
     /// Tells admission control how long the ledger took with a claim that `prepare` let through.
     func finished(since started: ContinuousClock.Instant) {
-        admission.finished(latency: (ContinuousClock.now - started).secondsValue)
+        claims.finished(since: started)
     }
 
     /// The answer for what the ledger decided.

@@ -29,7 +29,7 @@ let package = Package(
     ],
     targets: [
         /// Pure campaign ledger: budget accounting, card rules, journal encoding. No I/O.
-        .target(name: "LanternLedger"),
+        .target(name: "LanternLedger", dependencies: ["LanternCatalog"]),
         /// Admission control: adaptive concurrency limit, per-key token buckets, the virtual
         /// waiting room and its signed tickets. Pure; no I/O.
         .target(
@@ -162,7 +162,7 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
-        .testTarget(name: "LanternLedgerTests", dependencies: ["LanternLedger"]),
+        .testTarget(name: "LanternLedgerTests", dependencies: ["LanternLedger", "LanternCatalog"]),
         .testTarget(name: "LanternAdmissionTests", dependencies: ["LanternAdmission", "LanternLab"]),
         .testTarget(name: "LanternCatalogTests", dependencies: ["LanternCatalog"]),
         .testTarget(name: "LanternReportsTests", dependencies: ["LanternReports", "LanternCatalog", "LanternLedger"]),
@@ -174,6 +174,7 @@ let package = Package(
             name: "LanternStorageTests",
             dependencies: [
                 "LanternStorage",
+                "LanternCatalog",
                 "LanternLab",
                 "LanternLedger",
                 .product(name: "Logging", package: "swift-log"),

@@ -591,29 +591,32 @@ enum QuoteText {
     }
 
     /// "2杯 芋泥奶茶 大杯、少糖、少冰（默认）、加布丁 36.00 元".
-    private static func line(_ item: OrderItem, chosen: OrderLine?, zh: Bool) -> String {
-        let drink = Catalog.drink(named: item.drink)
-        let price = item.unitPriceFen * Int64(item.quantity)
+    private static func line(_ item: PricedLine, chosen: OrderLine?, zh: Bool) -> String {
+        let line = item.line
+        let drink = Catalog.drink(named: line.drink)
         let mark = zh ? "（默认）" : " (default)"
         var options: [String] = []
-        let size = zh ? (item.size == "large" ? "大杯" : "中杯") : item.size
-        options.append(size + (chosen?.size == nil ? mark : ""))
-        let sugarWords: [Int: (String, String)] = [0: ("无糖", "no sugar"), 30: ("微糖", "30% sugar"), 50: ("半糖", "half sugar"),
-                                                   70: ("少糖", "70% sugar"), 100: ("全糖", "full sugar")]
-        let sugar = sugarWords[item.sugar].map { zh ? $0.0 : $0.1 } ?? "\(item.sugar)%"
-        options.append(sugar + (chosen?.sugar == nil && drink?.sugarChoice != false ? mark : ""))
-        let iceWords = ["none": ("去冰", "no ice"), "less": ("少冰", "less ice"), "normal": ("正常冰", "normal ice"),
-                        "room": ("常温", "room temperature"), "warm": ("温", "warm"), "hot": ("热", "hot")]
-        let ice = iceWords[item.ice].map { zh ? $0.0 : $0.1 } ?? item.ice
-        options.append(ice + (chosen?.ice == nil ? mark : ""))
-        for topping in item.toppings {
-            let chinese = Topping(rawValue: topping)?.chinese ?? topping
-            options.append(zh ? "加\(chinese)" : "+ \(topping)")
+        if let size = line.size {
+            options.append((zh ? (size == .large ? "大杯" : "中杯") : size.rawValue) + (chosen?.size == nil ? mark : ""))
         }
+        if let sugar = line.sugar {
+            let words: [Int: (String, String)] = [0: ("无糖", "no sugar"), 30: ("微糖", "30% sugar"), 50: ("半糖", "half sugar"),
+                                                 70: ("少糖", "70% sugar"), 100: ("全糖", "full sugar")]
+            let text = words[sugar].map { zh ? $0.0 : $0.1 } ?? "\(sugar)%"
+            options.append(text + (chosen?.sugar == nil && drink?.sugarChoice != false ? mark : ""))
+        }
+        if let ice = line.ice {
+            let words: [IceLevel: (String, String)] = [.none: ("去冰", "no ice"), .less: ("少冰", "less ice"), .normal: ("正常冰", "normal ice"),
+                                                       .room: ("常温", "room temperature"), .warm: ("温", "warm"), .hot: ("热", "hot")]
+            let text = words[ice].map { zh ? $0.0 : $0.1 } ?? ice.rawValue
+            options.append(text + (chosen?.ice == nil ? mark : ""))
+        }
+        for topping in line.toppings { options.append(zh ? "加\(topping.chinese)" : "+ \(topping.rawValue)") }
+        let price = Money.text(item.totalFen)
         if zh {
-            return "\(item.quantity)杯 \(drink?.chinese ?? item.drink) " + options.joined(separator: "、") + " \(Money.text(price)) 元"
+            return "\(line.quantity)杯 \(drink?.chinese ?? line.drink) " + options.joined(separator: "、") + " \(price) 元"
         }
-        return "\(item.quantity) × \(item.drink), " + options.joined(separator: ", ") + " — \(Money.text(price)) yuan"
+        return "\(line.quantity) × \(line.drink), " + options.joined(separator: ", ") + " — \(price) yuan"
     }
 }
 

@@ -248,14 +248,22 @@ public enum OrderLineProblem: Error, Sendable, Equatable {
     case badQuantity(Int)
 }
 
-/// An order line with every choice made and its price.
+/// An order line with every choice made and its price: as the catalog prices it, and, priced
+/// from a store's menu, as an order keeps it in the ledger.
 public struct PricedLine: Sendable, Equatable {
     /// The line with defaults filled in.
     public var line: OrderLine
     /// Price of one cup with its toppings, in fen.
     public var unitPriceFen: Int64
+
+    /// Creates a priced line.
+    public init(line: OrderLine, unitPriceFen: Int64) {
+        self.line = line
+        self.unitPriceFen = unitPriceFen
+    }
+
     /// `unitPriceFen × quantity`.
-    public var totalFen: Int64
+    public var totalFen: Int64 { unitPriceFen * Int64(line.quantity) }
 }
 
 extension Catalog {
@@ -278,6 +286,6 @@ extension Catalog {
         filled.size = size
         filled.ice = ice
         filled.sugar = sugar
-        return .success(PricedLine(line: filled, unitPriceFen: unit, totalFen: unit * Int64(line.quantity)))
+        return .success(PricedLine(line: filled, unitPriceFen: unit))
     }
 }

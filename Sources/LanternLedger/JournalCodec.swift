@@ -1,4 +1,5 @@
 import Foundation
+import LanternCatalog
 
 /// Compact binary encoding of a batch of ledger events: one journal record per group commit.
 ///
@@ -188,13 +189,14 @@ public enum JournalCodec {
             string(draft.merchantID)
             unsigned(UInt64(draft.items.count))
             for item in draft.items {
-                string(item.drink)
-                string(item.size)
-                unsigned(UInt64(item.sugar))
-                string(item.ice)
-                unsigned(UInt64(item.toppings.count))
-                for topping in item.toppings { string(topping) }
-                unsigned(UInt64(item.quantity))
+                let line = item.line
+                string(line.drink)
+                string(line.size?.rawValue ?? "")
+                unsigned(UInt64(line.sugar ?? 0))
+                string(line.ice?.rawValue ?? "")
+                unsigned(UInt64(line.toppings.count))
+                for topping in line.toppings { string(topping.rawValue) }
+                unsigned(UInt64(line.quantity))
                 signed(item.unitPriceFen)
             }
             optionalString(draft.cardID)
@@ -276,7 +278,7 @@ public enum JournalCodec {
             let merchant = try string()
             let count = Int(try unsigned())
             guard count <= bytes.count else { throw DecodingError(description: "order has too many items") }
-            var items: [OrderItem] = []
+            var items: [PricedLine] = []
             for _ in 0..<count {
                 let drink = try string()
                 let size = try string()
@@ -284,12 +286,16 @@ public enum JournalCodec {
                 let ice = try string()
                 let toppingCount = Int(try unsigned())
                 guard toppingCount <= bytes.count else { throw DecodingError(description: "item has too many toppings") }
-                var toppings: [String] = []
-                for _ in 0..<toppingCount { toppings.append(try string()) }
-                items.append(
-                    OrderItem(
-                        drink: drink, size: size, sugar: sugar, ice: ice, toppings: toppings,
-                        quantity: Int(try unsigned()), unitPriceFen: try signed()))
+                var toppings: [Topping] = []
+                for _ in 0..<toppingCount {
+                    let name = try string()
+                    guard let topping = Topping(rawValue: name) else { throw DecodingError(description: "no topping '\(name)'") }
+                    toppings.append(topping)
+                }
+                let line = OrderLine(
+                    drink: drink, size: CupSize(rawValue: size), sugar: sugar, ice: IceLevel(rawValue: ice), toppings: toppings,
+                    quantity: Int(try unsigned()))
+                items.append(PricedLine(line: line, unitPriceFen: try signed()))
             }
             let card = try optionalString()
             let fee = try signed()

@@ -1,4 +1,5 @@
 import Foundation
+import LanternCatalog
 
 /// Where an order is in its life.
 public enum OrderState: String, Sendable, Codable, CaseIterable {
@@ -41,40 +42,6 @@ public enum CardSettlement: UInt8, Sendable, Codable {
     case returned = 1
     /// The card could not be returned (expired, or its released value was taken); its value went back to the budget.
     case released = 2
-}
-
-/// One priced line of an order, as the ledger keeps it.
-public struct OrderItem: Sendable, Equatable {
-    /// Canonical drink name.
-    public var drink: String
-    /// Cup size.
-    public var size: String
-    /// Sugar percent.
-    public var sugar: Int
-    /// Ice or temperature.
-    public var ice: String
-    /// Toppings.
-    public var toppings: [String]
-    /// Cups.
-    public var quantity: Int
-    /// Price of one cup with its toppings, in fen, from the store's menu.
-    public var unitPriceFen: Int64
-
-    /// Creates an order line.
-    public init(
-        drink: String, size: String, sugar: Int, ice: String, toppings: [String], quantity: Int, unitPriceFen: Int64
-    ) {
-        self.drink = drink
-        self.size = size
-        self.sugar = sugar
-        self.ice = ice
-        self.toppings = toppings
-        self.quantity = quantity
-        self.unitPriceFen = unitPriceFen
-    }
-
-    /// `unitPriceFen × quantity`.
-    public var totalFen: Int64 { unitPriceFen * Int64(quantity) }
 }
 
 /// Where to bring an order.
@@ -148,7 +115,7 @@ public struct OrderDraft: Sendable, Equatable {
     /// The store making it.
     public var merchantID: String
     /// Priced lines.
-    public var items: [OrderItem]
+    public var items: [PricedLine]
     /// Card paying for it, if any.
     public var cardID: String?
     /// Delivery fee in fen.
@@ -162,7 +129,7 @@ public struct OrderDraft: Sendable, Equatable {
 
     /// Creates a draft.
     public init(
-        id: String, user: String, merchantID: String, items: [OrderItem], cardID: String?, deliveryFeeFen: Int64,
+        id: String, user: String, merchantID: String, items: [PricedLine], cardID: String?, deliveryFeeFen: Int64,
         address: DeliveryAddress, promisedAtMs: Int64, idempotency: ClaimKey
     ) {
         self.id = id
@@ -213,7 +180,7 @@ public struct Order: Sendable, Equatable {
     /// Sum of the lines, in fen.
     public var subtotalFen: Int64 { draft.subtotalFen }
     /// Cups in the order.
-    public var cups: Int { draft.items.reduce(0) { $0 + $1.quantity } }
+    public var cups: Int { draft.items.reduce(0) { $0 + $1.line.quantity } }
     /// What the customer pays: subtotal + delivery fee − discount.
     public var totalFen: Int64 { draft.subtotalFen + draft.deliveryFeeFen - discountFen }
 }

@@ -69,7 +69,7 @@ public struct PricedOrder: Sendable, Equatable {
     /// Metres from the store to the address.
     public var meters: Double
     /// Priced lines.
-    public var items: [OrderItem]
+    public var items: [PricedLine]
     /// Sum of the lines, in fen.
     public var subtotalFen: Int64
     /// Delivery fee, in fen.
@@ -254,7 +254,7 @@ public enum OrderDesk {
         guard store.isOpen(atMinute: localMinute(atMs: nowMs)) else { return .failure(.storeClosed(store.id)) }
         let meters = store.location.distance(to: GeoPoint(lat: request.address.lat, lng: request.address.lng))
         guard meters <= maxDeliveryMeters else { return .failure(.outOfRange(store: store.id, meters: Int(meters))) }
-        var items: [OrderItem] = []
+        var items: [PricedLine] = []
         var cups = 0
         for (index, line) in request.items.enumerated() {
             let priced: PricedLine
@@ -270,12 +270,8 @@ public enum OrderDesk {
                 return .failure(.outOfStock(index, item: missing, store: store.name))
             }
             let (unit, _) = store.price(priced)
-            let filled = priced.line
-            items.append(
-                OrderItem(
-                    drink: filled.drink, size: filled.size!.rawValue, sugar: filled.sugar!, ice: filled.ice!.rawValue,
-                    toppings: filled.toppings.map(\.rawValue), quantity: filled.quantity, unitPriceFen: unit))
-            cups += filled.quantity
+            items.append(PricedLine(line: priced.line, unitPriceFen: unit))
+            cups += line.quantity
         }
         let ready = readyAt(store: store, backlogCups: load.backlogCups, cups: cups, nowMs: nowMs)
         let travelMs = Int64(meters / riderMetersPerSecond * 1_000)

@@ -170,8 +170,8 @@ extension CampaignReport {
                 orders.merchant.append(merchants.number(order.draft.merchantID))
                 orders.cell.append(order.draft.address.cell)
                 for item in order.draft.items {
-                    orders.itemDrink.append(drinks.number(item.drink))
-                    orders.itemQuantity.append(Int32(item.quantity))
+                    orders.itemDrink.append(drinks.number(item.line.drink))
+                    orders.itemQuantity.append(Int32(item.line.quantity))
                 }
                 orders.itemStart.append(Int32(orders.itemDrink.count))
             case .orderChanged(let change):

@@ -125,7 +125,7 @@ struct OperatorController: Sendable {
             var drinks: [String: Int] = [:]
             for order in book.allOrders {
                 byState[order.state.rawValue, default: 0] += 1
-                for item in order.draft.items { drinks[item.drink, default: 0] += item.quantity }
+                for item in order.draft.items { drinks[item.line.drink, default: 0] += item.line.quantity }
             }
             let backlogs = directory.stores.prefix(2_000).map { book.unmadeCups(atMerchant: $0.id) }
             return (accounts: book.allAccounts, byState: byState, drinks: drinks, backlogs: backlogs)

@@ -233,14 +233,15 @@ struct OrderBody: Decodable {
 
 extension JSONWriter {
     /// An order line: `{"drink","size","sugar","ice","toppings","quantity","unit_price_fen"}`.
-    mutating func write(_ item: OrderItem) {
+    mutating func write(_ item: PricedLine) {
+        let line = item.line
         beginObject()
-        field("drink", item.drink)
-        field("size", item.size)
-        field("sugar", item.sugar)
-        field("ice", item.ice)
-        field("toppings", item.toppings)
-        field("quantity", item.quantity)
+        field("drink", line.drink)
+        if let size = line.size { field("size", size.rawValue) } else { null("size") }
+        if let sugar = line.sugar { field("sugar", sugar) } else { null("sugar") }
+        if let ice = line.ice { field("ice", ice.rawValue) } else { null("ice") }
+        field("toppings", line.toppings.map(\.rawValue))
+        field("quantity", line.quantity)
         field("unit_price_fen", item.unitPriceFen)
         endObject()
     }

@@ -47,9 +47,10 @@ struct ReportBenchmark {
         let draft = OrderDraft(
             id: id, user: owner, merchantID: store.id,
             items: [
-                OrderItem(
-                    drink: store.drinks[index % store.drinks.count], size: "large", sugar: 50, ice: "less", toppings: [],
-                    quantity: 1 + index % 2, unitPriceFen: 1_800)
+                PricedLine(
+                    line: OrderLine(
+                        drink: store.drinks[index % store.drinks.count], size: .large, sugar: 50, ice: .less, quantity: 1 + index % 2),
+                    unitPriceFen: 1_800)
             ],
             cardID: issue.cardID, deliveryFeeFen: 300,
             address: DeliveryAddress(lat: store.location.lat + 0.004, lng: store.location.lng + 0.003, text: "Benchmark Road \(index)"),

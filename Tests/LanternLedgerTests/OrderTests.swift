@@ -1,4 +1,5 @@
 import Foundation
+import LanternCatalog
 import Testing
 
 @testable import LanternLedger
@@ -10,7 +11,7 @@ func draft(_ id: String, user: String, card: String?, price: Int64 = 1_500, key:
     OrderDraft(
         id: id, user: user, merchantID: merchant,
         items: [
-            OrderItem(drink: "pearl milk tea", size: "medium", sugar: 70, ice: "less", toppings: [], quantity: 1, unitPriceFen: price)
+            PricedLine(line: OrderLine(drink: "pearl milk tea", size: .medium, sugar: 70, ice: .less), unitPriceFen: price)
         ],
         cardID: card, deliveryFeeFen: 300, address: DeliveryAddress(lat: 31.2, lng: 121.4, text: "1 Bund Road"),
         promisedAtMs: 0, idempotency: ClaimKey(key: key ?? "order-\(id)", digest: BodyDigest(high: 7, low: UInt64(price))))
@@ -119,7 +120,7 @@ extension LedgerBook {
     @Test func aStoresBacklogCountsCupsPlacedOrAcceptedUntilTheyAreMadeOrDropped() throws {
         var (book, journal) = bookWithCards([])
         var big = draft("o1", user: "ann", card: nil)
-        big.items[0].quantity = 3
+        big.items[0].line.quantity = 3
         _ = try book.place(big, journal: &journal).get()
         _ = try book.place(draft("o2", user: "bob", card: nil), journal: &journal).get()
         _ = try book.place(draft("o3", user: "cat", card: nil, merchant: "m2"), journal: &journal).get()

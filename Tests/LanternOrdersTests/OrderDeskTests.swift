@@ -28,8 +28,8 @@ func request(_ lines: [OrderLine], at point: GeoPoint, merchant: String? = nil) 
         #expect(priced.items.first?.unitPriceFen == 2_400)
         #expect(priced.subtotalFen == 4_800)
         #expect(priced.deliveryFeeFen == 300)
-        #expect(priced.items.first?.sugar == 70)
-        #expect(priced.items.first?.ice == "normal")
+        #expect(priced.items.first?.line.sugar == 70)
+        #expect(priced.items.first?.line.ice == .normal)
     }
 
     @Test func deliveryFeeGrowsPerStartedKilometreBeyondThree() {

@@ -30,7 +30,7 @@ struct ReportFixture {
     {
         let draft = OrderDraft(
             id: id, user: user, merchantID: stores[store].id,
-            items: [OrderItem(drink: drink, size: "medium", sugar: 50, ice: "less", toppings: [], quantity: cups, unitPriceFen: 1_500)],
+            items: [PricedLine(line: OrderLine(drink: drink, size: .medium, sugar: 50, ice: .less, quantity: cups), unitPriceFen: 1_500)],
             cardID: card, deliveryFeeFen: 500, address: DeliveryAddress(lat: 31.2304, lng: 121.4737, text: "1 Secret Road"),
             promisedAtMs: ms(seconds + promisedIn), idempotency: key)
         return .orderPlaced(Order(draft: draft, discountFen: card == nil ? 0 : 2_500, placedAtMs: ms(seconds)))

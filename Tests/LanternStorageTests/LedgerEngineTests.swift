@@ -1,5 +1,6 @@
 import LanternLab
 import Foundation
+import LanternCatalog
 import LanternLedger
 import Logging
 import PostgresNIO
@@ -464,7 +465,7 @@ func withScratchPostgres(_ body: (String) async throws -> Void) async throws {
                     try await engineB.prepareUser("alice", holding: card.id)
                     let draft = OrderDraft(
                         id: "o1", user: "alice", merchantID: "m1",
-                        items: [OrderItem(drink: "pearl milk tea", size: "large", sugar: 50, ice: "less", toppings: [], quantity: 1, unitPriceFen: 1_800)],
+                        items: [PricedLine(line: OrderLine(drink: "pearl milk tea", size: .large, sugar: 50, ice: .less), unitPriceFen: 1_800)],
                         cardID: card.id, deliveryFeeFen: 500, address: DeliveryAddress(lat: 31.2, lng: 121.5, text: "here"),
                         promisedAtMs: 0, idempotency: ClaimKey(key: "order-1", digest: BodyDigest(high: 2, low: 2)))
                     guard case .success = try await engineB.placeOrder(draft).result else {

@@ -81,12 +81,13 @@ package struct OrderService: Sendable {
         async throws -> (Order, replayed: Bool)
     {
         try await engine.prepareUser(user, holding: request.cardID)
-        let draft: OrderDraft
+        var draft: OrderDraft
         if let existing = try engine.read({ $0.orders(of: user).first { $0.draft.idempotency.key == key } }) {
-            guard existing.draft.idempotency.digest == digest else { throw LedgerError.idempotencyKeyReused }
-            // A retry (perhaps of an answer lost to a database failover): not priced again, since
-            // its card is spent now; the ledger replays the order once it is durable.
+            // A retry (perhaps of an answer lost to a database failover) is not priced again, since
+            // its card is spent now. The ledger alone judges it: the same body replays the order
+            // once it is durable, another body under the key is refused.
             draft = existing.draft
+            draft.idempotency.digest = digest
         } else {
             let priced = try quote(request, user: user).priced
             draft = OrderDraft(

@@ -102,14 +102,7 @@ struct CampaignController: Sendable {
 
     @Sendable func myCards(_ request: Request, context: LanternRequestContext) async throws -> Response {
         let identity = try context.require(.user)
-        let cards = try await engine.cards(of: identity.userID)
-        var json = JSONWriter()
-        json.beginObject()
-        json.beginArray("cards")
-        for card in cards { json.write(card) }
-        json.endArray()
-        json.endObject()
-        return json.response(status: .ok)
+        return JSONWriter.cards(try await engine.cards(of: identity.userID)).response(status: .ok)
     }
 
     @Sendable func queueStatus(_ request: Request, context: LanternRequestContext) async throws -> Response {
@@ -321,6 +314,17 @@ struct CampaignView: Encodable {
 }
 
 extension JSONWriter {
+    /// `{"cards":[…]}`: a user's cards, over HTTP and from the assistant's tools.
+    static func cards(_ cards: [Card]) -> JSONWriter {
+        var json = JSONWriter()
+        json.beginObject()
+        json.beginArray("cards")
+        for card in cards { json.write(card) }
+        json.endArray()
+        json.endObject()
+        return json
+    }
+
     /// A card as the API shows it: `{"id","campaign","kind","value_fen","issued_at","expires_at","state"}`.
     mutating func write(_ card: Card, key: String? = nil) {
         beginObject(key)

@@ -50,14 +50,7 @@ struct ToolCalls: ToolRunner {
             let (store, entries) = try await tools.menu(of: id)
             return (try Self.success(.menu(of: store, entries)), nil)
         case "my_cards":
-            let cards = try await tools.cards()
-            var json = JSONWriter()
-            json.beginObject()
-            json.beginArray("cards")
-            for card in cards { json.write(card) }
-            json.endArray()
-            json.endObject()
-            return (try Self.success(json), nil)
+            return (try Self.success(.cards(try await tools.cards())), nil)
         case "claim_card":
             switch try await tools.claimCard(campaign: arguments["campaign"]?.string, referralCode: arguments["referral_code"]?.string) {
             case .issued(let card):

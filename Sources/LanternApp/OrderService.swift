@@ -31,6 +31,21 @@ package struct OrderService: Sendable {
     /// Prices and routes `request` for `user`, with their card's discount.
     package func quote(_ request: OrderRequest, user: String) throws -> Quote {
         let now = clock()
+        let priced = try route(request, user: user, now: now)
+        var discount: Int64 = 0
+        if let card = request.cardID {
+            let amount = priced.subtotalFen + priced.deliveryFeeFen
+            switch try engine.read({ $0.cardDiscount(cardID: card, user: user, amountFen: amount, now: now) }) {
+            case .success(let value): discount = value
+            case .failure(let error): throw error
+            }
+        }
+        return Quote(priced: priced, cardID: request.cardID, discountFen: discount)
+    }
+
+    /// Routes `request` to a store (by the user's routing variant) and prices it from its menu;
+    /// a refusal names, for a store the customer named, another of its brand that can take it.
+    private func route(_ request: OrderRequest, user: String, now: Date) throws -> PricedOrder {
         var loadError: (any Error)?
         let directory = stores.directory
         let policy = experiments?.routing(cardID: request.cardID, user: user) ?? .soonest
@@ -64,15 +79,7 @@ package struct OrderService: Sendable {
             }
             throw Refusal(problem.code == "merchant_not_found" ? .notFound : .invalid, problem.code, message)
         }
-        var discount: Int64 = 0
-        if let card = request.cardID {
-            let amount = priced.subtotalFen + priced.deliveryFeeFen
-            switch try engine.read({ $0.cardDiscount(cardID: card, user: user, amountFen: amount, now: now) }) {
-            case .success(let value): discount = value
-            case .failure(let error): throw error
-            }
-        }
-        return Quote(priced: priced, cardID: request.cardID, discountFen: discount)
+        return priced
     }
 
     /// Prices, routes and places an order for `user`; a retry with the same key and body
@@ -89,7 +96,8 @@ package struct OrderService: Sendable {
             draft = existing.draft
             draft.idempotency.digest = digest
         } else {
-            let priced = try quote(request, user: user).priced
+            // The card's discount is the ledger's to decide, with the placement.
+            let priced = try route(request, user: user, now: clock())
             draft = OrderDraft(
                 id: Self.newOrderID(), user: user, merchantID: priced.store.id, items: priced.items,
                 cardID: request.cardID, deliveryFeeFen: priced.deliveryFeeFen, address: request.address,

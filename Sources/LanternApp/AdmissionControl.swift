@@ -81,7 +81,7 @@ public final class AdmissionControl: Sendable {
     private let signer: QueueTicketSigner
     private let clock: @Sendable () -> Date
     /// Saves of the paused set, one at a time (see `AdmissionPersistence.setPaused`).
-    package let pauseSaves = SerialSaves()
+    let pauseSaves = SerialSaves()
     /// Where an operator's fixed rate is saved for every node, when the rooms are shared.
     private let sharedRateStore = Mutex<(@Sendable (String, Double?) async throws -> Void)?>(nil)
 

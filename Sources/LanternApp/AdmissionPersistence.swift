@@ -11,11 +11,11 @@ import ServiceLifecycle
 public struct AdmissionPersistence: Service {
     /// Key of the state in the store.
     public static let stateKey = "admission"
-    package let admission: AdmissionControl
-    package let store: any LedgerStore
-    package let logger: Logger
+    let admission: AdmissionControl
+    let store: any LedgerStore
+    let logger: Logger
     /// Where this node's counters are saved: nodes sharing a database each keep their own.
-    package let key: String
+    let key: String
 
     /// Saves `admission`'s state to `store`; `node` names this node when it shares the store.
     public init(admission: AdmissionControl, store: any LedgerStore, logger: Logger, node: String? = nil) {

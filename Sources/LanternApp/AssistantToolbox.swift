@@ -83,10 +83,7 @@ package struct AssistantToolbox: OrderingTools {
     }
 
     package func quote(_ request: OrderRequest) async throws(ToolFailure) -> Quote {
-        try await run {
-            try await engine.prepareUser(user, holding: request.cardID)
-            return try orders.quote(request, user: user)
-        }
+        try await run(holding: request.cardID) { try orders.quote(request, user: user) }
     }
 
     package func place(_ request: OrderRequest, idempotencyKey key: String) async throws(ToolFailure) -> Order {
@@ -111,11 +108,11 @@ package struct AssistantToolbox: OrderingTools {
         try await run { try await orders.change(id, to: .cancelled, by: .user(user), eventLoop: eventLoop) }
     }
 
-    /// Runs `body` once the user's cards and orders are in memory, giving every refusal the
-    /// code and message the HTTP API answers for it.
-    private func run<T>(_ body: () async throws -> T) async throws(ToolFailure) -> T {
+    /// Runs `body` once the user's cards and orders (and `card`, when one is named) are in
+    /// memory, giving every refusal the code and message the HTTP API answers for it.
+    private func run<T>(holding card: String? = nil, _ body: () async throws -> T) async throws(ToolFailure) -> T {
         do {
-            try await engine.prepareUser(user)
+            try await engine.prepareUser(user, holding: card)
             return try await body()
         } catch {
             throw Self.failure(error)

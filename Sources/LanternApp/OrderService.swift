@@ -9,12 +9,12 @@ import NIOCore
 /// Prices come from the store's menu, routing from `OrderDesk`, discounts and placing from the
 /// ledger; callers translate what it answers.
 package struct OrderService: Sendable {
-    package let engine: LedgerEngine
-    package let stores: StoreService
-    package let events: OrderEvents
+    let engine: LedgerEngine
+    let stores: StoreService
+    let events: OrderEvents
     /// The experiments whose variants route some users' orders.
-    package var experiments: ExperimentService? = nil
-    package let clock: @Sendable () -> Date
+    var experiments: ExperimentService? = nil
+    let clock: @Sendable () -> Date
 
     /// Creates the service; with `experiments`, their routing variants apply to their users.
     package init(

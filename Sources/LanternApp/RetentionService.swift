@@ -12,11 +12,11 @@ import ServiceLifecycle
 /// the report's exports.
 package struct RetentionService: Service {
     /// Days raw events are kept.
-    package let days: Int
-    package let engine: LedgerEngine
-    package let sessions: AssistantSessions
-    package let logger: Logger
-    package let clock: @Sendable () -> Date
+    let days: Int
+    let engine: LedgerEngine
+    let sessions: AssistantSessions
+    let logger: Logger
+    let clock: @Sendable () -> Date
 
     /// Creates the sweeper, keeping raw events `days` days (0: for ever).
     package init(

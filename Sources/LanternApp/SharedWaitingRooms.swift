@@ -15,11 +15,11 @@ import ServiceLifecycle
 /// admitted earlier, to within a sync interval; tickets are signed with the shared secret, so
 /// every node honours every node's tickets.
 package struct SharedWaitingRooms: Service {
-    package let store: PostgresLedgerStore
-    package let engine: LedgerEngine
-    package let admission: AdmissionControl
-    package let logger: Logger
-    package let interval: Duration
+    let store: PostgresLedgerStore
+    let engine: LedgerEngine
+    let admission: AdmissionControl
+    let logger: Logger
+    let interval: Duration
 
     package init(
         store: PostgresLedgerStore, engine: LedgerEngine, admission: AdmissionControl, logger: Logger,

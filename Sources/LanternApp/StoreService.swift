@@ -7,10 +7,10 @@ import LanternStorage
 /// Stores as customers, the assistant and MCP see them: search, menus, live load. The
 /// controllers and the assistant's tools translate its answers; none of them computes these.
 package struct StoreService: Sendable {
-    package let engine: LedgerEngine
-    package let directory: MerchantDirectory
-    package let board: MerchantBoard
-    package let clock: @Sendable () -> Date
+    let engine: LedgerEngine
+    let directory: MerchantDirectory
+    let board: MerchantBoard
+    let clock: @Sendable () -> Date
 
     /// Creates the service over the ledger's orders, the city's stores and their merchants' board.
     package init(engine: LedgerEngine, directory: MerchantDirectory, board: MerchantBoard, clock: @escaping @Sendable () -> Date) {
@@ -90,7 +90,7 @@ package struct StoreService: Sendable {
         }
     }
 
-    /// The store with that id, or 404 `merchant_not_found`.
+    /// The store with that id; refused as not found (`merchant_not_found`) otherwise.
     package func store(id: String) throws -> Store {
         guard let store = directory.store(id: id) else { throw Refusal(.notFound, "merchant_not_found", "no store with id '\(id)'") }
         return store

@@ -715,10 +715,10 @@ enum Money {
     }
 }
 
-/// "预计 14:05 送达" from a time in milliseconds since 1970, in China time.
+/// "预计 14:05 送达" from a time in milliseconds since 1970, in the city's time.
 enum Clock {
     static func text(_ ms: Int64, zh: Bool) -> String {
-        let minute = Int((ms / 60_000 + 8 * 60) % 1_440)
+        let minute = OrderDesk.localMinute(atMs: ms)
         let clock = "\(minute / 60 < 10 ? "0" : "")\(minute / 60):\(minute % 60 < 10 ? "0" : "")\(minute % 60)"
         return zh ? "预计 \(clock) 送达" : "arriving around \(clock)"
     }

@@ -134,9 +134,4 @@ struct ClaimDesk: Sendable {
         if let unavailable = failure as? LedgerUnavailable { return ClaimAnswer(.unavailable(unavailable.description)) }
         return ClaimAnswer(APIError(.internalServerError, "internal_error", "something went wrong on our side"))
     }
-
-    /// What makes two claims "the same request": the campaign and the decoded body.
-    static func digest(campaign: String, body: ClaimBody) -> BodyDigest {
-        ClaimRequest.digest(campaign: campaign, referralCode: body.referralCode)
-    }
 }

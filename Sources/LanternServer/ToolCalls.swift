@@ -80,11 +80,10 @@ struct ToolCalls: ToolRunner {
         }
     }
 
-    /// An order's arguments read as `POST /v1/orders` reads its body, with the same checks.
+    /// An order's arguments read as `POST /v1/orders` reads its body, with the same checks
+    /// (`idempotency_key`, not a field of the body, is passed over like any unknown key).
     private static func request(_ arguments: JSONValue) throws -> OrderRequest {
-        var order = arguments
-        if let members = arguments.members { order = .object(members.filter { $0.0 != "idempotency_key" }) }
-        return try JSONBody.decode(OrderBody.self, from: Array(order.text.utf8)).request()
+        try JSONBody.decode(OrderBody.self, from: Array(arguments.text.utf8)).request()
     }
 
     /// A request as `quote_order`'s arguments, for a model to see what it quoted.

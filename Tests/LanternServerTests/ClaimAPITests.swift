@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import LanternApp
 import LanternLedger
 import LanternStorage
 import Testing
@@ -162,12 +163,12 @@ import Testing
     // Journals keep these digests to tell a replay from a reused key across restarts, so the
     // bytes hashed never change: the campaign, a zero, then a one and the referral code if any.
     @Test func aClaimsDigestIsSHA256OfItsCampaignAndReferralCode() {
-        #expect(ClaimDesk.digest(campaign: "spring", body: ClaimBody(referralCode: nil)) == expected(Array("spring".utf8) + [0]))
+        #expect(ClaimRequest.digest(campaign: "spring", referralCode: nil) == expected(Array("spring".utf8) + [0]))
         #expect(
-            ClaimDesk.digest(campaign: "spring", body: ClaimBody(referralCode: "bob"))
+            ClaimRequest.digest(campaign: "spring", referralCode: "bob")
                 == expected(Array("spring".utf8) + [0, 1] + Array("bob".utf8)))
         #expect(
-            ClaimDesk.digest(campaign: "spring", body: ClaimBody(referralCode: "bob"))
-                != ClaimDesk.digest(campaign: "spring", body: ClaimBody(referralCode: nil)))
+            ClaimRequest.digest(campaign: "spring", referralCode: "bob")
+                != ClaimRequest.digest(campaign: "spring", referralCode: nil))
     }
 }

@@ -243,12 +243,7 @@ public enum OfflineAssistant {
                 apply(item, to: &session.lines[index])
             }
         } else if parsed.items.contains(where: { $0.drink != nil }) {
-            session.lines = parsed.items.compactMap { item in
-                guard let drink = item.drink else { return nil }
-                var line = OrderLine(drink: drink)
-                apply(item, to: &line)
-                return line
-            }
+            session.lines = parsed.items.filter { $0.drink != nil }.map(\.line)
             session.offered = []
             session.notes = notes(parsed, zh: zh)
         } else if let options, !session.lines.isEmpty, options.hasOptions {
@@ -369,13 +364,15 @@ public enum OfflineAssistant {
     /// How far a typed address may be from the device before the assistant asks whether it is meant.
     static let addressCheckMetres: Double = 3_000
 
+    /// What a turn said of a drink, over the line already in the order.
     private static func apply(_ item: ParsedItem, to line: inout OrderLine) {
-        if let size = item.size { line.size = size }
-        if let sugar = item.sugar { line.sugar = sugar }
-        if let ice = item.ice { line.ice = ice }
-        for topping in item.toppings where !line.toppings.contains(topping) { line.toppings.append(topping) }
+        let said = item.line
+        if let size = said.size { line.size = size }
+        if let sugar = said.sugar { line.sugar = sugar }
+        if let ice = said.ice { line.ice = ice }
+        for topping in said.toppings where !line.toppings.contains(topping) { line.toppings.append(topping) }
         line.toppings.removeAll { item.removedToppings.contains($0) }
-        if let quantity = item.quantity { line.quantity = quantity }
+        if item.countSaid { line.quantity = said.quantity }
     }
 
     /// Whether a turn only changes drinks already in the order: each one named is there, none is
@@ -383,7 +380,7 @@ public enum OfflineAssistant {
     private static func isAmendment(_ parsed: ParsedOrder, of lines: [OrderLine]) -> Bool {
         !lines.isEmpty && !parsed.items.isEmpty
             && parsed.items.allSatisfy { item in
-                item.quantity == nil && item.hasOptions && lines.contains { $0.drink == item.drink }
+                !item.countSaid && item.hasOptions && lines.contains { $0.drink == item.drink }
             }
     }
 

@@ -1,41 +1,53 @@
 import LanternCatalog
 
-/// One drink as a sentence asked for it; `nil` where the customer said nothing.
+/// One drink as a sentence asked for it: the order line it said, and what it left unsaid.
+///
+/// The line is the one `OrderLine` the dialogue, pricing, ledger and API use; an option the
+/// sentence did not give stays `nil` in it. Only two things a line cannot say are kept beside it:
+/// whether a number of cups was said (the head-count and split rules turn on it), and toppings
+/// asked to be taken off an earlier line.
 public struct ParsedItem: Sendable, Equatable {
-    /// Canonical drink name; `nil` for "a milk tea" with no kind named.
-    public var drink: String?
-    /// Cup size.
-    public var size: CupSize?
-    /// Sugar percent, one of `sugarLevels`.
-    public var sugar: Int?
-    /// Ice or temperature.
-    public var ice: IceLevel?
-    /// Toppings asked for on top of the drink.
-    public var toppings: [Topping]
-    /// Cups; `nil` when no number was said (one cup).
-    public var quantity: Int?
+    /// The drink as an order line; an unnamed drink ("a milk tea") has an empty name, which the
+    /// catalog never prices.
+    public var line: OrderLine
+    /// Whether the sentence gave a number of cups; if not, the line holds one cup.
+    public var countSaid: Bool
     /// Toppings the customer asked to take off ("no pearls", "不要珍珠"): an edit of a drink named before.
-    public var removedToppings: [Topping] = []
+    public var removedToppings: [Topping]
     /// While parsing: the drink was named only as "milk tea", so a lone topping may say which.
     var namedMilkTea = false
 
-    /// Creates an item.
-    public init(
-        drink: String?, size: CupSize? = nil, sugar: Int? = nil, ice: IceLevel? = nil, toppings: [Topping] = [],
-        quantity: Int? = nil, removedToppings: [Topping] = []
-    ) {
+    /// Creates an item from the line it says.
+    public init(_ line: OrderLine, countSaid: Bool = true, removedToppings: [Topping] = []) {
+        self.line = line
+        self.countSaid = countSaid
         self.removedToppings = removedToppings
-        self.drink = drink
-        self.size = size
-        self.sugar = sugar
-        self.ice = ice
-        self.toppings = toppings
-        self.quantity = quantity
+    }
+
+    /// An item with nothing said but the drink, if any.
+    init(drink: String?) {
+        self.init(OrderLine(drink: drink ?? ""), countSaid: false)
+    }
+
+    /// Canonical drink name; `nil` for "a milk tea" with no kind named.
+    public var drink: String? {
+        get { line.drink.isEmpty ? nil : line.drink }
+        set { line.drink = newValue ?? "" }
+    }
+
+    /// Cups, when a number was said.
+    public var quantity: Int? {
+        get { countSaid ? line.quantity : nil }
+        set {
+            countSaid = newValue != nil
+            line.quantity = newValue ?? 1
+        }
     }
 
     /// Whether the sentence said anything about this drink besides naming it.
     var hasOptions: Bool {
-        size != nil || sugar != nil || ice != nil || !toppings.isEmpty || quantity != nil || !removedToppings.isEmpty
+        line.size != nil || line.sugar != nil || line.ice != nil || !line.toppings.isEmpty || countSaid
+            || !removedToppings.isEmpty
     }
 }
 
@@ -297,6 +309,23 @@ public enum OrderParser {
         var quantity: Int?
         var removed: [Topping] = []
 
+        /// The options a line holds, with no count.
+        init(_ line: OrderLine) {
+            self.init(size: line.size, sugar: line.sugar, ice: line.ice, toppings: line.toppings)
+        }
+
+        init(
+            size: CupSize? = nil, sugar: Int? = nil, ice: IceLevel? = nil, toppings: [Topping] = [], quantity: Int? = nil,
+            removed: [Topping] = []
+        ) {
+            self.size = size
+            self.sugar = sugar
+            self.ice = ice
+            self.toppings = toppings
+            self.quantity = quantity
+            self.removed = removed
+        }
+
         var isEmpty: Bool { size == nil && sugar == nil && ice == nil && toppings.isEmpty && quantity == nil && removed.isEmpty }
 
         /// These options, then `later` over them.
@@ -305,21 +334,21 @@ public enum OrderParser {
             apply(to: &item)
             later.apply(to: &item)
             return Options(
-                size: item.size, sugar: item.sugar, ice: item.ice, toppings: item.toppings, quantity: item.quantity,
-                removed: item.removedToppings)
+                size: item.line.size, sugar: item.line.sugar, ice: item.line.ice, toppings: item.line.toppings,
+                quantity: item.quantity, removed: item.removedToppings)
         }
 
         func apply(to item: inout ParsedItem) {
-            if let size { item.size = size }
-            if let sugar { item.sugar = sugar }
-            if let ice { item.ice = ice }
+            if let size { item.line.size = size }
+            if let sugar { item.line.sugar = sugar }
+            if let ice { item.line.ice = ice }
             if let quantity { item.quantity = quantity }
-            for topping in toppings where !item.toppings.contains(topping) {
-                item.toppings.append(topping)
+            for topping in toppings where !item.line.toppings.contains(topping) {
+                item.line.toppings.append(topping)
                 item.removedToppings.removeAll { $0 == topping }
             }
             for topping in removed {
-                item.toppings.removeAll { $0 == topping }
+                item.line.toppings.removeAll { $0 == topping }
                 if !item.removedToppings.contains(topping) { item.removedToppings.append(topping) }
             }
         }
@@ -363,8 +392,8 @@ public enum OrderParser {
             }
             let last = order.items[index]
             // An option the last drink already has starts the next drink: 一杯珍珠奶茶一杯芋泥奶茶.
-            let clashes = (options.size != nil && last.size != nil) || (options.sugar != nil && last.sugar != nil)
-                || (options.ice != nil && last.ice != nil) || (options.quantity != nil && last.quantity != nil)
+            let clashes = (options.size != nil && last.line.size != nil) || (options.sugar != nil && last.line.sugar != nil)
+                || (options.ice != nil && last.line.ice != nil) || (options.quantity != nil && last.countSaid)
             if clashes {
                 afterSeparator = true
                 if options.quantity != nil { clashedCount = true }
@@ -551,18 +580,10 @@ public enum OrderParser {
         else { return items }
         let named = items[(head + 1)...]
         guard named.allSatisfy({ $0.drink != nil }), named.reduce(0, { $0 + ($1.quantity ?? 1) }) == count else { return items }
-        var heading = Options()
-        heading.size = items[head].size
-        heading.sugar = items[head].sugar
-        heading.ice = items[head].ice
-        heading.toppings = items[head].toppings
+        let heading = Options(items[head].line)
         var result = Array(items[..<head])
         for var item in named {
-            var own = Options()
-            own.size = item.size
-            own.sugar = item.sugar
-            own.ice = item.ice
-            own.toppings = item.toppings
+            var own = Options(item.line)
             own.quantity = item.quantity
             item = ParsedItem(drink: item.drink)
             heading.merging(own).apply(to: &item)
@@ -573,14 +594,14 @@ public enum OrderParser {
 
     /// "加珍珠的奶茶" is pearl milk tea, "milk tea with red bean" red bean milk tea.
     private static func resolveMilkTea(_ item: ParsedItem) -> ParsedItem {
-        guard item.drink == nil, item.namedMilkTea, item.toppings.count == 1 else { return item }
+        guard item.drink == nil, item.namedMilkTea, item.line.toppings.count == 1 else { return item }
         var resolved = item
-        switch item.toppings[0] {
+        switch item.line.toppings[0] {
         case .pearls: resolved.drink = "pearl milk tea"
         case .redBean: resolved.drink = "red bean milk tea"
         default: return item
         }
-        resolved.toppings = []
+        resolved.line.toppings = []
         return resolved
     }
 
@@ -796,14 +817,14 @@ extension OrderParser {
         for (index, item) in order.items.enumerated() {
             if index > 0 { out += "," }
             out += "{\"drink\":" + (item.drink.map(quoted) ?? "null")
-            out += ",\"size\":" + (item.size.map { quoted($0.rawValue) } ?? "null")
-            out += ",\"sugar\":" + (item.sugar.map(String.init) ?? "null")
-            out += ",\"ice\":" + (item.ice.map { quoted($0.rawValue) } ?? "null")
-            out += ",\"toppings\":[" + item.toppings.map { quoted($0.rawValue) }.joined(separator: ",") + "]"
+            out += ",\"size\":" + (item.line.size.map { quoted($0.rawValue) } ?? "null")
+            out += ",\"sugar\":" + (item.line.sugar.map(String.init) ?? "null")
+            out += ",\"ice\":" + (item.line.ice.map { quoted($0.rawValue) } ?? "null")
+            out += ",\"toppings\":[" + item.line.toppings.map { quoted($0.rawValue) }.joined(separator: ",") + "]"
             if !item.removedToppings.isEmpty {
                 out += ",\"removed_toppings\":[" + item.removedToppings.map { quoted($0.rawValue) }.joined(separator: ",") + "]"
             }
-            out += ",\"quantity\":\(item.quantity ?? 1)}"
+            out += ",\"quantity\":\(item.line.quantity)}"
         }
         out += "]"
         if let store = order.store { out += ",\"store\":" + quoted(store) }

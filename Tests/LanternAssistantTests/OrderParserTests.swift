@@ -4,12 +4,12 @@ import Testing
 
 @testable import LanternAssistant
 
-/// One labelled sentence of the corpus: the text, the items a person reads in it, the brand it
-/// names, and the kind of sentence it is.
+/// One labelled sentence of the corpus: the text, the order lines a person reads in it (an
+/// unnamed drink with an empty name), the brand it names, and the kind of sentence it is.
 struct LabelledSentence: CustomStringConvertible {
     var kind: String
     var text: String
-    var items: [ParsedItem]
+    var items: [OrderLine]
     var store: String?
 
     var description: String { text }
@@ -34,12 +34,12 @@ struct LabelledSentence: CustomStringConvertible {
         let kind = String(line[line.index(after: line.startIndex)..<close])
         let halves = line[line.index(close, offsetBy: 2)...].components(separatedBy: " => ")
         let labelAndStore = halves[1].components(separatedBy: " @ ")
-        let items = labelAndStore[0].components(separatedBy: " ;; ").map { item -> ParsedItem in
+        let items = labelAndStore[0].components(separatedBy: " ;; ").map { item -> OrderLine in
             let fields = item.components(separatedBy: " | ").map { $0.trimmingCharacters(in: .whitespaces) }
             let head = fields[0].split(separator: " ", maxSplits: 1).map(String.init)
             func optional(_ text: String) -> String? { text == "-" ? nil : text }
-            return ParsedItem(
-                drink: optional(head[1]),
+            return OrderLine(
+                drink: optional(head[1]) ?? "",
                 size: optional(fields[1]).map { CupSize(rawValue: $0)! },
                 sugar: optional(fields[2]).map { Int($0)! },
                 ice: optional(fields[3]).map { IceLevel(rawValue: $0)! },
@@ -90,14 +90,10 @@ struct CorpusScore {
     }
 }
 
-/// Quantity 1 said and quantity left unsaid are the same order.
-func sameOrder(_ parsed: [ParsedItem], _ expected: [ParsedItem]) -> Bool {
-    guard parsed.count == expected.count else { return false }
-    return zip(parsed, expected).allSatisfy { got, want in
-        var got = got
-        got.quantity = got.quantity ?? 1
-        return got == want
-    }
+/// The lines a person reads, and nothing taken off: an unsaid count is one cup in the line, as a
+/// person reads it.
+func sameOrder(_ parsed: [ParsedItem], _ expected: [OrderLine]) -> Bool {
+    parsed.map(\.line) == expected && parsed.allSatisfy { $0.removedToppings.isEmpty }
 }
 
 @Suite("Offline order parser")
@@ -152,7 +148,7 @@ struct OrderParserTests {
         #expect(street.address == "5 Mlik Street")
         // "your" is one letter from "four", "tall" from "all": a four-letter word is never read as another by a changed letter.
         let your = OrderParser.parse("can I have your pearl milk tea, tall")
-        #expect(your.items == [ParsedItem(drink: "pearl milk tea", quantity: nil)])
+        #expect(your.items == [ParsedItem(OrderLine(drink: "pearl milk tea"), countSaid: false)])
         #expect(your.guesses.isEmpty)
         // 白桃乌龙 is a name of its own, not a mistyped 百…
         #expect(OrderParser.parse("白桃乌龙").guesses.isEmpty)
@@ -161,13 +157,13 @@ struct OrderParserTests {
     @Test("The issue's examples parse exactly as written there")
     func issueExamples() {
         let pearl = OrderParser.parse("帮我点两杯大杯珍珠奶茶，少糖去冰")
-        #expect(pearl.items == [ParsedItem(drink: "pearl milk tea", size: .large, sugar: 70, ice: IceLevel.none, quantity: 2)])
+        #expect(pearl.items == [ParsedItem(OrderLine(drink: "pearl milk tea", size: .large, sugar: 70, ice: IceLevel.none, quantity: 2))])
         let taro = OrderParser.parse("a medium taro milk tea with pudding, half sugar, less ice")
-        #expect(taro.items == [ParsedItem(drink: "taro milk tea", size: .medium, sugar: 50, ice: .less, toppings: [.pudding], quantity: 1)])
+        #expect(taro.items == [ParsedItem(OrderLine(drink: "taro milk tea", size: .medium, sugar: 50, ice: .less, toppings: [.pudding], quantity: 1))])
         let two = OrderParser.parse("杨枝甘露大杯 + 柠檬水两杯去冰")
         #expect(two.items == [
-            ParsedItem(drink: "mango pomelo sago", size: .large),
-            ParsedItem(drink: "fresh lemon water", ice: IceLevel.none, quantity: 2),
+            ParsedItem(OrderLine(drink: "mango pomelo sago", size: .large), countSaid: false),
+            ParsedItem(OrderLine(drink: "fresh lemon water", ice: IceLevel.none, quantity: 2)),
         ])
     }
 
@@ -200,17 +196,17 @@ struct OrderParserTests {
     func brandsAreStores() {
         let english = OrderParser.parse("a jasmine green tea no sugar from Moon Pearl, deliver to 200 Nanjing East Road")
         #expect(english.store == "Moon Pearl")
-        #expect(english.items == [ParsedItem(drink: "jasmine green tea", sugar: 0, quantity: 1)])
+        #expect(english.items == [ParsedItem(OrderLine(drink: "jasmine green tea", sugar: 0, quantity: 1))])
         #expect(english.address == "200 Nanjing East Road")
         let possessive = OrderParser.parse("Moon Pearl's taro milk tea, half sugar")
         #expect(possessive.store == "Moon Pearl")
-        #expect(possessive.items == [ParsedItem(drink: "taro milk tea", sugar: 50)])
+        #expect(possessive.items == [ParsedItem(OrderLine(drink: "taro milk tea", sugar: 50), countSaid: false)])
         let chinese = OrderParser.parse("月珠的芋泥奶茶少冰")
         #expect(chinese.store == "Moon Pearl")
-        #expect(chinese.items == [ParsedItem(drink: "taro milk tea", ice: .less)])
+        #expect(chinese.items == [ParsedItem(OrderLine(drink: "taro milk tea", ice: .less), countSaid: false)])
         let marked = OrderParser.parse("在云杯点两杯珍珠奶茶")
         #expect(marked.store == "Cloud Cup")
-        #expect(marked.items == [ParsedItem(drink: "pearl milk tea", quantity: 2)])
+        #expect(marked.items == [ParsedItem(OrderLine(drink: "pearl milk tea", quantity: 2))])
     }
 
     @Test("Counts in words and digits, colloquial and large, are read as said",
@@ -224,23 +220,23 @@ struct OrderParserTests {
         arguments: [("珍珠奶茶M杯", CupSize.medium), ("珍珠奶茶 L 杯", .large), ("taro milk tea size L", .large),
                     ("an M size lemon water", .medium), ("芋泥奶茶size要M", .medium)])
     func sizeLetters(text: String, size: CupSize) {
-        #expect(OrderParser.parse(text).items.map(\.size) == [size], "\(text)")
+        #expect(OrderParser.parse(text).items.map(\.line.size) == [size], "\(text)")
     }
 
     @Test("A later clause naming an earlier drink amends it; another cup of it is a new line")
     func references() {
         let chinese = OrderParser.parse("一杯芝士乌龙一杯柠檬红茶，芝士乌龙要少冰")
         #expect(chinese.items == [
-            ParsedItem(drink: "cheese foam oolong", ice: .less, quantity: 1), ParsedItem(drink: "lemon black tea", quantity: 1),
+            ParsedItem(OrderLine(drink: "cheese foam oolong", ice: .less, quantity: 1)), ParsedItem(OrderLine(drink: "lemon black tea", quantity: 1)),
         ])
         let english = OrderParser.parse("a large pearl milk tea and a lemon tea, the pearl milk tea with less sugar")
         #expect(english.items == [
-            ParsedItem(drink: "pearl milk tea", size: .large, sugar: 70, quantity: 1), ParsedItem(drink: "lemon black tea", quantity: 1),
+            ParsedItem(OrderLine(drink: "pearl milk tea", size: .large, sugar: 70, quantity: 1)), ParsedItem(OrderLine(drink: "lemon black tea", quantity: 1)),
         ])
         let another = OrderParser.parse("a pearl milk tea, and another pearl milk tea with no ice")
         #expect(another.items.count == 2)
-        #expect(another.items.last?.ice == IceLevel.none)
-        #expect(another.items.first?.ice == nil)
+        #expect(another.items.last?.line.ice == IceLevel.none)
+        #expect(another.items.first?.line.ice == nil)
         let again = OrderParser.parse("一杯珍珠奶茶，再来一杯珍珠奶茶去冰")
         #expect(again.items.count == 2)
     }
@@ -248,35 +244,35 @@ struct OrderParserTests {
     @Test("An option for every cup reaches every line, also the lines a split makes and options said before 'both'")
     func distribution() {
         let large = [
-            ParsedItem(drink: "taro milk tea", size: .large, toppings: [.pudding], quantity: 1),
-            ParsedItem(drink: "taro milk tea", size: .large, toppings: [.coconutJelly], quantity: 1),
+            ParsedItem(OrderLine(drink: "taro milk tea", size: .large, toppings: [.pudding], quantity: 1)),
+            ParsedItem(OrderLine(drink: "taro milk tea", size: .large, toppings: [.coconutJelly], quantity: 1)),
         ]
         #expect(OrderParser.parse("两杯芋泥奶茶，一杯加布丁一杯加椰果，都要大杯").items == large)
         #expect(OrderParser.parse("two taro milk teas, one with pudding and one with coconut jelly, both large").items == large)
         #expect(OrderParser.parse("one taro milk tea no ice and one pearl milk tea, half sugar for both").items == [
-            ParsedItem(drink: "taro milk tea", sugar: 50, ice: IceLevel.none, quantity: 1),
-            ParsedItem(drink: "pearl milk tea", sugar: 50, quantity: 1),
+            ParsedItem(OrderLine(drink: "taro milk tea", sugar: 50, ice: IceLevel.none, quantity: 1)),
+            ParsedItem(OrderLine(drink: "pearl milk tea", sugar: 50, quantity: 1)),
         ])
-        #expect(OrderParser.parse("草莓果茶两杯，都少糖").items == [ParsedItem(drink: "strawberry fruit tea", sugar: 70, quantity: 2)])
+        #expect(OrderParser.parse("草莓果茶两杯，都少糖").items == [ParsedItem(OrderLine(drink: "strawberry fruit tea", sugar: 70, quantity: 2))])
     }
 
     @Test("A topping said alone is an edit: added or taken off, never a new drink")
     func toppingEdits() {
-        #expect(OrderParser.parse("add pearls").items == [ParsedItem(drink: nil, toppings: [.pearls])])
-        #expect(OrderParser.parse("加珍珠").items == [ParsedItem(drink: nil, toppings: [.pearls])])
-        #expect(OrderParser.parse("no pudding").items == [ParsedItem(drink: nil, removedToppings: [.pudding])])
-        #expect(OrderParser.parse("不加珍珠了").items == [ParsedItem(drink: nil, removedToppings: [.pearls])])
-        #expect(OrderParser.parse("去掉椰果").items == [ParsedItem(drink: nil, removedToppings: [.coconutJelly])])
+        #expect(OrderParser.parse("add pearls").items == [ParsedItem(OrderLine(drink: "", toppings: [.pearls]), countSaid: false)])
+        #expect(OrderParser.parse("加珍珠").items == [ParsedItem(OrderLine(drink: "", toppings: [.pearls]), countSaid: false)])
+        #expect(OrderParser.parse("no pudding").items == [ParsedItem(OrderLine(drink: ""), countSaid: false, removedToppings: [.pudding])])
+        #expect(OrderParser.parse("不加珍珠了").items == [ParsedItem(OrderLine(drink: ""), countSaid: false, removedToppings: [.pearls])])
+        #expect(OrderParser.parse("去掉椰果").items == [ParsedItem(OrderLine(drink: ""), countSaid: false, removedToppings: [.coconutJelly])])
         // A milk tea named with one topping is still the drink that topping names.
         #expect(OrderParser.parse("加珍珠的奶茶").items.map(\.drink) == ["pearl milk tea"])
-        #expect(OrderParser.parse("a pearl milk tea with no ice").items == [ParsedItem(drink: "pearl milk tea", ice: IceLevel.none, quantity: 1)])
+        #expect(OrderParser.parse("a pearl milk tea with no ice").items == [ParsedItem(OrderLine(drink: "pearl milk tea", ice: IceLevel.none, quantity: 1))])
     }
 
     @Test("Choices: 第二个 and the second one")
     func choices() {
         #expect(OrderParser.parse("第二个，少糖").choice == 2)
         #expect(OrderParser.parse("the third one please").choice == 3)
-        #expect(OrderParser.parse("第二个，少糖").items == [ParsedItem(drink: nil, sugar: 70)])
+        #expect(OrderParser.parse("第二个，少糖").items == [ParsedItem(OrderLine(drink: "", sugar: 70), countSaid: false)])
     }
 
     @Test("Edit distance counts swaps as one and gives up past the limit")

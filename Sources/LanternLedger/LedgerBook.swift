@@ -43,7 +43,12 @@ public struct LedgerViolation: Error, Sendable, CustomStringConvertible {
     public var description: String
 }
 
-/// The live state of one campaign: its definition, budget accounting and card holders.
+/// The live state of one campaign: its definition and budget accounting.
+///
+/// A plain value that is cheap to hand out of the ledger's lock: the card holders live in the
+/// book beside it (`LedgerBook.holders`), so a copy held by a reader (the dashboard, the
+/// history sampler) never shares the holder table that the next claim writes to, which would
+/// make that claim copy the whole table under the lock.
 public struct CampaignAccount: Sendable {
     /// The campaign definition.
     public internal(set) var campaign: Campaign
@@ -57,7 +62,6 @@ public struct CampaignAccount: Sendable {
     public internal(set) var cardsIssued: Int
     /// When the cards expired, once they have.
     public internal(set) var cardsExpiredAt: Date?
-    var holders: [String: Holding]
     /// Budget this node may still issue from, when several nodes share the campaign through
     /// budget leases; nil on a single node, where the whole remaining budget is its own.
     public internal(set) var allowanceFen: Int64?
@@ -67,36 +71,20 @@ public struct CampaignAccount: Sendable {
     /// Value of the cards this node decided, ever: the lease keeper reads its claim rate from it.
     public internal(set) var issuedHereFen: Int64 = 0
 
-    init(campaign: Campaign, reservingHolders: Bool = true) {
+    init(campaign: Campaign) {
         self.campaign = campaign
         self.remainingFen = campaign.budgetFen
         self.outstandingFen = 0
         self.spentFen = 0
         self.cardsIssued = 0
         self.cardsExpiredAt = nil
-        self.holders = [:]
-        // A flash crowd fills this table in minutes; growing it step by step rehashes every
-        // holder at each doubling under the ledger's lock. The budget bounds how many holders
-        // there can be, and that (up to a cap) is reserved. Hashing spreads the first holders
-        // over the whole table, so its memory is resident after the first few tens of thousands
-        // of claims (about 120 MB at the cap), not in proportion to the holders.
-        // A shared node's cache is bounded by its own limit instead, and grows as it fills.
-        guard reservingHolders else { return }
-        let possibleHolders = campaign.budgetFen / max(campaign.cardValueFen, 1)
-        holders.reserveCapacity(Int(min(possibleHolders, Self.reservedHolders)))
     }
-
-    /// Most card holders reserved for up front; a campaign that outgrows it grows as usual.
-    static let reservedHolders: Int64 = 1_000_000
 
     /// What this node may issue: its lease allowance when it shares the campaign, else the remaining budget.
     var available: Int64 { allowanceFen ?? remainingFen }
 
-    /// Number of users holding at least one card.
-    public var holderCount: Int { holders.count }
-
-    /// Every way this account breaks the ledger's invariants (empty when healthy).
-    public func invariantViolations() -> [String] {
+    /// Every way this account and its holders break the ledger's invariants (empty when healthy).
+    func invariantViolations(holders: [String: Holding]) -> [String] {
         var problems: [String] = []
         let id = campaign.id
         if remainingFen + outstandingFen + spentFen != campaign.budgetFen {
@@ -124,8 +112,8 @@ public struct CampaignAccount: Sendable {
         return problems
     }
 
-    /// Every card of `owner` in this campaign, oldest first.
-    public func cards(of owner: String) -> [Card] {
+    /// Every card of `owner` among `holders`, oldest first.
+    func cards(of owner: String, holders: [String: Holding]) -> [Card] {
         guard let holding = holders[owner] else { return [] }
         return holding.entries.enumerated().map { $1.card(campaign: campaign, owner: owner, ordinal: $0) }
     }
@@ -189,6 +177,8 @@ public struct LedgerBook: Sendable {
     public static let maxRememberedRefusals = 1_000_000
 
     var accounts: [CampaignAccount] = []
+    /// Each campaign's card holders by user, at the campaign's index in `accounts`.
+    var holders: [[String: Holding]] = []
     var accountIndex: [String: Int] = [:]
     var refusals: [IdempotencyIndex: Refusal] = [:]
     var orders: [String: Order] = [:]
@@ -222,12 +212,50 @@ public struct LedgerBook: Sendable {
     /// The campaign with that id, with its live accounting.
     public func account(_ id: String) -> CampaignAccount? { accountIndex[id].map { accounts[$0] } }
 
+    /// Adds a campaign's account and an empty holder table for it; returns its index.
+    mutating func open(_ account: CampaignAccount, reservingHolders: Bool) -> Int {
+        let index = accounts.count
+        accountIndex[account.campaign.id] = index
+        accounts.append(account)
+        var table: [String: Holding] = [:]
+        // A flash crowd fills this table in minutes; growing it step by step rehashes every
+        // holder at each doubling under the ledger's lock. The budget bounds how many holders
+        // there can be, and that (up to a cap) is reserved. Hashing spreads the first holders
+        // over the whole table, so its memory is resident after the first few tens of thousands
+        // of claims (about 120 MB at the cap), not in proportion to the holders.
+        // A shared node's cache is bounded by its own limit instead, and grows as it fills.
+        if reservingHolders {
+            let possibleHolders = account.campaign.budgetFen / max(account.campaign.cardValueFen, 1)
+            table.reserveCapacity(Int(min(possibleHolders, Self.reservedHolders)))
+        }
+        holders.append(table)
+        return index
+    }
+
+    /// Most card holders reserved for up front; a campaign that outgrows it grows as usual.
+    static let reservedHolders: Int64 = 1_000_000
+
+    /// Number of users holding at least one card in `campaign` (in a cache: held in memory).
+    public func holderCount(of campaign: String) -> Int { accountIndex[campaign].map { holders[$0].count } ?? 0 }
+
+    /// Every way `campaign`'s account breaks the ledger's invariants (empty when healthy).
+    public func invariantViolations(of campaign: String) -> [String] {
+        guard let index = accountIndex[campaign] else { return ["\(campaign): no such campaign"] }
+        return accounts[index].invariantViolations(holders: holders[index])
+    }
+
+    /// Every card of `owner` in `campaign`, oldest first.
+    public func cards(of owner: String, in campaign: String) -> [Card] {
+        guard let index = accountIndex[campaign] else { return [] }
+        return accounts[index].cards(of: owner, holders: holders[index])
+    }
+
     /// Every campaign, in creation order.
     public var allAccounts: [CampaignAccount] { accounts }
 
     /// Every card `user` holds, across campaigns, oldest first within each campaign.
     public func cards(of user: String) -> [Card] {
-        accounts.flatMap { $0.cards(of: user) }
+        accounts.indices.flatMap { accounts[$0].cards(of: user, holders: holders[$0]) }
     }
 
     // MARK: Decisions
@@ -239,7 +267,7 @@ public struct LedgerBook: Sendable {
         _ request: ClaimRequest, now: Date, batch: UInt64, appendingTo journal: inout [LedgerEvent]
     ) -> ClaimDecision {
         let index = accountIndex[request.campaign]
-        if let index, let holding = accounts[index].holders[request.user], let claim = holding.claim,
+        if let index, let holding = holders[index][request.user], let claim = holding.claim,
             claim.key == request.claimKey.key
         {
             guard claim.digest == request.claimKey.digest else { return .decided(.refused(.idempotencyKeyReused)) }
@@ -259,7 +287,7 @@ public struct LedgerBook: Sendable {
         let value = campaign.cardValueFen
         var bonusTo: String?
         var bonusOrdinal = 0
-        if let referrer = request.referralCode, let held = accounts[index].holders[referrer]?.count,
+        if let referrer = request.referralCode, let held = holders[index][referrer]?.count,
             held < campaign.maxCardsPerUser, accounts[index].available >= 2 * value
         {
             bonusTo = referrer
@@ -290,7 +318,7 @@ public struct LedgerBook: Sendable {
             return .campaignNotActive(campaign.id)
         }
         if request.referralCode == request.user { return .selfReferral }
-        guard accounts[index].holders[request.user] == nil else { return .cardLimitReached }
+        guard holders[index][request.user] == nil else { return .cardLimitReached }
         guard accounts[index].available >= campaign.cardValueFen else {
             let account = accounts[index]
             return account.allowanceFen != nil && account.budgetElsewhereFen >= campaign.cardValueFen
@@ -370,14 +398,13 @@ public struct LedgerBook: Sendable {
             guard accountIndex[campaign.id] == nil else {
                 throw LedgerViolation(description: "campaign \(campaign.id) created twice")
             }
-            accountIndex[campaign.id] = accounts.count
-            var account = CampaignAccount(campaign: campaign, reservingHolders: !isCache)
+            var account = CampaignAccount(campaign: campaign)
             // A node sharing the database issues only what its lease grants it.
             if isCache {
                 account.allowanceFen = 0
                 account.budgetElsewhereFen = campaign.budgetFen
             }
-            accounts.append(account)
+            _ = open(account, reservingHolders: !isCache)
         case .campaignUpdated(let campaign):
             guard let index = accountIndex[campaign.id] else {
                 throw LedgerViolation(description: "update of unknown campaign \(campaign.id)")
@@ -401,7 +428,7 @@ public struct LedgerBook: Sendable {
             guard let index = accountIndex[id] else {
                 throw LedgerViolation(description: "expiry of unknown campaign \(id)")
             }
-            accounts[index].holders = accounts[index].holders.mapValues { holding in
+            holders[index] = holders[index].mapValues { holding in
                 var holding = holding
                 holding.updateEach { if $0.state == .active { $0.state = .expired } }
                 return holding
@@ -419,7 +446,7 @@ public struct LedgerBook: Sendable {
             throw LedgerViolation(description: "card \(cardID) of unknown campaign")
         }
         let account = accounts[index]
-        let held = account.holders[issue.owner]?.count ?? 0
+        let held = holders[index][issue.owner]?.count ?? 0
         guard issue.ordinal == held else {
             throw LedgerViolation(description: "card \(cardID) issued out of order or twice (user held \(held))")
         }
@@ -436,7 +463,7 @@ public struct LedgerBook: Sendable {
             throw LedgerViolation(description: "card \(cardID) issued after the campaign's cards expired")
         }
         if issue.kind == .referral {
-            guard let referee = issue.counterpart, referee != issue.owner, account.holders[referee] != nil else {
+            guard let referee = issue.counterpart, referee != issue.owner, holders[index][referee] != nil else {
                 throw LedgerViolation(description: "referral card \(cardID) has no valid new user behind it")
             }
         }
@@ -447,10 +474,10 @@ public struct LedgerBook: Sendable {
     mutating func insert(_ issue: CardIssue, into index: Int, batch: UInt64) {
         let entry = CardEntry(kind: issue.kind, valueFen: issue.valueFen, issuedAtMs: issue.issuedAtMs, state: .active)
         if issue.ordinal == 0 {
-            accounts[index].holders[issue.owner] = Holding(
+            holders[index][issue.owner] = Holding(
                 first: entry, claim: issue.claim, batch: batch, referralBonus: issue.counterpart != nil)
         } else {
-            accounts[index].holders[issue.owner]!.more.append(entry)
+            holders[index][issue.owner]!.more.append(entry)
         }
         accounts[index].remainingFen -= issue.valueFen
         accounts[index].outstandingFen += issue.valueFen
@@ -506,12 +533,12 @@ extension LedgerBook {
         guard parts.count == 3, let index = accountIndex[String(parts[0])], let ordinal = Int(parts[2]), ordinal >= 0
         else { return nil }
         let owner = String(parts[1])
-        guard let holding = accounts[index].holders[owner], ordinal < holding.count else { return nil }
+        guard let holding = holders[index][owner], ordinal < holding.count else { return nil }
         return (index, owner, ordinal)
     }
 
     func entry(_ place: (account: Int, owner: String, ordinal: Int)) -> CardEntry {
-        let holding = accounts[place.account].holders[place.owner]!
+        let holding = holders[place.account][place.owner]!
         return place.ordinal == 0 ? holding.first : holding.more[place.ordinal - 1]
     }
 
@@ -519,9 +546,9 @@ extension LedgerBook {
         _ state: CardState, of place: (account: Int, owner: String, ordinal: Int)
     ) {
         if place.ordinal == 0 {
-            accounts[place.account].holders[place.owner]!.first.state = state
+            holders[place.account][place.owner]!.first.state = state
         } else {
-            accounts[place.account].holders[place.owner]!.more[place.ordinal - 1].state = state
+            holders[place.account][place.owner]!.more[place.ordinal - 1].state = state
         }
     }
 

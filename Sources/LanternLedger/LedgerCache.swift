@@ -104,14 +104,12 @@ extension LedgerBook {
             else { return }
             accounts[index].campaign = snapshot.campaign
         } else {
-            index = accounts.count
-            accountIndex[snapshot.campaign.id] = index
-            var account = CampaignAccount(campaign: snapshot.campaign, reservingHolders: false)
+            var account = CampaignAccount(campaign: snapshot.campaign)
             account.allowanceFen = 0
-            accounts.append(account)
+            index = open(account, reservingHolders: false)
         }
         if snapshot.cardsExpiredAt != nil, accounts[index].cardsExpiredAt == nil {
-            accounts[index].holders = accounts[index].holders.mapValues { holding in
+            holders[index] = holders[index].mapValues { holding in
                 var holding = holding
                 holding.updateEach { if $0.state == .active { $0.state = .expired } }
                 return holding
@@ -150,10 +148,10 @@ extension LedgerBook {
         let byCampaign = Dictionary(grouping: records.cards, by: \.issue.campaign)
         for (campaign, cards) in byCampaign {
             guard let index = accountIndex[campaign] else { continue }
-            if let held = accounts[index].holders[records.user], held.count >= cards.count { continue }
+            if let held = holders[index][records.user], held.count >= cards.count { continue }
             let sorted = cards.sorted { $0.issue.ordinal < $1.issue.ordinal }
             guard let welcome = sorted.first, welcome.issue.ordinal == 0 else { continue }
-            accounts[index].holders[records.user] = Holding(
+            holders[index][records.user] = Holding(
                 first: welcome.entry, more: sorted.dropFirst().map(\.entry), claim: welcome.issue.claim, batch: 0,
                 referralBonus: welcome.issue.counterpart != nil)
         }
@@ -165,7 +163,7 @@ extension LedgerBook {
     /// the user holds one already); both users it touched are forgotten, to be asked again.
     public mutating func revert(_ issue: CardIssue) {
         guard let index = accountIndex[issue.campaign] else { return }
-        if let holding = accounts[index].holders[issue.owner], holding.count == issue.ordinal + 1 {
+        if let holding = holders[index][issue.owner], holding.count == issue.ordinal + 1 {
             accounts[index].remainingFen += issue.valueFen
             accounts[index].outstandingFen -= issue.valueFen
             accounts[index].cardsIssued -= 1
@@ -178,12 +176,12 @@ extension LedgerBook {
 
     /// Forgets a user in every campaign (their cards stay in the database).
     private mutating func forget(_ user: String) {
-        for index in accounts.indices { accounts[index].holders[user] = nil }
+        for index in holders.indices { holders[index][user] = nil }
         loadedUsers.remove(user)
     }
 
     /// Users with cards held in memory, over every campaign.
-    public var cachedHolders: Int { accounts.reduce(0) { $0 + $1.holders.count } }
+    public var cachedHolders: Int { holders.reduce(0) { $0 + $1.count } }
 
     /// Forgets users until at most `limit` holdings are cached, and final orders until at most
     /// `orderLimit` orders are; returns how many users were forgotten.
@@ -194,10 +192,10 @@ extension LedgerBook {
         if excess > 0 {
             // Dropping a tenth more than needed keeps trims rare while the crowd keeps coming.
             excess += limit / 10
-            for index in accounts.indices where excess > 0 {
-                let victims = accounts[index].holders.keys.prefix(excess)
+            for index in holders.indices where excess > 0 {
+                let victims = holders[index].keys.prefix(excess)
                 for user in Array(victims) {
-                    accounts[index].holders[user] = nil
+                    holders[index][user] = nil
                     loadedUsers.remove(user)
                     excess -= 1
                     forgotten += 1

@@ -27,9 +27,9 @@ struct Audit: AsyncParsableCommand {
             throw ExitCode(1)
         }
         for account in book.allAccounts.sorted(by: { $0.campaign.id < $1.campaign.id }) {
-            problems += account.invariantViolations()
+            problems += book.invariantViolations(of: account.campaign.id)
             print(
-                "campaign \(account.campaign.id): budget \(account.campaign.budgetFen) = remaining \(account.remainingFen) + outstanding \(account.outstandingFen) + spent \(account.spentFen); \(account.cardsIssued) cards, \(account.holderCount) holders"
+                "campaign \(account.campaign.id): budget \(account.campaign.budgetFen) = remaining \(account.remainingFen) + outstanding \(account.outstandingFen) + spent \(account.spentFen); \(account.cardsIssued) cards, \(book.holderCount(of: account.campaign.id)) holders"
             )
         }
         problems += book.orderViolations()
@@ -55,10 +55,8 @@ struct Audit: AsyncParsableCommand {
     /// Looks up `campaign:owner:ordinal` in the book.
     static func exists(_ id: String, in book: LedgerBook) -> Bool {
         let parts = id.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 3, let ordinal = Int(parts[2]), let account = book.account(String(parts[0])) else {
-            return false
-        }
-        let cards = account.cards(of: String(parts[1]))
+        guard parts.count == 3, let ordinal = Int(parts[2]), book.account(String(parts[0])) != nil else { return false }
+        let cards = book.cards(of: String(parts[1]), in: String(parts[0]))
         return ordinal >= 0 && ordinal < cards.count
     }
 }

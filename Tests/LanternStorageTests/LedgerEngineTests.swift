@@ -259,7 +259,7 @@ final class StallingStore: LedgerStore {
             let book = try LedgerBook.replaying(journal.map { (batch: UInt64(0), events: $0) })
             #expect(book.account("c")?.cardsIssued == 2)
             #expect(book.account("c")?.remainingFen == 0)
-            #expect(book.account("c")?.invariantViolations() == [])
+            #expect(book.invariantViolations(of: "c") == [])
         }
     }
 

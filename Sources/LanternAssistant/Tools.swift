@@ -1,3 +1,5 @@
+import LanternCatalog
+
 /// One tool the assistant (offline or LLM) and MCP clients can call, described by a JSON schema.
 public struct ToolDefinition: Sendable {
     /// The tool's name, e.g. `place_order`.
@@ -32,18 +34,16 @@ public protocol ToolRunner: Sendable {
 
 /// The tools, defined once for every engine and for MCP.
 public enum AssistantTools {
+    /// An `OrderLine` as the tools take it, its choices read from the catalog's own types.
     private static let item: JSONValue = [
         "type": "object",
         "properties": [
             "drink": ["type": "string", "description": "the drink's name from get_menu, English or Chinese, e.g. 'pearl milk tea' or '珍珠奶茶'"],
-            "size": ["type": "string", "enum": ["medium", "large"]],
-            "sugar": ["type": "integer", "enum": [0, 30, 50, 70, 100]],
-            "ice": ["type": "string", "enum": ["none", "less", "normal", "room", "warm", "hot"]],
-            "toppings": [
-                "type": "array",
-                "items": ["type": "string", "enum": ["pearls", "coconut jelly", "pudding", "red bean", "grass jelly", "cheese foam", "taro balls", "sago"]],
-            ],
-            "quantity": ["type": "integer", "minimum": 1, "maximum": 20],
+            "size": ["type": "string", "enum": .array(CupSize.allCases.map { .string($0.rawValue) })],
+            "sugar": ["type": "integer", "enum": .array(sugarLevels.map { .int(Int64($0)) })],
+            "ice": ["type": "string", "enum": .array(IceLevel.allCases.map { .string($0.rawValue) })],
+            "toppings": ["type": "array", "items": ["type": "string", "enum": .array(Topping.allCases.map { .string($0.rawValue) })]],
+            "quantity": ["type": "integer", "minimum": 1, "maximum": .int(Int64(Catalog.maximumCupsPerLine))],
         ],
         "required": ["drink"],
     ]

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import LanternApp
+import LanternAssistant
 import LanternCatalog
 import LanternOrders
 import LanternStorage
@@ -44,6 +45,36 @@ import Testing
         #expect(served.count > 30)
         #expect(served.subtracting(documented).sorted() == [], "routes missing from openapi.yaml")
         #expect(documented.subtracting(served).sorted() == [], "openapi.yaml documents routes the server lacks")
+    }
+
+    /// The lines of the component schema `name`, up to the next component.
+    static func component(_ name: String, in yaml: String) -> [String] {
+        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let start = lines.firstIndex(of: "    \(name):") else { return [] }
+        let rest = lines[(start + 1)...].prefix { $0.hasPrefix("      ") }
+        return rest.map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    @Test("The document's order line is the catalog's line and the tools' line: the same fields and the same choices")
+    func theOrderLineIsOneShape() throws {
+        let yaml = String(decoding: try OpenAPIDocument.bytes(), as: UTF8.self)
+        let line = Self.component("OrderLine", in: yaml)
+        func list(_ values: [String]) -> String { "[" + values.joined(separator: ", ") + "]" }
+        let choices = [
+            "size: {type: string, enum: \(list(CupSize.allCases.map(\.rawValue)))}",
+            "sugar: {type: integer, enum: \(list(sugarLevels.map(String.init)))}",
+            "ice: {type: string, enum: \(list(IceLevel.allCases.map(\.rawValue)))}",
+            "toppings: {type: array, items: {type: string, enum: \(list(Topping.allCases.map(\.rawValue)))}}",
+            "quantity: {type: integer, minimum: 1, maximum: \(Catalog.maximumCupsPerLine)}",
+        ]
+        for choice in choices { #expect(line.contains(choice), "openapi.yaml's OrderLine lacks \(choice)") }
+        let fields = Set(line.compactMap { $0.split(separator: ":").first.map(String.init) }.filter { !$0.contains(" ") })
+            .subtracting(["description", "type", "required", "properties"])
+        let quote = AssistantTools.definitions.first { $0.name == "quote_order" }
+        let toolLine = quote?.inputSchema["properties"]?["items"]?["items"]?["properties"]?.members?.map(\.0) ?? []
+        #expect(fields == Set(toolLine))
+        #expect(Self.component("OrderItem", in: yaml).contains("- {$ref: \"#/components/schemas/OrderLine\"}"))
+        #expect(yaml.contains("items: {$ref: \"#/components/schemas/OrderLine\"}"), "the order request's items are order lines")
     }
 
     @Test func theServerServesTheDocument() async throws {

@@ -213,6 +213,7 @@ public struct LedgerBook: Sendable {
     public func account(_ id: String) -> CampaignAccount? { accountIndex[id].map { accounts[$0] } }
 
     /// Adds a campaign's account and an empty holder table for it; returns its index.
+    @discardableResult
     mutating func open(_ account: CampaignAccount, reservingHolders: Bool) -> Int {
         let index = accounts.count
         accountIndex[account.campaign.id] = index
@@ -404,7 +405,7 @@ public struct LedgerBook: Sendable {
                 account.allowanceFen = 0
                 account.budgetElsewhereFen = campaign.budgetFen
             }
-            _ = open(account, reservingHolders: !isCache)
+            open(account, reservingHolders: !isCache)
         case .campaignUpdated(let campaign):
             guard let index = accountIndex[campaign.id] else {
                 throw LedgerViolation(description: "update of unknown campaign \(campaign.id)")

@@ -594,7 +594,7 @@ enum QuoteText {
         let mark = zh ? "（默认）" : " (default)"
         var options: [String] = []
         if let size = line.size {
-            options.append((zh ? (size == .large ? "大杯" : "中杯") : size.rawValue) + (chosen?.size == nil ? mark : ""))
+            options.append((zh ? size.chinese : size.rawValue) + (chosen?.size == nil ? mark : ""))
         }
         if let sugar = line.sugar {
             let words: [Int: (String, String)] = [0: ("无糖", "no sugar"), 30: ("微糖", "30% sugar"), 50: ("半糖", "half sugar"),
@@ -603,10 +603,7 @@ enum QuoteText {
             options.append(text + (chosen?.sugar == nil && drink?.sugarChoice != false ? mark : ""))
         }
         if let ice = line.ice {
-            let words: [IceLevel: (String, String)] = [.none: ("去冰", "no ice"), .less: ("少冰", "less ice"), .normal: ("正常冰", "normal ice"),
-                                                       .room: ("常温", "room temperature"), .warm: ("温", "warm"), .hot: ("热", "hot")]
-            let text = words[ice].map { zh ? $0.0 : $0.1 } ?? ice.rawValue
-            options.append(text + (chosen?.ice == nil ? mark : ""))
+            options.append((zh ? ice.chinese : ice.english) + (chosen?.ice == nil ? mark : ""))
         }
         for topping in line.toppings { options.append(zh ? "加\(topping.chinese)" : "+ \(topping.rawValue)") }
         let price = Money.text(item.totalFen)

@@ -310,20 +310,8 @@ public enum OrderParser {
         var removed: [Topping] = []
 
         /// The options a line holds, with no count.
-        init(_ line: OrderLine) {
-            self.init(size: line.size, sugar: line.sugar, ice: line.ice, toppings: line.toppings)
-        }
-
-        init(
-            size: CupSize? = nil, sugar: Int? = nil, ice: IceLevel? = nil, toppings: [Topping] = [], quantity: Int? = nil,
-            removed: [Topping] = []
-        ) {
-            self.size = size
-            self.sugar = sugar
-            self.ice = ice
-            self.toppings = toppings
-            self.quantity = quantity
-            self.removed = removed
+        static func of(_ line: OrderLine) -> Options {
+            Options(size: line.size, sugar: line.sugar, ice: line.ice, toppings: line.toppings)
         }
 
         var isEmpty: Bool { size == nil && sugar == nil && ice == nil && toppings.isEmpty && quantity == nil && removed.isEmpty }
@@ -580,10 +568,10 @@ public enum OrderParser {
         else { return items }
         let named = items[(head + 1)...]
         guard named.allSatisfy({ $0.drink != nil }), named.reduce(0, { $0 + ($1.quantity ?? 1) }) == count else { return items }
-        let heading = Options(items[head].line)
+        let heading = Options.of(items[head].line)
         var result = Array(items[..<head])
         for var item in named {
-            var own = Options(item.line)
+            var own = Options.of(item.line)
             own.quantity = item.quantity
             item = ParsedItem(drink: item.drink)
             heading.merging(own).apply(to: &item)

@@ -35,6 +35,18 @@ public enum IceLevel: String, Sendable, CaseIterable, Codable {
         case .hot: "热"
         }
     }
+
+    /// The English name, as a quote says it.
+    public var english: String {
+        switch self {
+        case .none: "no ice"
+        case .less: "less ice"
+        case .normal: "normal ice"
+        case .room: "room temperature"
+        case .warm: "warm"
+        case .hot: "hot"
+        }
+    }
 }
 
 /// Something added on top of a drink.

@@ -292,6 +292,8 @@ public enum JournalCodec {
                     guard let topping = Topping(rawValue: name) else { throw DecodingError(description: "no topping '\(name)'") }
                     toppings.append(topping)
                 }
+                guard size.isEmpty || CupSize(rawValue: size) != nil else { throw DecodingError(description: "no size '\(size)'") }
+                guard ice.isEmpty || IceLevel(rawValue: ice) != nil else { throw DecodingError(description: "no ice '\(ice)'") }
                 let line = OrderLine(
                     drink: drink, size: CupSize(rawValue: size), sugar: sugar, ice: IceLevel(rawValue: ice), toppings: toppings,
                     quantity: Int(try unsigned()))

@@ -74,12 +74,19 @@ public enum JournalCodec {
 
     /// Decodes one record written by `encode`.
     public static func decode(_ bytes: some Collection<UInt8>) throws(DecodingError) -> [LedgerEvent] {
+        var events: [LedgerEvent] = []
+        try decode(bytes, into: &events)
+        return events
+    }
+
+    /// Decodes one record written by `encode` onto the end of `events`: a reader of millions of
+    /// records keeps one array rather than making one a record.
+    public static func decode(_ bytes: some Collection<UInt8>, into events: inout [LedgerEvent]) throws(DecodingError) {
         var reader = Reader(bytes: Array(bytes))
         let version = try reader.byte()
         guard version == formatVersion else {
             throw DecodingError(description: "unknown journal format \(version)")
         }
-        var events: [LedgerEvent] = []
         while !reader.atEnd {
             guard let tag = Tag(rawValue: try reader.byte()) else {
                 throw DecodingError(description: "unknown event tag at offset \(reader.offset - 1)")
@@ -129,7 +136,6 @@ public enum JournalCodec {
                 events.append(.orderChanged(OrderChange(orderID: id, state: state, atMs: at, settlement: settlement)))
             }
         }
-        return events
     }
 
     private struct Writer {

@@ -221,6 +221,17 @@ public struct PostgresLedgerStore: LedgerStore {
             // When each piece of state was last saved, so retention can drop stale ones.
             ["ALTER TABLE node_state ADD COLUMN saved_at_ms bigint NOT NULL DEFAULT 0"]
         ),
+        (
+            "v8-report-reading",
+            // The report reads placements and endings in order, not the steps between them (three
+            // rows in five): without this index each of its pages read and threw away those too.
+            [
+                """
+                CREATE INDEX order_events_read_by_report ON order_events (seq)
+                    WHERE kind IN ('placed', 'delivered', 'rejected', 'cancelled')
+                """
+            ]
+        ),
     ]
 
     /// Writes the batch and fails if the database refused any of its cards (tools that expect
@@ -620,9 +631,10 @@ public struct PostgresLedgerStore: LedgerStore {
 
     /// What a report of `campaign` reads: the campaigns, the campaign's cards, and every
     /// order's placement and ending (orders' other changes are left out). Rows come in pages of
-    /// 8,192 along the `seq` index, each page one row of arrays (a row's own cost would
-    /// dominate). Cards and orders are read side by side, taking turns in the fold, and each
-    /// one's next page is read and decoded while the fold takes in the last.
+    /// 8,192 along the `seq` indexes, each page one row of arrays (a row's own cost would
+    /// dominate), read by `PostgresBinaryArray`. Cards and orders are read side by side, taking
+    /// turns in the fold, and each one's next page is read and decoded while the fold takes in
+    /// the last.
     public func foldReportEvents<State: Sendable>(
         campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
     ) async throws -> State {
@@ -658,10 +670,18 @@ public struct PostgresLedgerStore: LedgerStore {
                     array_agg(coalesce(counterpart, '')), max(seq)
                 FROM (SELECT * FROM cards WHERE seq > \(after) AND campaign = \(campaign) ORDER BY seq LIMIT \(Self.reportPage)) page
                 """, logger: logger)
-            for try await (owners, ordinals, kinds, values, issued, counterparts, last) in rows.decode(
-                ([String]?, [Int32]?, [Int16]?, [Int64]?, [Int64]?, [String]?, Int64?).self)
-            {
-                guard let owners, let ordinals, let kinds, let values, let issued, let counterparts, let last else { return nil }
+            for try await row in rows.decode((ByteBuffer?, ByteBuffer?, ByteBuffer?, ByteBuffer?, ByteBuffer?, ByteBuffer?, Int64?).self) {
+                guard let ownerColumn = row.0, let ordinalColumn = row.1, let kindColumn = row.2, let valueColumn = row.3,
+                    let issuedColumn = row.4, let counterpartColumn = row.5, let last = row.6
+                else { return nil }
+                let owners = try PostgresBinaryArray.strings(ownerColumn)
+                let ordinals = try PostgresBinaryArray.int32s(ordinalColumn)
+                let kinds = try PostgresBinaryArray.int16s(kindColumn)
+                let values = try PostgresBinaryArray.int64s(valueColumn)
+                let issued = try PostgresBinaryArray.int64s(issuedColumn)
+                let counterparts = try PostgresBinaryArray.strings(counterpartColumn)
+                guard [ordinals.count, kinds.count, values.count, issued.count, counterparts.count].allSatisfy({ $0 == owners.count })
+                else { throw PostgresBinaryArray.Malformed() }
                 return (
                     owners.indices.map { index in
                         .cardIssued(
@@ -678,25 +698,35 @@ public struct PostgresLedgerStore: LedgerStore {
 
     /// Orders' placements and endings after `seq`, decoded, with the last seq; nil past the end.
     private func orderPage(after: Int64) async throws -> ([LedgerEvent], Int64)? {
-        let rows = try await client.query(
-            """
-            SELECT array_agg(seq), array_agg(payload), max(seq) FROM (
-                SELECT seq, payload FROM order_events WHERE seq > \(after) AND kind IN ('placed', 'delivered', 'rejected', 'cancelled')
-                ORDER BY seq LIMIT \(Self.reportPage)) page
-            """, logger: logger)
-        for try await (seqs, payloads, last) in rows.decode(([Int64]?, [ByteBuffer]?, Int64?).self) {
-            guard let seqs, var payloads, let last else { return nil }
+        let rows = try await client.query(Self.reportOrderPage(after: after), logger: logger)
+        for try await (seqs, payloads, last) in rows.decode((ByteBuffer?, ByteBuffer?, Int64?).self) {
+            guard let seqs, let payloads, let last else { return nil }
+            let order = try PostgresBinaryArray.int64s(seqs)
+            var events: [LedgerEvent] = []
             // The aggregate takes the page's rows in the order the index gave them; should a plan
             // ever hand them over otherwise, they are put back in order (an ending after its placement).
-            if zip(seqs, seqs.dropFirst()).contains(where: { $0 >= $1 }) {
-                payloads = zip(seqs, payloads).sorted { $0.0 < $1.0 }.map(\.1)
+            if zip(order, order.dropFirst()).allSatisfy({ $0 < $1 }) {
+                events.reserveCapacity(order.count)
+                let records = try PostgresBinaryArray.byteas(payloads) { try JournalCodec.decode($0, into: &events) }
+                guard records.count == order.count else { throw PostgresBinaryArray.Malformed() }
+            } else {
+                let records = try PostgresBinaryArray.byteas(payloads) { try JournalCodec.decode($0) }
+                guard records.count == order.count else { throw PostgresBinaryArray.Malformed() }
+                events = zip(order, records).sorted { $0.0 < $1.0 }.flatMap(\.1)
             }
-            var events: [LedgerEvent] = []
-            events.reserveCapacity(payloads.count)
-            for payload in payloads { events += try JournalCodec.decode(Array(payload.readableBytesView)) }
             return (events, last)
         }
         return nil
+    }
+
+    /// The query of a page of orders' placements and endings after `seq`: its condition is the
+    /// one the `order_events_read_by_report` index holds.
+    static func reportOrderPage(after: Int64) -> PostgresQuery {
+        """
+        SELECT array_agg(seq), array_agg(payload), max(seq) FROM (
+            SELECT seq, payload FROM order_events WHERE seq > \(after) AND kind IN ('placed', 'delivered', 'rejected', 'cancelled')
+            ORDER BY seq LIMIT \(reportPage)) page
+        """
     }
 
     /// Upserts one row of `node_state`, stamped with the time.

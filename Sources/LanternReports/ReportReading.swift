@@ -26,13 +26,13 @@ extension CampaignReport {
 
         /// Strings numbered as they first appear.
         struct Names: Sendable {
-            var numbers: [String: Int32] = [:]
+            var numbers: [HashedName: Int32] = [:]
             var names: [String] = []
 
             /// One lookup for a name seen before or not (a known name's number is below the count).
             mutating func number(_ name: String) -> Int32 {
                 let next = Int32(names.count)
-                let number = Self.read(&numbers[name, default: next])
+                let number = Self.read(&numbers[HashedName(name), default: next])
                 if number == next { names.append(name) }
                 return number
             }
@@ -82,7 +82,7 @@ extension CampaignReport {
 
         /// The card orders of the campaign, a row each; a delivered one's `updatedAt` is its delivery.
         struct Orders: Sendable {
-            var row: [String: Int32] = [:]
+            var row: [HashedName: Int32] = [:]
             var user: [Int32] = []
             /// The ordinal of its user's card it was paid with.
             var cardOrdinal: [Int32] = []
@@ -159,7 +159,7 @@ extension CampaignReport {
                 anyOrderAt.append(order.placedAtMs)
                 guard let card = order.draft.cardID, let ordinal = Self.ordinal(ofCard: card, prefix: cardPrefix) else { return }
                 // The ledger only lets a user pay with their own card.
-                orders.row[order.id] = Int32(orders.count)
+                orders.row[HashedName(order.id)] = Int32(orders.count)
                 orders.user.append(user)
                 orders.cardOrdinal.append(Int32(truncatingIfNeeded: ordinal))
                 orders.placedAt.append(order.placedAtMs)
@@ -176,10 +176,34 @@ extension CampaignReport {
                 orders.itemStart.append(Int32(orders.itemDrink.count))
             case .orderChanged(let change):
                 // Only where an order ended counts (a shared database reads nothing else).
-                guard change.state.isFinal, let row = orders.row[change.orderID] else { return }
+                guard change.state.isFinal, let row = orders.row[HashedName(change.orderID)] else { return }
                 orders.state[Int(row)] = change.state
                 orders.updatedAt[Int(row)] = change.atMs
             }
         }
     }
+}
+
+/// A dictionary key that carries a 64-bit hash of its string: over millions of ids that share a
+/// prefix and a length (order ids, user ids), a dictionary's probes then compare two integers
+/// where they compared two strings' bytes (each a miss in the cache), and a resize rehashes eight
+/// bytes. The string still decides equality, so two names whose hashes collide stay apart.
+struct HashedName: Hashable, Sendable {
+    let hash: UInt64
+    let name: String
+
+    init(_ name: String) {
+        var name = name
+        // FNV-1a over the UTF-8 bytes: the dictionary's own hasher still mixes the result.
+        hash = name.withUTF8 { bytes in
+            bytes.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+        }
+        self.name = name
+    }
+
+    static func == (left: HashedName, right: HashedName) -> Bool {
+        left.hash == right.hash && left.name == right.name
+    }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 }

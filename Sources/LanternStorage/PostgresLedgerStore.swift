@@ -653,6 +653,9 @@ public struct PostgresLedgerStore: LedgerStore {
                 let page = streams[index].page
                 streams[index].next = Task { try await page(last) }
                 for event in events { fold(&state, event) }
+                // A page's orders are tens of thousands of strings: they are freed on another
+                // thread, not on the fold's, which is the reading's critical path.
+                Task.detached(priority: .utility) { [events] in withExtendedLifetime(events) {} }
             }
         }
         return state

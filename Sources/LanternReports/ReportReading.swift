@@ -187,7 +187,8 @@ extension CampaignReport {
 /// A dictionary key that carries a 64-bit hash of its string: over millions of ids that share a
 /// prefix and a length (order ids, user ids), a dictionary's probes then compare two integers
 /// where they compared two strings' bytes (each a miss in the cache), and a resize rehashes eight
-/// bytes. The string still decides equality, so two names whose hashes collide stay apart.
+/// bytes. The bytes still decide equality, so two names whose hashes collide stay apart; names
+/// are the same when their bytes are, as the databases' text keys are compared.
 struct HashedName: Hashable, Sendable {
     let hash: UInt64
     let name: String
@@ -202,7 +203,7 @@ struct HashedName: Hashable, Sendable {
     }
 
     static func == (left: HashedName, right: HashedName) -> Bool {
-        left.hash == right.hash && left.name == right.name
+        left.hash == right.hash && left.name.utf8.elementsEqual(right.name.utf8)
     }
 
     func hash(into hasher: inout Hasher) { hasher.combine(hash) }

@@ -708,15 +708,16 @@ public struct PostgresLedgerStore: LedgerStore {
             var events: [LedgerEvent] = []
             // The aggregate takes the page's rows in the order the index gave them; should a plan
             // ever hand them over otherwise, they are put back in order (an ending after its placement).
+            let records: Int
             if zip(order, order.dropFirst()).allSatisfy({ $0 < $1 }) {
                 events.reserveCapacity(order.count)
-                let records = try PostgresBinaryArray.byteas(payloads) { try JournalCodec.decode($0, into: &events) }
-                guard records.count == order.count else { throw PostgresBinaryArray.Malformed() }
+                records = try PostgresBinaryArray.byteas(payloads) { try JournalCodec.decode($0, into: &events) }.count
             } else {
-                let records = try PostgresBinaryArray.byteas(payloads) { try JournalCodec.decode($0) }
-                guard records.count == order.count else { throw PostgresBinaryArray.Malformed() }
-                events = zip(order, records).sorted { $0.0 < $1.0 }.flatMap(\.1)
+                let decoded = try PostgresBinaryArray.byteas(payloads) { try JournalCodec.decode($0) }
+                records = decoded.count
+                events = zip(order, decoded).sorted { $0.0 < $1.0 }.flatMap(\.1)
             }
+            guard records == order.count else { throw PostgresBinaryArray.Malformed() }
             return (events, last)
         }
         return nil

@@ -8,17 +8,14 @@ import Testing
 
 /// The report's own reader of array columns, held to PostgresNIO's decoding of the same columns
 /// as a real server sends them.
-@Suite struct PostgresBinaryArrayTests {
+@Suite(.enabled(if: postgresServerURL != nil, "needs LANTERN_TEST_POSTGRES_URL (scripts/test starts a server)"))
+struct PostgresBinaryArrayTests {
     /// Runs `body` with a migrated store on a scratch database of the test server.
     func withStore(_ body: @escaping @Sendable (PostgresLedgerStore) async throws -> Void) async throws {
         try await withScratchPostgres { url in
-            let store = try PostgresLedgerStore(url: url, logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { await store.client.run() }
-                defer { tasks.cancelAll() }
-                try await store.migrate()
-                try await body(store)
-            }
+            let opened = try openStore(.postgres(url: url), logger: logger)
+            let store = try #require(opened.store as? PostgresLedgerStore)
+            try await opened.whileRunning(logger: logger) { try await body(store) }
         }
     }
 
@@ -28,8 +25,7 @@ import Testing
         return try Value(from: &column, type: type, format: .binary, context: .default)
     }
 
-    @Test(.enabled(if: postgresServerURL != nil, "needs LANTERN_TEST_POSTGRES_URL (scripts/test starts a server)"))
-    func readsWhatPostgresNIOReads() async throws {
+    @Test func readsWhatPostgresNIOReads() async throws {
         try await withStore { store in
             let rows = try await store.client.query(
                 """
@@ -55,8 +51,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: postgresServerURL != nil, "needs LANTERN_TEST_POSTGRES_URL (scripts/test starts a server)"))
-    func refusesWhatItDoesNotRead() async throws {
+    @Test func refusesWhatItDoesNotRead() async throws {
         try await withStore { store in
             let rows = try await store.client.query(
                 "SELECT ARRAY[1, NULL]::int8[], ARRAY[[1, 2], [3, 4]]::int8[], ARRAY[1, 2]::int4[], ARRAY[1]::int8[]",
@@ -75,8 +70,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: postgresServerURL != nil, "needs LANTERN_TEST_POSTGRES_URL (scripts/test starts a server)"))
-    func theReportsOrderPagesReadTheirIndex() async throws {
+    @Test func theReportsOrderPagesReadTheirIndex() async throws {
         try await withStore { store in
             let page = PostgresLedgerStore.reportOrderPage(after: 0)
             let plan = try await store.client.withConnection { connection in

@@ -15,7 +15,7 @@ public enum JournalCodec {
         public var description: String
     }
 
-    private enum Tag: UInt8 {
+    enum Tag: UInt8 {
         case campaignCreated = 1
         case campaignUpdated = 2
         case cardIssued = 3
@@ -82,16 +82,18 @@ public enum JournalCodec {
     /// Decodes one record written by `encode` onto the end of `events`: a reader of millions of
     /// records keeps one array rather than making one a record.
     public static func decode(_ bytes: some Collection<UInt8>, into events: inout [LedgerEvent]) throws(DecodingError) {
-        var reader = Reader(bytes: Array(bytes))
-        let version = try reader.byte()
-        guard version == formatVersion else {
-            throw DecodingError(description: "unknown journal format \(version)")
-        }
+        let record = Array(bytes)
+        try record.withUnsafeBytes { raw in
+            Result { () throws(DecodingError) in try decode(raw, into: &events) }
+        }.get()
+    }
+
+    /// Decodes one record lying at `bytes` onto the end of `events`.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, into events: inout [LedgerEvent]) throws(DecodingError) {
+        var reader = Reader(bytes: bytes)
+        try reader.version()
         while !reader.atEnd {
-            guard let tag = Tag(rawValue: try reader.byte()) else {
-                throw DecodingError(description: "unknown event tag at offset \(reader.offset - 1)")
-            }
-            switch tag {
+            switch try reader.tag() {
             case .campaignCreated:
                 events.append(.campaignCreated(try reader.campaign()))
             case .campaignUpdated:
@@ -99,10 +101,8 @@ public enum JournalCodec {
             case .cardIssued:
                 let campaign = try reader.string()
                 let owner = try reader.string()
-                let ordinal = Int(try reader.unsigned())
-                guard let kind = CardKind(rawValue: try reader.byte()) else {
-                    throw DecodingError(description: "unknown card kind")
-                }
+                let ordinal = try reader.int()
+                let kind = try reader.cardKind()
                 let value = try reader.signed()
                 let issuedAt = try reader.signed()
                 var claim: ClaimKey?
@@ -126,14 +126,88 @@ public enum JournalCodec {
                 events.append(.orderPlaced(try reader.order()))
             case .orderChanged:
                 let id = try reader.string()
-                guard let state = OrderState(rawValue: try reader.string()) else {
-                    throw DecodingError(description: "unknown order state")
-                }
+                let state = try reader.orderState()
                 let at = try reader.signed()
-                let settlementByte = try reader.byte()
-                let settlement = CardSettlement(rawValue: settlementByte)
-                guard settlementByte == 0 || settlement != nil else { throw DecodingError(description: "unknown card settlement") }
+                let settlement = try reader.settlement()
                 events.append(.orderChanged(OrderChange(orderID: id, state: state, atMs: at, settlement: settlement)))
+            }
+        }
+    }
+
+    /// Decodes what a report of `batch.campaign` reads of the record at `bytes` onto the end of
+    /// `batch`, as `ReportBatch.append` would take in `decode`'s events, and refuses what
+    /// `decode` refuses. Only the fields the report reads become values: the rest is stepped
+    /// over, and names stay bytes (where a damaged record's bytes are not UTF-8, the names are
+    /// those `decode` reads once they are made strings, which repairs them).
+    public static func decodeReport(_ bytes: UnsafeRawBufferPointer, into batch: inout ReportBatch) throws(DecodingError) {
+        var reader = Reader(bytes: bytes)
+        try reader.version()
+        var campaign = batch.campaign
+        while !reader.atEnd {
+            switch try reader.tag() {
+            case .campaignCreated, .campaignUpdated:
+                batch.append(.campaign(try reader.campaign()))
+            case .cardIssued:
+                let cardCampaign = try reader.stringBytes()
+                let owner = try reader.stringBytes()
+                let ordinal = try reader.int()
+                let kind = try reader.cardKind()
+                let value = try reader.signed()
+                let issuedAt = try reader.signed()
+                if try reader.byte() == 1 {
+                    _ = try reader.stringBytes()
+                    _ = try reader.fixed()
+                    _ = try reader.fixed()
+                }
+                let counterpart = try reader.byte() == 1 ? try reader.stringBytes() : nil
+                let isCampaigns = campaign.withUTF8 { cardCampaign.elementsEqual(UnsafeRawBufferPointer($0)) }
+                guard isCampaigns else { continue }
+                batch.append(
+                    .card(
+                        ReportCard(
+                            owner: batch.name(owner), ordinal: Int32(truncatingIfNeeded: ordinal), kind: kind, valueFen: value,
+                            issuedAtMs: issuedAt, counterpart: counterpart.map { batch.name($0) })))
+            case .cardsExpired:
+                let expired = try reader.string()
+                _ = try reader.signed()
+                batch.append(.cardsExpired(campaign: expired))
+            case .orderPlaced:
+                let id = try reader.stringBytes()
+                let user = try reader.stringBytes()
+                let merchant = try reader.stringBytes()
+                let count = try reader.int()
+                guard count <= bytes.count else { throw DecodingError(description: "order has too many items") }
+                let firstItem = Int32(batch.items.count)
+                for _ in 0..<count {
+                    let drink = try reader.stringBytes()
+                    let quantity = try reader.lineAfterDrink()
+                    batch.appendItem(ReportItem(drink: batch.name(drink), quantity: Int32(truncatingIfNeeded: quantity)))
+                    _ = try reader.signed()
+                }
+                let card = try reader.byte() == 1 ? try reader.stringBytes() : nil
+                _ = try reader.signed()
+                let lat = Double(bitPattern: try reader.fixed())
+                let lng = Double(bitPattern: try reader.fixed())
+                _ = try reader.stringBytes()
+                let promised = try reader.signed()
+                _ = try reader.stringBytes()
+                _ = try reader.fixed()
+                _ = try reader.fixed()
+                let discount = try reader.signed()
+                let placed = try reader.signed()
+                batch.append(
+                    .order(
+                        ReportOrder(
+                            id: batch.name(id), user: batch.name(user), merchant: batch.name(merchant),
+                            cardOrdinal: card.map { ReportBatch.ordinal(ofCard: $0, campaign: campaign) } ?? -1,
+                            placedAtMs: placed, promisedAtMs: promised, discountFen: discount,
+                            cell: DeliveryAddress(lat: lat, lng: lng, text: "").cell, items: firstItem..<Int32(batch.items.count))))
+            case .orderChanged:
+                let id = try reader.stringBytes()
+                let state = try reader.orderState()
+                let at = try reader.signed()
+                _ = try reader.settlement()
+                if state.isFinal { batch.append(.ending(order: batch.name(id), state: state, atMs: at)) }
             }
         }
     }
@@ -219,8 +293,9 @@ public enum JournalCodec {
         }
     }
 
+    /// Reads a record where it lies; strings are made only where asked for.
     private struct Reader {
-        let bytes: [UInt8]
+        let bytes: UnsafeRawBufferPointer
         var offset = 0
 
         var atEnd: Bool { offset >= bytes.count }
@@ -229,6 +304,20 @@ public enum JournalCodec {
             guard offset < bytes.count else { throw DecodingError(description: "record ends early") }
             defer { offset += 1 }
             return bytes[offset]
+        }
+
+        mutating func version() throws(DecodingError) {
+            let version = try byte()
+            guard version == formatVersion else {
+                throw DecodingError(description: "unknown journal format \(version)")
+            }
+        }
+
+        mutating func tag() throws(DecodingError) -> Tag {
+            guard let tag = Tag(rawValue: try byte()) else {
+                throw DecodingError(description: "unknown event tag at offset \(offset - 1)")
+            }
+            return tag
         }
 
         mutating func unsigned() throws(DecodingError) -> UInt64 {
@@ -243,6 +332,12 @@ public enum JournalCodec {
             }
         }
 
+        /// An unsigned varint that a count or an ordinal can be.
+        mutating func int() throws(DecodingError) -> Int {
+            guard let value = Int(exactly: try unsigned()) else { throw DecodingError(description: "number out of range") }
+            return value
+        }
+
         mutating func signed() throws(DecodingError) -> Int64 {
             let raw = try unsigned()
             return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
@@ -250,59 +345,88 @@ public enum JournalCodec {
 
         mutating func fixed() throws(DecodingError) -> UInt64 {
             guard offset + 8 <= bytes.count else { throw DecodingError(description: "record ends early") }
-            var value: UInt64 = 0
-            for index in 0..<8 { value |= UInt64(bytes[offset + index]) << (8 * UInt64(index)) }
-            offset += 8
-            return value
+            defer { offset += 8 }
+            return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
+
+        /// A string's bytes, where they lie.
+        mutating func stringBytes() throws(DecodingError) -> UnsafeRawBufferPointer {
+            let count = try unsigned()
+            guard count <= UInt64(bytes.count - offset) else {
+                throw DecodingError(description: "string runs past the record")
+            }
+            defer { offset += Int(count) }
+            return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + Int(count))])
         }
 
         mutating func string() throws(DecodingError) -> String {
-            let count = Int(try unsigned())
-            guard count >= 0, offset + count <= bytes.count else {
-                throw DecodingError(description: "string runs past the record")
-            }
-            defer { offset += count }
-            return String(decoding: bytes[offset..<(offset + count)], as: UTF8.self)
+            String(decoding: try stringBytes(), as: UTF8.self)
         }
 
         mutating func optionalString() throws(DecodingError) -> String? {
             try byte() == 1 ? try string() : nil
         }
 
+        mutating func cardKind() throws(DecodingError) -> CardKind {
+            guard let kind = CardKind(rawValue: try byte()) else { throw DecodingError(description: "unknown card kind") }
+            return kind
+        }
+
+        mutating func orderState() throws(DecodingError) -> OrderState {
+            guard let state = OrderState(rawValue: try string()) else { throw DecodingError(description: "unknown order state") }
+            return state
+        }
+
+        mutating func settlement() throws(DecodingError) -> CardSettlement? {
+            let byte = try byte()
+            let settlement = CardSettlement(rawValue: byte)
+            guard byte == 0 || settlement != nil else { throw DecodingError(description: "unknown card settlement") }
+            return settlement
+        }
+
         mutating func campaign() throws(DecodingError) -> Campaign {
             Campaign(
                 id: try string(), name: try string(), budgetFen: try signed(), cardValueFen: try signed(),
-                maxCardsPerUser: Int(try unsigned()),
+                maxCardsPerUser: try int(),
                 startsAt: Date(millisecondsSince1970: try signed()),
                 endsAt: Date(millisecondsSince1970: try signed()),
                 cardsExpireAt: Date(millisecondsSince1970: try signed()))
+        }
+
+        /// The rest of an order's line after its drink, up to its price: size, sugar, ice and
+        /// toppings, refused as `line` refuses them, and the quantity, which is returned.
+        mutating func lineAfterDrink() throws(DecodingError) -> Int {
+            try line(drink: "").quantity
+        }
+
+        mutating func line(drink: String) throws(DecodingError) -> OrderLine {
+            let size = try string()
+            let sugar = try int()
+            let ice = try string()
+            let toppingCount = try int()
+            guard toppingCount <= bytes.count else { throw DecodingError(description: "item has too many toppings") }
+            var toppings: [Topping] = []
+            for _ in 0..<toppingCount {
+                let name = try string()
+                guard let topping = Topping(rawValue: name) else { throw DecodingError(description: "no topping '\(name)'") }
+                toppings.append(topping)
+            }
+            guard size.isEmpty || CupSize(rawValue: size) != nil else { throw DecodingError(description: "no size '\(size)'") }
+            guard ice.isEmpty || IceLevel(rawValue: ice) != nil else { throw DecodingError(description: "no ice '\(ice)'") }
+            return OrderLine(
+                drink: drink, size: CupSize(rawValue: size), sugar: sugar, ice: IceLevel(rawValue: ice), toppings: toppings,
+                quantity: try int())
         }
 
         mutating func order() throws(DecodingError) -> Order {
             let id = try string()
             let user = try string()
             let merchant = try string()
-            let count = Int(try unsigned())
+            let count = try int()
             guard count <= bytes.count else { throw DecodingError(description: "order has too many items") }
             var items: [PricedLine] = []
             for _ in 0..<count {
-                let drink = try string()
-                let size = try string()
-                let sugar = Int(try unsigned())
-                let ice = try string()
-                let toppingCount = Int(try unsigned())
-                guard toppingCount <= bytes.count else { throw DecodingError(description: "item has too many toppings") }
-                var toppings: [Topping] = []
-                for _ in 0..<toppingCount {
-                    let name = try string()
-                    guard let topping = Topping(rawValue: name) else { throw DecodingError(description: "no topping '\(name)'") }
-                    toppings.append(topping)
-                }
-                guard size.isEmpty || CupSize(rawValue: size) != nil else { throw DecodingError(description: "no size '\(size)'") }
-                guard ice.isEmpty || IceLevel(rawValue: ice) != nil else { throw DecodingError(description: "no ice '\(ice)'") }
-                let line = OrderLine(
-                    drink: drink, size: CupSize(rawValue: size), sugar: sugar, ice: IceLevel(rawValue: ice), toppings: toppings,
-                    quantity: Int(try unsigned()))
+                let line = try line(drink: try string())
                 items.append(PricedLine(line: line, unitPriceFen: try signed()))
             }
             let card = try optionalString()

@@ -65,11 +65,15 @@ public struct DeliveryAddress: Sendable, Equatable, Codable {
     /// Degrees of longitude in such a cell, scaled at 31°N, where the demo city lies.
     public static let cellLongitudeStep = 0.0045 / cos(31 * Double.pi / 180)
 
-    /// The address's cell of about 500 m.
+    /// The address's cell of about 500 m. A point that is no place (not finite, or beyond any
+    /// cell's number) gets the nearest number a cell has, or 0, rather than stopping a reader.
     public var cell: DeliveryCell {
-        DeliveryCell(
-            row: Int64((lat / Self.cellLatitudeStep).rounded(.down)),
-            column: Int64((lng / Self.cellLongitudeStep).rounded(.down)))
+        DeliveryCell(row: Self.cellNumber(lat / Self.cellLatitudeStep), column: Self.cellNumber(lng / Self.cellLongitudeStep))
+    }
+
+    private static func cellNumber(_ steps: Double) -> Int64 {
+        guard steps.isFinite else { return 0 }
+        return Int64(exactly: steps.rounded(.down)) ?? (steps < 0 ? .min : .max)
     }
 
     /// The address once retention has erased it: no text, the point at its cell's centre.

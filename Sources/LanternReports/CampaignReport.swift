@@ -174,8 +174,10 @@ extension CampaignReport {
         experiments: [Experiment] = [], assignment: (String, String) -> UInt64 = { _, _ in 0 },
         pseudonym: (String) -> String
     ) {
+        var batch = ReportBatch(campaign: id)
+        for event in journal { batch.append(event) }
         var reading = Reading(campaign: id, includingTest: includingTest)
-        for event in journal { reading.add(event) }
+        reading.add(batch)
         self.init(reading, stores: stores, experiments: experiments, assignment: assignment, pseudonym: pseudonym)
     }
 
@@ -187,7 +189,7 @@ extension CampaignReport {
         guard let definition = reading.definition else { return nil }
         let cards = reading.cards
         let orders = reading.orders
-        let users = reading.users.names.count
+        let users = reading.users.count
         testUsersLeftOut = reading.testUsers.count
         campaign = CampaignSummary(
             id: definition.id, name: definition.name, budgetFen: definition.budgetFen,
@@ -256,7 +258,7 @@ extension CampaignReport {
             meanFanOut: referrers.isEmpty ? 0 : Double(referred) / Double(referrers.count),
             depth: Int(depthOf.max() ?? 0),
             // Ties in the order of the users' ids; only the ten shown are given their pseudonyms.
-            top: Self.top(referrers.map { (reading.users.names[$0], fanOut[$0]) }, limit: 10)
+            top: Self.top(referrers.map { (reading.users.name($0), fanOut[$0]) }, limit: 10)
                 .map { Count(key: pseudonym($0.key), count: $0.count) })
 
         // New against returning: a card holder is returning with an order before their card.
@@ -296,8 +298,8 @@ extension CampaignReport {
         let storesByID = Dictionary(stores.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let districts = Gazetteer.places.filter { $0.kind == .district }
         var byCell: [DeliveryCell: Int] = [:]
-        var byMerchant = [Int](repeating: 0, count: reading.merchants.names.count)
-        var byDrink = [Int](repeating: 0, count: reading.drinks.names.count)
+        var byMerchant = [Int](repeating: 0, count: reading.merchants.count)
+        var byDrink = [Int](repeating: 0, count: reading.drinks.count)
         var hours = Array(repeating: 0, count: 24)
         for index in cardOrders {
             byCell[orders.cell[index], default: 0] += 1
@@ -335,7 +337,7 @@ extension CampaignReport {
         self.experiments = experiments.filter { $0.campaign == definition.id }.map { experiment in
             ExperimentResult(
                 experiment, holders: holders, orders: cardOrders, in: orders,
-                hash: { assignment(experiment.id, reading.users.names[Int($0)]) })
+                hash: { assignment(experiment.id, reading.users.name(Int($0))) })
         }
     }
 

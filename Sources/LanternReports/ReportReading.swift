@@ -11,34 +11,17 @@ extension CampaignReport {
     public struct Reading: Sendable {
         let id: String
         let includingTest: Bool
-        let cardPrefix: String
         var testUsers: Set<String> = []
         var definition: Campaign?
         var expired = false
-        var users = Names()
-        var merchants = Names()
-        var drinks = Names()
+        var users = NameTable()
+        var merchants = NameTable()
+        var drinks = NameTable()
         var cards = Cards()
         var orders = Orders()
         /// Every order of every user (not only card orders): who and when.
         var anyOrderUser: [Int32] = []
         var anyOrderAt: [Int64] = []
-
-        /// Strings numbered as they first appear.
-        struct Names: Sendable {
-            var numbers: [HashedName: Int32] = [:]
-            var names: [String] = []
-
-            /// One lookup for a name seen before or not (a known name's number is below the count).
-            mutating func number(_ name: String) -> Int32 {
-                let next = Int32(names.count)
-                let number = Self.read(&numbers[HashedName(name), default: next])
-                if number == next { names.append(name) }
-                return number
-            }
-
-            private static func read(_ value: inout Int32) -> Int32 { value }
-        }
 
         /// The campaign's cards, a row each.
         struct Cards: Sendable {
@@ -82,7 +65,8 @@ extension CampaignReport {
 
         /// The card orders of the campaign, a row each; a delivered one's `updatedAt` is its delivery.
         struct Orders: Sendable {
-            var row: [HashedName: Int32] = [:]
+            /// The orders' ids, each numbered by its row.
+            var ids = NameTable()
             var user: [Int32] = []
             /// The ordinal of its user's card it was paid with.
             var cardOrdinal: [Int32] = []
@@ -105,106 +89,80 @@ extension CampaignReport {
         public init(campaign: String, includingTest: Bool = false) {
             id = campaign
             self.includingTest = includingTest
-            cardPrefix = campaign + ":"
         }
 
-        /// The ordinal of a card id `prefix` + owner + ":" + ordinal; nil for another
-        /// campaign's card. Read as bytes: millions of orders pass through here.
-        static func ordinal(ofCard card: String, prefix: String) -> Int? {
-            let bytes = card.utf8
-            guard bytes.starts(with: prefix.utf8), let colon = bytes.lastIndex(of: UInt8(ascii: ":")) else { return nil }
-            var ordinal = 0
-            var digits = 0
-            for byte in bytes[bytes.index(after: colon)...] {
-                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte), digits < 9 else { return nil }
-                ordinal = ordinal * 10 + Int(byte - UInt8(ascii: "0"))
-                digits += 1
-            }
-            return digits > 0 ? ordinal : nil
-        }
-
-        private mutating func isLeftOut(_ user: String) -> Bool {
-            guard !includingTest, user.utf8.starts(with: CampaignReport.testUserPrefix.utf8) else { return false }
-            testUsers.insert(user)
+        /// Whether `name` is a test user's, left out; each such user is noted once.
+        private mutating func isLeftOut(_ name: ReportName, in batch: ReportBatch) -> Bool {
+            guard !includingTest, batch.bytes(of: name).starts(with: CampaignReport.testUserPrefix.utf8) else { return false }
+            testUsers.insert(batch.string(name))
             return true
         }
 
-        /// Takes one event in.
-        public mutating func add(_ event: LedgerEvent) {
+        /// Takes in a batch of the campaign's events, read for it (`ReportBatch.campaign`).
+        public mutating func add(_ batch: ReportBatch) {
+            precondition(batch.campaign == id, "a report's reading takes batches read for its campaign")
+            batch.bytes.withUnsafeBytes { names in
+                for event in batch.events { add(event, of: batch, names: names) }
+            }
+        }
+
+        private mutating func add(_ event: ReportEvent, of batch: ReportBatch, names: UnsafeRawBufferPointer) {
             switch event {
-            case .campaignCreated(let campaign), .campaignUpdated(let campaign):
+            case .campaign(let campaign):
                 if campaign.id == id { definition = campaign }
-            case .cardsExpired(let campaign, _):
+            case .cardsExpired(let campaign):
                 if campaign == id { expired = true }
-            case .cardIssued(let issue):
-                guard issue.campaign == id, !isLeftOut(issue.owner) else { return }
-                let user = users.number(issue.owner)
-                if let existing = cards.row(user: user, ordinal: issue.ordinal) {
+            case .card(let card):
+                guard !isLeftOut(card.owner, in: batch) else { return }
+                let user = users.number(card.owner, in: names)
+                let counterpart = card.counterpart.map { users.number($0, in: names) } ?? -1
+                if let existing = cards.row(user: user, ordinal: Int(card.ordinal)) {
                     // The same card twice (a replayed batch): the later row stands.
-                    cards.kind[Int(existing)] = issue.kind
-                    cards.value[Int(existing)] = issue.valueFen
-                    cards.issuedAt[Int(existing)] = issue.issuedAtMs
-                    cards.counterpart[Int(existing)] = issue.counterpart.map { users.number($0) } ?? -1
+                    cards.kind[Int(existing)] = card.kind
+                    cards.value[Int(existing)] = card.valueFen
+                    cards.issuedAt[Int(existing)] = card.issuedAtMs
+                    cards.counterpart[Int(existing)] = counterpart
                     return
                 }
-                cards.append(user: user, ordinal: issue.ordinal)
-                cards.kind.append(issue.kind)
-                cards.value.append(issue.valueFen)
-                cards.issuedAt.append(issue.issuedAtMs)
-                cards.counterpart.append(issue.counterpart.map { users.number($0) } ?? -1)
-            case .orderPlaced(let order):
-                guard !isLeftOut(order.draft.user) else { return }
-                let user = users.number(order.draft.user)
+                cards.append(user: user, ordinal: Int(card.ordinal))
+                cards.kind.append(card.kind)
+                cards.value.append(card.valueFen)
+                cards.issuedAt.append(card.issuedAtMs)
+                cards.counterpart.append(counterpart)
+            case .order(let order):
+                guard !isLeftOut(order.user, in: batch) else { return }
+                let user = users.number(order.user, in: names)
                 anyOrderUser.append(user)
                 anyOrderAt.append(order.placedAtMs)
-                guard let card = order.draft.cardID, let ordinal = Self.ordinal(ofCard: card, prefix: cardPrefix) else { return }
                 // The ledger only lets a user pay with their own card.
-                orders.row[HashedName(order.id)] = Int32(orders.count)
+                guard order.cardOrdinal >= 0 else { return }
+                let row = Int(orders.ids.number(order.id, in: names))
+                guard row == orders.count else {
+                    // The same placement twice (a replayed batch): the later one stands, with the lines of the first.
+                    orders.placedAt[row] = order.placedAtMs
+                    orders.promisedAt[row] = order.promisedAtMs
+                    orders.discount[row] = order.discountFen
+                    return
+                }
                 orders.user.append(user)
-                orders.cardOrdinal.append(Int32(truncatingIfNeeded: ordinal))
+                orders.cardOrdinal.append(order.cardOrdinal)
                 orders.placedAt.append(order.placedAtMs)
-                orders.promisedAt.append(order.draft.promisedAtMs)
+                orders.promisedAt.append(order.promisedAtMs)
                 orders.discount.append(order.discountFen)
-                orders.state.append(order.state)
-                orders.updatedAt.append(order.updatedAtMs)
-                orders.merchant.append(merchants.number(order.draft.merchantID))
-                orders.cell.append(order.draft.address.cell)
-                for item in order.draft.items {
-                    orders.itemDrink.append(drinks.number(item.line.drink))
-                    orders.itemQuantity.append(Int32(item.line.quantity))
+                orders.state.append(.placed)
+                orders.updatedAt.append(order.placedAtMs)
+                orders.merchant.append(merchants.number(order.merchant, in: names))
+                orders.cell.append(order.cell)
+                for item in batch.items[Int(order.items.lowerBound)..<Int(order.items.upperBound)] {
+                    orders.itemDrink.append(drinks.number(item.drink, in: names))
+                    orders.itemQuantity.append(item.quantity)
                 }
                 orders.itemStart.append(Int32(orders.itemDrink.count))
-            case .orderChanged(let change):
-                // Only where an order ended counts (a shared database reads nothing else).
-                guard change.state.isFinal, let row = orders.row[HashedName(change.orderID)] else { return }
-                orders.state[Int(row)] = change.state
-                orders.updatedAt[Int(row)] = change.atMs
+            case .ending(let order, let state, let at):
+                guard let row = orders.ids.find(order, in: names) else { return }
+                orders.state[Int(row)] = state
+                orders.updatedAt[Int(row)] = at
             }
         }
     }
-}
-
-/// A dictionary key that carries a 64-bit hash of its string: over millions of ids that share a
-/// prefix and a length (order ids, user ids), a dictionary's probes then compare two integers
-/// where they compared two strings' bytes (each a miss in the cache), and a resize rehashes eight
-/// bytes. The bytes still decide equality, so two names whose hashes collide stay apart; names
-/// are the same when their bytes are, as the databases' text keys are compared.
-struct HashedName: Hashable, Sendable {
-    let hash: UInt64
-    let name: String
-
-    init(_ name: String) {
-        var name = name
-        // FNV-1a over the UTF-8 bytes: the dictionary's own hasher still mixes the result.
-        hash = name.withUTF8 { bytes in
-            bytes.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
-        }
-        self.name = name
-    }
-
-    static func == (left: HashedName, right: HashedName) -> Bool {
-        left.hash == right.hash && left.name.utf8.elementsEqual(right.name.utf8)
-    }
-
-    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 }

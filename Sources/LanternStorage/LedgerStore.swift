@@ -44,11 +44,11 @@ public protocol LedgerStore: Sendable {
     /// Every campaign with its accounting as a shared database holds it now; nil when the book
     /// holds everything.
     func campaignSnapshots() async throws -> [CampaignSnapshot]?
-    /// Folds the events a report of `campaign` reads into `initial`, without holding them all:
-    /// every campaign and card of the campaign, every order's placement and how it ended. The
-    /// journal's order is kept within orders; cards may come apart from orders.
+    /// Folds the events a report of `campaign` reads into `initial`, a batch at a time, without
+    /// holding them all: every campaign and card of the campaign, every order's placement and
+    /// how it ended. The journal's order is kept within orders; cards may come apart from orders.
     func foldReportEvents<State: Sendable>(
-        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
+        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, ReportBatch) -> Void
     ) async throws -> State
 }
 
@@ -98,25 +98,15 @@ extension LedgerStore {
 
     /// The whole journal, loaded and folded.
     public func foldReportEvents<State: Sendable>(
-        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
+        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, ReportBatch) -> Void
     ) async throws -> State {
         var state = initial
-        for batch in try await loadJournal() {
-            for event in batch where event.isReadByReport(of: campaign) { fold(&state, event) }
+        for events in try await loadJournal() {
+            var batch = ReportBatch(campaign: campaign)
+            for event in events { batch.append(event) }
+            fold(&state, batch)
         }
         return state
-    }
-}
-
-extension LedgerEvent {
-    /// Whether a report of `campaign` reads this event: campaigns, the campaign's cards, and
-    /// orders' placements and endings (an order's steps in between change none of its figures).
-    func isReadByReport(of campaign: String) -> Bool {
-        switch self {
-        case .campaignCreated, .campaignUpdated, .cardsExpired, .orderPlaced: true
-        case .cardIssued(let issue): issue.campaign == campaign
-        case .orderChanged(let change): change.state.isFinal
-        }
     }
 }
 

@@ -28,9 +28,9 @@ enum PostgresBinaryArray {
         try elements(buffer, of: .int2) { $0.count == 2 ? Int16(bigEndian: $0.loadUnaligned(as: Int16.self)) : nil }
     }
 
-    /// A `text[]` column.
-    static func strings(_ buffer: ByteBuffer) throws -> [String] {
-        try elements(buffer, of: .text) { String(decoding: $0, as: UTF8.self) }
+    /// A `text[]` column, each element's UTF-8 bytes handed to `transform` where they lie.
+    static func texts<Element>(_ buffer: ByteBuffer, _ transform: (UnsafeRawBufferPointer) throws -> Element) throws -> [Element] {
+        try elements(buffer, of: .text, transform)
     }
 
     /// A `bytea[]` column, each element's bytes handed to `transform` where they lie.

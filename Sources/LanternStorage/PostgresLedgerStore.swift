@@ -632,30 +632,29 @@ public struct PostgresLedgerStore: LedgerStore {
     /// What a report of `campaign` reads: the campaigns, the campaign's cards, and every
     /// order's placement and ending (orders' other changes are left out). Rows come in pages of
     /// 8,192 along the `seq` indexes, each page one row of arrays (a row's own cost would
-    /// dominate), read by `PostgresBinaryArray`. Cards and orders are read side by side, taking
-    /// turns in the fold, and each one's next page is read and decoded while the fold takes in
-    /// the last.
+    /// dominate), read by `PostgresBinaryArray` straight into a `ReportBatch`. Cards and orders
+    /// are read side by side, taking turns in the fold, and each one's next page is read and
+    /// decoded while the fold takes in the last.
     public func foldReportEvents<State: Sendable>(
-        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
+        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, ReportBatch) -> Void
     ) async throws -> State {
         var state = initial
         let (campaigns, expiries) = try await campaignEvents()
-        for event in campaigns + expiries { fold(&state, event) }
-        var streams = [cardPage(campaign: campaign), orderPage].map { page in
+        var definitions = ReportBatch(campaign: campaign)
+        for event in campaigns + expiries { definitions.append(event) }
+        fold(&state, definitions)
+        var streams = [cardPage(campaign: campaign), orderPage(campaign: campaign)].map { page in
             (page: page, next: Task { try await page(0) })
         }
         while !streams.isEmpty {
             for index in streams.indices.reversed() {
-                guard let (events, last) = try await streams[index].next.value else {
+                guard let (batch, last) = try await streams[index].next.value else {
                     streams.remove(at: index)
                     continue
                 }
                 let page = streams[index].page
                 streams[index].next = Task { try await page(last) }
-                for event in events { fold(&state, event) }
-                // A page's orders are tens of thousands of strings: they are freed on another
-                // thread, not on the fold's, which is the reading's critical path.
-                Task.detached(priority: .utility) { [events] in withExtendedLifetime(events) {} }
+                fold(&state, batch)
             }
         }
         return state
@@ -664,8 +663,8 @@ public struct PostgresLedgerStore: LedgerStore {
     /// Rows in a page of the report's reading.
     private static let reportPage = 8_192
 
-    /// The campaign's cards after `seq`, as events, with the last seq; nil past the end.
-    private func cardPage(campaign: String) -> @Sendable (Int64) async throws -> ([LedgerEvent], Int64)? {
+    /// The campaign's cards after `seq`, as a batch, with the last seq; nil past the end.
+    private func cardPage(campaign: String) -> @Sendable (Int64) async throws -> (ReportBatch, Int64)? {
         { [client, logger] after in
             let rows = try await client.query(
                 """
@@ -677,50 +676,56 @@ public struct PostgresLedgerStore: LedgerStore {
                 guard let ownerColumn = row.0, let ordinalColumn = row.1, let kindColumn = row.2, let valueColumn = row.3,
                     let issuedColumn = row.4, let counterpartColumn = row.5, let last = row.6
                 else { return nil }
-                let owners = try PostgresBinaryArray.strings(ownerColumn)
+                var batch = ReportBatch(campaign: campaign)
+                let owners = try PostgresBinaryArray.texts(ownerColumn) { batch.name($0) }
                 let ordinals = try PostgresBinaryArray.int32s(ordinalColumn)
                 let kinds = try PostgresBinaryArray.int16s(kindColumn)
                 let values = try PostgresBinaryArray.int64s(valueColumn)
                 let issued = try PostgresBinaryArray.int64s(issuedColumn)
-                let counterparts = try PostgresBinaryArray.strings(counterpartColumn)
+                let counterparts = try PostgresBinaryArray.texts(counterpartColumn) { $0.isEmpty ? nil : batch.name($0) }
                 guard [ordinals.count, kinds.count, values.count, issued.count, counterparts.count].allSatisfy({ $0 == owners.count })
                 else { throw PostgresBinaryArray.Malformed() }
-                return (
-                    owners.indices.map { index in
-                        .cardIssued(
-                            CardIssue(
-                                campaign: campaign, owner: owners[index], ordinal: Int(ordinals[index]),
-                                kind: CardKind(rawValue: UInt8(kinds[index])) ?? .welcome, valueFen: values[index],
-                                issuedAtMs: issued[index], claim: nil,
-                                counterpart: counterparts[index].isEmpty ? nil : counterparts[index]))
-                    }, last)
+                for index in owners.indices {
+                    batch.append(
+                        .card(
+                            ReportCard(
+                                owner: owners[index], ordinal: ordinals[index], kind: CardKind(rawValue: UInt8(kinds[index])) ?? .welcome,
+                                valueFen: values[index], issuedAtMs: issued[index], counterpart: counterparts[index])))
+                }
+                return (batch, last)
             }
             return nil
         }
     }
 
-    /// Orders' placements and endings after `seq`, decoded, with the last seq; nil past the end.
-    private func orderPage(after: Int64) async throws -> ([LedgerEvent], Int64)? {
-        let rows = try await client.query(Self.reportOrderPage(after: after), logger: logger)
-        for try await (seqs, payloads, last) in rows.decode((ByteBuffer?, ByteBuffer?, Int64?).self) {
-            guard let seqs, let payloads, let last else { return nil }
-            let order = try PostgresBinaryArray.int64s(seqs)
-            var events: [LedgerEvent] = []
-            // The aggregate takes the page's rows in the order the index gave them; should a plan
-            // ever hand them over otherwise, they are put back in order (an ending after its placement).
-            let records: Int
-            if zip(order, order.dropFirst()).allSatisfy({ $0 < $1 }) {
-                events.reserveCapacity(order.count)
-                records = try PostgresBinaryArray.byteas(payloads) { try JournalCodec.decode($0, into: &events) }.count
-            } else {
-                let decoded = try PostgresBinaryArray.byteas(payloads) { try JournalCodec.decode($0) }
-                records = decoded.count
-                events = zip(order, decoded).sorted { $0.0 < $1.0 }.flatMap(\.1)
+    /// Orders' placements and endings after `seq`, as a batch read for `campaign`, with the
+    /// last seq; nil past the end.
+    private func orderPage(campaign: String) -> @Sendable (Int64) async throws -> (ReportBatch, Int64)? {
+        { [client, logger] after in
+            let rows = try await client.query(Self.reportOrderPage(after: after), logger: logger)
+            for try await (seqs, payloads, last) in rows.decode((ByteBuffer?, ByteBuffer?, Int64?).self) {
+                guard let seqs, let payloads, let last else { return nil }
+                let order = try PostgresBinaryArray.int64s(seqs)
+                var batch = ReportBatch(campaign: campaign)
+                // The aggregate takes the page's rows in the order the index gave them; should a plan
+                // ever hand them over otherwise, they are put back in order (an ending after its placement).
+                let records: Int
+                if zip(order, order.dropFirst()).allSatisfy({ $0 < $1 }) {
+                    records = try PostgresBinaryArray.byteas(payloads) { try JournalCodec.decodeReport($0, into: &batch) }.count
+                } else {
+                    let decoded = try PostgresBinaryArray.byteas(payloads) { payload in
+                        var one = ReportBatch(campaign: campaign)
+                        try JournalCodec.decodeReport(payload, into: &one)
+                        return one
+                    }
+                    records = decoded.count
+                    for (_, one) in zip(order, decoded).sorted(by: { $0.0 < $1.0 }) { batch.append(contentsOf: one) }
+                }
+                guard records == order.count else { throw PostgresBinaryArray.Malformed() }
+                return (batch, last)
             }
-            guard records == order.count else { throw PostgresBinaryArray.Malformed() }
-            return (events, last)
+            return nil
         }
-        return nil
     }
 
     /// The query of a page of orders' placements and endings after `seq`: its condition is the

@@ -51,12 +51,13 @@ public struct SQLiteLedgerStore: LedgerStore {
     }
 
     /// Folds the journal in order, decoding on a reader thread while the fold runs on the
-    /// caller's, so that on two cores the report takes about half. The reader runs at most four
-    /// batches ahead, and stops when the fold does.
+    /// caller's, so that on two cores the report takes about half. Rows are decoded where
+    /// SQLite holds them into batches of what the report reads (`JournalCodec.decodeReport`);
+    /// the reader runs at most four batches ahead, and stops when the fold does.
     public func foldReportEvents<State: Sendable>(
-        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, LedgerEvent) -> Void
+        campaign: String, into initial: State, _ fold: @escaping @Sendable (inout State, ReportBatch) -> Void
     ) async throws -> State {
-        let (batches, continuation) = AsyncThrowingStream<[[LedgerEvent]], any Error>.makeStream()
+        let (batches, continuation) = AsyncThrowingStream<ReportBatch, any Error>.makeStream()
         let ahead = DispatchSemaphore(value: 4)
         let stopped = StopFlag()
         continuation.onTermination = { _ in
@@ -66,26 +67,23 @@ public struct SQLiteLedgerStore: LedgerStore {
         let reader = Task { [database] in
             do {
                 try await database.read { db in
-                    let rows = try Data.fetchCursor(db, sql: "SELECT events FROM ledger_journal ORDER BY seq")
-                    // Rows' events are handed over as decoded, a few thousand at a time, never copied.
-                    var batch: [[LedgerEvent]] = []
-                    var events = 0
+                    let rows = try Row.fetchCursor(db, sql: "SELECT events FROM ledger_journal ORDER BY seq")
+                    var batch = ReportBatch(campaign: campaign)
                     func hand() -> Bool {
                         ahead.wait()
                         guard !stopped.value.load(ordering: .relaxed) else { return false }
                         continuation.yield(batch)
-                        batch = []
-                        events = 0
+                        batch = ReportBatch(campaign: campaign)
                         return true
                     }
-                    while let data = try rows.next() {
-                        // What the report does not read is dropped here, off the fold's thread.
-                        let decoded = try JournalCodec.decode(data).filter { $0.isReadByReport(of: campaign) }
-                        events += decoded.count
-                        batch.append(decoded)
-                        if events >= 4_096, !hand() { return }
+                    while let row = try rows.next() {
+                        // The blob is read where SQLite holds it, not copied into a `Data`.
+                        try row.withUnsafeData(atIndex: 0) { data in
+                            try (data ?? Data()).withUnsafeBytes { try JournalCodec.decodeReport($0, into: &batch) }
+                        }
+                        if batch.events.count >= 4_096, !hand() { return }
                     }
-                    if !batch.isEmpty { _ = hand() }
+                    if !batch.events.isEmpty { _ = hand() }
                 }
                 continuation.finish()
             } catch {
@@ -94,13 +92,7 @@ public struct SQLiteLedgerStore: LedgerStore {
         }
         var state = initial
         for try await batch in batches {
-            // By index, so that each event is lent to the fold rather than copied (a copy retains
-            // every string in it, which at this rate cost more than the fold).
-            for events in batch {
-                events.withUnsafeBufferPointer { events in
-                    for index in events.indices { fold(&state, events[index]) }
-                }
-            }
+            fold(&state, batch)
             ahead.signal()
         }
         _ = await reader.result

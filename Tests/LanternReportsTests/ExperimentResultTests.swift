@@ -69,18 +69,3 @@ struct ExperimentResultTests {
         #expect(report.export(.html).contains("Experiment routing-1"))
     }
 }
-
-@Suite("Report reading")
-struct ReportReadingTests {
-    @Test("A card's ordinal is read from its id's bytes, and only for the campaign's cards")
-    func cardOrdinals() {
-        let read = { (card: String) in CampaignReport.Reading.ordinal(ofCard: card, prefix: "spring:") }
-        #expect(read(Card.id(campaign: "spring", owner: "ann", ordinal: 0)) == 0)
-        #expect(read(Card.id(campaign: "spring", owner: "a:b", ordinal: 12)) == 12)
-        #expect(read(Card.id(campaign: "spring2", owner: "ann", ordinal: 1)) == nil)
-        #expect(read(Card.id(campaign: "autumn", owner: "ann", ordinal: 1)) == nil)
-        #expect(read("spring:ann:") == nil)
-        #expect(read("spring:ann:1x") == nil)
-        #expect(read("spring:用户:3") == 3)
-    }
-}

@@ -18,17 +18,21 @@ public struct SharingConfiguration: Sendable {
     public var cachedOrders: Int
     /// How often campaigns (created, extended, expired elsewhere) and budget figures are re-read.
     public var snapshotInterval: Duration
+    /// How long a campaign goes without a claim here before this node gives back the budget it
+    /// holds for it, so that nodes still claiming can lease it.
+    public var idleReturn: Duration
 
     /// Creates a configuration; the defaults serve a campaign.
     public init(
         leaseTTL: Duration = .seconds(5), leaseHorizon: Double = 3, cachedUsers: Int = 200_000,
-        cachedOrders: Int = 50_000, snapshotInterval: Duration = .milliseconds(500)
+        cachedOrders: Int = 50_000, snapshotInterval: Duration = .milliseconds(500), idleReturn: Duration = .seconds(3)
     ) {
         self.leaseTTL = leaseTTL
         self.leaseHorizon = leaseHorizon
         self.cachedUsers = cachedUsers
         self.cachedOrders = cachedOrders
         self.snapshotInterval = snapshotInterval
+        self.idleReturn = idleReturn
     }
 }
 
@@ -219,7 +223,7 @@ public final class SharedLedgerKeeper: Service, Sendable {
                 pace.lastIssuedFen = account.issued
                 if issued > 0 { pace.lastActive = .now }
                 state.pace[account.id] = pace
-                return (pace.rateFenPerSecond, ContinuousClock.now - pace.lastActive > .seconds(3))
+                return (pace.rateFenPerSecond, ContinuousClock.now - pace.lastActive > configuration.idleReturn)
             }
             if idle {
                 if account.allowance > 0, let taken = engine.updateBook({ $0.takeAllowance(campaign: account.id) }), taken > 0 {

@@ -3,11 +3,12 @@ import Foundation
 /// What a campaign report reads of a run of journal events, and no more: campaigns, the
 /// campaign's cards, orders' placements (seven fields of them) and endings. Names (users, order
 /// ids, stores, drinks) are not strings but ranges of one byte buffer with their hash, so a
-/// batch of thousands of events is three arrays, made and freed as three allocations.
+/// batch of thousands of events is three arrays to make and to free.
 ///
-/// At ten million events a report's reading was bound by making, copying and freeing whole
-/// orders with a dozen strings each, of which it read four; the store's reader thread now
-/// decodes straight into a batch, and the report's fold takes names in by their hash.
+/// Why: at ten million events, making, copying and freeing whole orders with a dozen strings
+/// each (of which a report reads four) is what a report's reading spends its time on. The
+/// store's reader thread decodes straight into a batch, and the report's fold takes names in
+/// by their hash.
 public struct ReportBatch: Sendable, Equatable {
     /// Every name's bytes, one after another.
     public private(set) var bytes: [UInt8] = []

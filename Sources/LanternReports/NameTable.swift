@@ -56,8 +56,8 @@ struct NameTable: Sendable {
 
     private static func tag(_ hash: UInt64) -> UInt64 { hash << 32 }
 
-    /// The first slot to look in: the top bits of the hash mixed (FNV-1a's low bits, which the
-    /// tag holds, vary least among names that share all but their last bytes).
+    /// The first slot to look in: the top bits of the hash times a large odd number, where a
+    /// multiplication mixes best (the slot's tag holds the hash's low bits).
     private func home(_ hash: UInt64) -> Int {
         Int(truncatingIfNeeded: (hash &* 0x9e37_79b9_7f4a_7c15) >> UInt64(64 - slots.count.trailingZeroBitCount))
     }

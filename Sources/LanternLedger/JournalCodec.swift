@@ -82,8 +82,13 @@ public enum JournalCodec {
     /// Decodes one record written by `encode` onto the end of `events`: a reader of millions of
     /// records keeps one array rather than making one a record.
     public static func decode(_ bytes: some Collection<UInt8>, into events: inout [LedgerEvent]) throws(DecodingError) {
-        let record = Array(bytes)
-        try record.withUnsafeBytes { raw in
+        // Bytes that lie in one piece (an array, a slice of one) are read there, not copied.
+        if let decoded = bytes.withContiguousStorageIfAvailable({ stored in
+            Result { () throws(DecodingError) in try decode(UnsafeRawBufferPointer(stored), into: &events) }
+        }) {
+            return try decoded.get()
+        }
+        try Array(bytes).withUnsafeBytes { raw in
             Result { () throws(DecodingError) in try decode(raw, into: &events) }
         }.get()
     }
@@ -180,7 +185,8 @@ public enum JournalCodec {
                 let firstItem = Int32(batch.items.count)
                 for _ in 0..<count {
                     let drink = try reader.stringBytes()
-                    let quantity = try reader.lineAfterDrink()
+                    // The rest of the line is read (and refused) as `decode` reads it; its drink is the bytes above.
+                    let quantity = try reader.line(drink: "").quantity
                     batch.appendItem(ReportItem(drink: batch.name(drink), quantity: Int32(truncatingIfNeeded: quantity)))
                     _ = try reader.signed()
                 }
@@ -393,12 +399,8 @@ public enum JournalCodec {
                 cardsExpireAt: Date(millisecondsSince1970: try signed()))
         }
 
-        /// The rest of an order's line after its drink, up to its price: size, sugar, ice and
-        /// toppings, refused as `line` refuses them, and the quantity, which is returned.
-        mutating func lineAfterDrink() throws(DecodingError) -> Int {
-            try line(drink: "").quantity
-        }
-
+        /// An order's line after its drink's name, up to its price: size, sugar, ice, toppings
+        /// and quantity.
         mutating func line(drink: String) throws(DecodingError) -> OrderLine {
             let size = try string()
             let sugar = try int()

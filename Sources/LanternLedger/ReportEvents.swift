@@ -26,7 +26,7 @@ public struct ReportBatch: Sendable, Equatable {
 
     /// The bytes of `name`.
     public func bytes(of name: ReportName) -> ArraySlice<UInt8> {
-        bytes[Int(name.start)..<Int(name.start + name.count)]
+        bytes[name.range]
     }
 
     /// The string `name` is.
@@ -54,7 +54,7 @@ public struct ReportBatch: Sendable, Equatable {
     }
 
     /// Adds an order's line.
-    public mutating func appendItem(_ item: ReportItem) {
+    mutating func appendItem(_ item: ReportItem) {
         items.append(item)
     }
 
@@ -148,6 +148,9 @@ public struct ReportName: Sendable, Equatable {
     public let start: Int32
     /// Bytes in the name.
     public let count: Int32
+
+    /// Where the name's bytes are in its batch's bytes.
+    public var range: Range<Int> { Int(start)..<Int(start) + Int(count) }
 
     /// FNV-1a over `bytes`: the same name always has the same hash, in every batch and store.
     public static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {

@@ -31,7 +31,7 @@ struct NameTable: Sendable {
         if let found { return found }
         precondition(count < Int(Int32.max), "a name table holds under 2^31 names")
         let number = Int32(count)
-        bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: batch[Int(name.start)..<Int(name.start + name.count)]))
+        bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: batch[name.range]))
         ends.append(bytes.count)
         hashes.append(name.hash)
         slots[slot] = Self.tag(name.hash) | UInt64(number + 1)
@@ -72,7 +72,7 @@ struct NameTable: Sendable {
             if entry == 0 { return (nil, slot) }
             if entry & 0xffff_ffff_0000_0000 == tag {
                 let number = Int(entry & 0xffff_ffff) - 1
-                if hashes[number] == name.hash, isName(number, UnsafeRawBufferPointer(rebasing: batch[Int(name.start)..<Int(name.start + name.count)])) {
+                if hashes[number] == name.hash, isName(number, UnsafeRawBufferPointer(rebasing: batch[name.range])) {
                     return (Int32(number), slot)
                 }
             }

@@ -327,7 +327,7 @@ public struct PostgresLedgerStore: LedgerStore {
             let rows = try await connection.query(
                 "SELECT payload FROM order_events WHERE order_id = ANY(\(settled)) AND kind = 'placed'", logger: logger)
             for try await bytes in rows.decode(ByteBuffer.self) {
-                if case .orderPlaced(let order) = try JournalCodec.decode(Array(bytes.readableBytesView)).first {
+                if case .orderPlaced(let order) = try JournalCodec.decode(bytes.readableBytesView).first {
                     placements[order.id] = order
                     if let card = order.draft.cardID { campaigns.insert(Self.campaign(of: card)) }
                 }
@@ -587,7 +587,7 @@ public struct PostgresLedgerStore: LedgerStore {
         var orderEvents: [(seq: Int64, event: LedgerEvent)] = []
         let orderRows = try await client.query("SELECT seq, payload FROM order_events ORDER BY seq", logger: logger)
         for try await (seq, payload) in orderRows.decode((Int64, ByteBuffer).self) {
-            for event in try JournalCodec.decode(Array(payload.readableBytesView)) { orderEvents.append((seq, event)) }
+            for event in try JournalCodec.decode(payload.readableBytesView) { orderEvents.append((seq, event)) }
         }
         // Cards and order events share one sequence: merge them back into the order they happened.
         var merged: [LedgerEvent] = []
@@ -765,7 +765,7 @@ public struct PostgresLedgerStore: LedgerStore {
         let endings = try await client.query(
             "SELECT payload FROM order_events WHERE kind IN ('delivered', 'rejected', 'cancelled')", logger: logger)
         for try await payload in endings.decode(ByteBuffer.self) {
-            for case .orderChanged(let change) in try JournalCodec.decode(Array(payload.readableBytesView)) where change.atMs < ms {
+            for case .orderChanged(let change) in try JournalCodec.decode(payload.readableBytesView) where change.atMs < ms {
                 ended.append(change.orderID)
             }
         }
@@ -779,7 +779,7 @@ public struct PostgresLedgerStore: LedgerStore {
                 var seqs: [Int64] = []
                 var payloads: [ByteBuffer] = []
                 for try await (seq, payload) in rows.decode((Int64, ByteBuffer).self) {
-                    let events = try JournalCodec.decode(Array(payload.readableBytesView))
+                    let events = try JournalCodec.decode(payload.readableBytesView)
                     guard events.contains(where: { if case .orderPlaced(let order) = $0 { !order.draft.address.isErased } else { false } })
                     else { continue }
                     seqs.append(seq)

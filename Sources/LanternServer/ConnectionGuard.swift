@@ -23,6 +23,7 @@ public struct ConnectionLimits: Sendable {
     /// packet while the client believes it is connected and sends its request, which is then
     /// resent only after a second or three: the tail a flash crowd sees. The kernel caps it at
     /// `net.core.somaxconn` (4,096 by default on current Linux; raise it to let 16,384 in).
+    /// One turn of the listening socket's event loop accepts up to this many, the whole queue.
     public var backlog: Int
 
     /// Creates limits; the defaults serve a campaign's crowd from behind NAT and proxies.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The crowd at the door: durable HTTP claims on SQLite with 64 connections (the capacity), then
-# with 2,000 and 10,000 connections at once, each claiming, in one run (release build, wrk,
-# every claim a new user). Prints answers/s against the capacity, answers other than 2xx,
+# with 2,000 and 10,000 connections at once, each claiming, the capacity again after each, in
+# one run (release build, wrk, every claim a new user). Prints answers/s against the mean
+# capacity before and after, answers other than 2xx,
 # requests over 1 s and over TIMEOUT (wrk gives a request up then), and latency p50/p99.
 #
 #   Benchmarks/connections.sh        # DURATION=10 TIMEOUT=3s USERS=1500000 by default
@@ -48,12 +49,21 @@ load() {
 }
 
 echo "durable claims on SQLite, $(nproc) cores, ${DURATION}s each, wrk gives up after $TIMEOUT"
-CAPACITY=
-for connections in 64 2000 10000; do
-  read -r rate bad rest <<<"$(load "$connections")"
+# The capacity (64 connections) is measured before and after each crowd, and the crowd is set
+# against the mean of the two: this machine's speed drifts by a tenth within minutes.
+line() { # connections, load's answer, capacity
+  local rate bad rest p50 p99 over1 over3
+  read -r rate bad rest <<<"$2"
   IFS='|' read -r p50 p99 over1 over3 <<<"$rest"
-  [ -z "$CAPACITY" ] && CAPACITY=$rate
   printf '%6d connections: %8.0f answers/s (%.2f of capacity), non-2xx %s, over 1 s %s, over %s %s, p50 %s, p99 %s\n' \
-    "$connections" "$rate" "$(awk -v r="$rate" -v c="$CAPACITY" 'BEGIN {print r / c}')" "$bad" "$over1" "$TIMEOUT" "$over3" \
-    "$p50" "$p99"
+    "$1" "$rate" "$(awk -v r="$rate" -v c="$3" 'BEGIN {print r / c}')" "$bad" "$over1" "$TIMEOUT" "$over3" "$p50" "$p99"
+}
+before=$(load 64)
+line 64 "$before" "${before%% *}"
+for connections in 2000 10000; do
+  crowd=$(load "$connections")
+  after=$(load 64)
+  line "$connections" "$crowd" "$(awk -v a="${before%% *}" -v b="${after%% *}" 'BEGIN {print (a + b) / 2}')"
+  line 64 "$after" "${after%% *}"
+  before=$after
 done

@@ -161,7 +161,7 @@ echo
 echo "== durable HTTP claims on PostgreSQL, $CONNECTIONS connections, ${DURATION}s each, $(nproc) cores =="
 for round in 1 2; do
   single_pg "one node, this build (round $round)" $(( round - 1 ))
-  [ -n "${BASE_BIN:-}" ] && NODE_BIN=$BASE_BIN single_pg "one node, baseline $BASELINE (round $round)" $(( round + 1 ))
+  if [ -n "${BASE_BIN:-}" ]; then NODE_BIN=$BASE_BIN single_pg "one node, baseline $BASELINE (round $round)" $(( round + 1 )); fi
 done
 sql "DROP DATABASE IF EXISTS bench_rush" && sql "CREATE DATABASE bench_rush"
 P1=$(free_port); P2=$(free_port); P3=$(free_port)
@@ -197,5 +197,5 @@ echo "== durable HTTP claims on embedded SQLite, one node =="
 slice_tokens 7
 for round in 1 2; do
   sqlite_claims "$BIN" "SQLite, this build (round $round)"
-  [ -n "${BASE_BIN:-}" ] && sqlite_claims "$BASE_BIN" "SQLite, baseline $BASELINE (round $round)"
+  if [ -n "${BASE_BIN:-}" ]; then sqlite_claims "$BASE_BIN" "SQLite, baseline $BASELINE (round $round)"; fi
 done

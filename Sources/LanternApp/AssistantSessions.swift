@@ -59,28 +59,38 @@ public final class AssistantSessions: Service, Sendable {
         wake?.resume()
     }
 
-    /// Writes queued sessions until graceful shutdown, then writes the rest.
+    /// Writes queued sessions until graceful shutdown or cancellation (the service group cancels
+    /// its services when one of them fails), then writes the rest.
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            while true {
-                let batch = await nextBatch()
-                if batch.isEmpty { return }
-                for session in batch {
-                    do {
-                        try await store.saveJSON(session, key: "assistant:" + session.id)
-                    } catch {
-                        logger.warning("assistant session not saved", metadata: ["session": "\(session.id)", "error": "\(error)"])
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                while true {
+                    let batch = await nextBatch()
+                    if batch.isEmpty { return }
+                    for session in batch {
+                        do {
+                            try await store.saveJSON(session, key: "assistant:" + session.id)
+                        } catch {
+                            logger.warning("assistant session not saved", metadata: ["session": "\(session.id)", "error": "\(error)"])
+                        }
                     }
                 }
+            } onGracefulShutdown: {
+                self.drain()
             }
-        } onGracefulShutdown: {
-            let wake = self.state.withLock { state in
-                state.draining = true
-                defer { state.wake = nil }
-                return state.wake
-            }
-            wake?.resume()
+        } onCancel: {
+            self.drain()
         }
+    }
+
+    /// Lets the writer write what is queued and stop.
+    private func drain() {
+        let wake = state.withLock { state in
+            state.draining = true
+            defer { state.wake = nil }
+            return state.wake
+        }
+        wake?.resume()
     }
 
     /// The sessions waiting to be written; empty once draining with nothing left.

@@ -502,24 +502,34 @@ public final class LedgerEngine: Service, Sendable {
 
     // MARK: Service
 
-    /// Runs the committer and the expiry sweep until graceful shutdown, then commits what is
-    /// pending and returns.
+    /// Runs the committer and the expiry sweep until graceful shutdown or cancellation (the
+    /// service group cancels its services when one of them fails, the server's port being taken,
+    /// say), then commits what is pending and returns.
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.sweepExpiries() }
-                group.addTask { await self.enforceDeadline() }
-                await self.commitLoop()
-                group.cancelAll()
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await self.sweepExpiries() }
+                    group.addTask { await self.enforceDeadline() }
+                    await self.commitLoop()
+                    group.cancelAll()
+                }
+            } onGracefulShutdown: {
+                self.drain()
             }
-        } onGracefulShutdown: {
-            let wake = self.state.withLock { state in
-                state.draining = true
-                defer { state.committerWake = nil }
-                return state.committerWake
-            }
-            wake?.resume()
+        } onCancel: {
+            self.drain()
         }
+    }
+
+    /// Tells the committer to commit what is pending and stop.
+    private func drain() {
+        let wake = state.withLock { state in
+            state.draining = true
+            defer { state.committerWake = nil }
+            return state.committerWake
+        }
+        wake?.resume()
     }
 
     /// A batch's deadline once a waiter due at `b` joins it.

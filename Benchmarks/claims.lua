@@ -8,9 +8,9 @@
 -- and made the next thread's connections arrive as a second crowd in the middle of the run.
 --
 -- The script is kept as light as wrk's own static request for /healthz, because wrk shares
--- the machine's cores with the server: each request is one buffered line read per thread
--- and one string concatenation, and there is no response() hook (defining one makes wrk copy
--- every response's headers and body into Lua).
+-- the machine's cores with the server: each request reads one line of the (buffered) tokens
+-- file for each wrk thread and makes one string, and there is no response() hook (defining one
+-- makes wrk copy every response's headers and body into Lua).
 -- Cards created are counted by the server's audit afterwards; wrk reports non-2xx answers.
 local counter = 0
 

@@ -62,23 +62,19 @@ public final class AssistantSessions: Service, Sendable {
     /// Writes queued sessions until graceful shutdown or cancellation (the service group cancels
     /// its services when one of them fails), then writes the rest.
     public func run() async throws {
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                while true {
-                    let batch = await nextBatch()
-                    if batch.isEmpty { return }
-                    for session in batch {
-                        do {
-                            try await store.saveJSON(session, key: "assistant:" + session.id)
-                        } catch {
-                            logger.warning("assistant session not saved", metadata: ["session": "\(session.id)", "error": "\(error)"])
-                        }
+        await untilStopped {
+            while true {
+                let batch = await nextBatch()
+                if batch.isEmpty { return }
+                for session in batch {
+                    do {
+                        try await store.saveJSON(session, key: "assistant:" + session.id)
+                    } catch {
+                        logger.warning("assistant session not saved", metadata: ["session": "\(session.id)", "error": "\(error)"])
                     }
                 }
-            } onGracefulShutdown: {
-                self.drain()
             }
-        } onCancel: {
+        } drain: {
             self.drain()
         }
     }

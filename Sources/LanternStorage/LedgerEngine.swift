@@ -506,18 +506,14 @@ public final class LedgerEngine: Service, Sendable {
     /// service group cancels its services when one of them fails, the server's port being taken,
     /// say), then commits what is pending and returns.
     public func run() async throws {
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await withDiscardingTaskGroup { group in
-                    group.addTask { await self.sweepExpiries() }
-                    group.addTask { await self.enforceDeadline() }
-                    await self.commitLoop()
-                    group.cancelAll()
-                }
-            } onGracefulShutdown: {
-                self.drain()
+        await untilStopped {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.sweepExpiries() }
+                group.addTask { await self.enforceDeadline() }
+                await self.commitLoop()
+                group.cancelAll()
             }
-        } onCancel: {
+        } drain: {
             self.drain()
         }
     }

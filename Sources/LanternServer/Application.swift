@@ -241,7 +241,6 @@ public func buildApplication(
     let retention = RetentionService(
         days: configuration.retentionDays, engine: engine, sessions: sessions, logger: logger, clock: clock)
     let census = ConnectionCensus(limits: configuration.connections)
-    let backlog = configuration.connections.backlog
     let history = StatsHistory(
         metrics: metrics, clock: clock,
         sample: { try OperatorController.sample(engine: engine, admission: admission, dispatch: dispatch) },
@@ -272,7 +271,7 @@ public func buildApplication(
             // already sent. One turn takes in all the backlog can hold. With 4,096 a turn, a
             // crowd of 10,000 arriving at once left 847–1,561 first requests waiting over 1 s;
             // with the whole backlog, none.
-            try? await channel.setOption(ChannelOptions.maxMessagesPerRead, value: UInt(max(1, backlog))).get()
+            try? await channel.setOption(ChannelOptions.maxMessagesPerRead, value: UInt(max(1, census.limits.backlog))).get()
         },
         logger: logger)
     let seedDemo = configuration.seedDemo

@@ -5,6 +5,7 @@ import NIOPosix
 import Testing
 
 @testable import LanternServer
+@testable import LanternStorage
 
 @Suite("Server lifecycle")
 struct ServerLifecycleTests {
@@ -21,23 +22,13 @@ struct ServerLifecycleTests {
         let configuration = ServerConfiguration(
             port: port, jwtSecret: testSecret, database: store.location, seedDemo: false, logLevel: .critical)
         let app = try await buildApplication(configuration)
-        // The run is not awaited directly: a server that never stops would hold the test with it.
-        let running = Task { try await app.run() }
-        let (outcomes, outcome) = AsyncStream.makeStream(of: Result<Void, any Error>.self)
-        Task { outcome.yield(await running.result) }
-        let timer = Task {
-            // Long enough for a slow machine's start; a taken port is found in well under a second.
-            try? await Task.sleep(for: .seconds(30))
-            outcome.yield(.failure(StillRunning()))
-        }
-        var first = outcomes.makeAsyncIterator()
-        let ended = await first.next()
-        timer.cancel()
-        running.cancel()
+        // Raced, not awaited: a server that never stops would hold the test with it. Thirty
+        // seconds is long enough for a slow machine's start; a taken port is found at once.
+        let ended = await LedgerEngine.first(within: .seconds(30), orFail: StillRunning()) { try await app.run() }
         try await taken.close()
         try? await store.remove()
         switch ended {
-        case .success, nil: Issue.record("the server ran to its end without its port")
+        case .success: Issue.record("the server ran to its end without its port")
         case .failure(let error): #expect(!(error is StillRunning), "the server was still running 30 s after failing to bind")
         }
     }

@@ -24,15 +24,29 @@ public struct SQLiteLedgerStore: LedgerStore {
     /// every few hundred take 10-25 ms while every waiting claim waited with it): `checkpointer`
     /// does it on a connection of its own.
     public init(path: String, checkpointsInBackground: Bool = false) throws {
-        var configuration = Configuration()
+        var configuration = Self.configuration
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             if checkpointsInBackground { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
         }
         database = try DatabasePool(path: path, configuration: configuration)
         try LanternSQLiteSchema.migrator.migrate(database)
         checkpointer = SQLiteCheckpointer(path: path)
     }
+
+    /// What every connection to a ledger file is opened with: durable commits, and a wait of up
+    /// to `lockWait` where another connection holds the lock. The last connection of a closing
+    /// store copies the log into the file under an exclusive lock, so a store reopened on the same
+    /// file (a restart in one process, `lantern report` beside a server) found it locked and
+    /// failed at once without the wait.
+    static var configuration: Configuration {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(lockWait)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        return configuration
+    }
+
+    /// How long a connection waits for a lock another connection holds before it fails.
+    static let lockWait: TimeInterval = 5
 
     /// Appends one journal row in its own transaction.
     public func append(_ events: [LedgerEvent]) async throws {
@@ -228,9 +242,7 @@ public struct SQLiteCheckpointer: Service {
     }
 
     private static func open(_ path: String) throws -> DatabaseQueue {
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        return try DatabaseQueue(path: path, configuration: configuration)
+        try DatabaseQueue(path: path, configuration: SQLiteLedgerStore.configuration)
     }
 
     private static func checkpoint(_ connection: DatabaseQueue) async throws -> Progress {

@@ -1,5 +1,6 @@
 import LanternLab
 import Foundation
+import GRDB
 import LanternCatalog
 import LanternLedger
 import Logging
@@ -220,6 +221,34 @@ final class StallingStore: LedgerStore {
         // Every commit is in the file, and reads the same from a new connection.
         let reopened = try SQLiteLedgerStore(path: path)
         #expect(try await reopened.loadJournal().count == batches.count)
+    }
+
+    @Test func aStoreWhoseFileAnotherConnectionHoldsWaitsForTheLockAndCommits() async throws {
+        let (first, path) = try temporarySQLite()
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        }
+        try await first.append([.cardIssued(issue("before"))])
+        // Another connection (a closing store copying its log, `lantern report`, a second
+        // process) holds the file's write lock for a moment.
+        var unsafe = Configuration()
+        unsafe.allowsUnsafeTransactions = true
+        let holder = try DatabaseQueue(path: path, configuration: unsafe)
+        try holder.inDatabase { try $0.execute(sql: "BEGIN IMMEDIATE; INSERT INTO ledger_journal(events) VALUES (x'')") }
+        let released = Task.detached {
+            try await Task.sleep(for: .milliseconds(300))
+            try holder.inDatabase { try $0.execute(sql: "ROLLBACK") }
+        }
+        let reopened = try SQLiteLedgerStore(path: path)
+        try await reopened.append([.cardIssued(issue("after"))])
+        try await released.value
+        #expect(try await reopened.loadJournal().count == 2)
+    }
+
+    func issue(_ owner: String) -> CardIssue {
+        CardIssue(
+            campaign: "c", owner: owner, ordinal: 0, kind: .welcome, valueFen: 100, issuedAtMs: 0, claim: nil,
+            counterpart: nil)
     }
 
     @Test(.enabled(if: postgresServerURL != nil, "needs LANTERN_TEST_POSTGRES_URL (scripts/test starts a server)"))

@@ -29,6 +29,10 @@ public struct SQLiteLedgerStore: LedgerStore {
             if checkpointsInBackground { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
         }
         database = try DatabasePool(path: path, configuration: configuration)
+        // Turning WAL on, GRDB sets `synchronous = NORMAL` on the writer after the connection's own
+        // setup has run; NORMAL does not sync a commit to disk, so a power loss could take back
+        // cards already acknowledged.
+        try database.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         try LanternSQLiteSchema.migrator.migrate(database)
         checkpointer = SQLiteCheckpointer(path: path)
     }

@@ -196,6 +196,18 @@ final class StallingStore: LedgerStore {
         #expect(book.account("c")?.cardsIssued == 500)
     }
 
+    @Test(arguments: [false, true])
+    func everyCommitIsSyncedToDisk(_ checkpointsInBackground: Bool) async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sync-\(UUID().uuidString).sqlite").path
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        }
+        let store = try SQLiteLedgerStore(path: path, checkpointsInBackground: checkpointsInBackground)
+        // 2 is FULL: the log is synced at every commit, not only at checkpoints.
+        #expect(try await store.database.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
+        #expect(try await store.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+    }
+
     @Test func withBackgroundCheckpointsCommitsLeaveTheLogToTheCheckpointer() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoint-\(UUID().uuidString).sqlite").path
         defer {

@@ -18,13 +18,17 @@ public struct PostgresLedgerStore: LedgerStore {
     let logger: Logger
     /// This server's name among the nodes sharing the database: its lease and its orders are under it.
     public let node: String
+    /// Where the database is (host, port and name, never the password), for the operator's logs.
+    let address: String
 
     /// Creates a store for `url` (`postgres://user:password@host:port/database[?sslmode=disable|require]`).
     /// Call `migrate()` once the client runs.
     public init(url: String, logger: Logger, node: String = defaultNodeID()) throws {
-        client = PostgresClient(configuration: try Self.configuration(url: url), backgroundLogger: logger)
+        let configuration = try Self.configuration(url: url)
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
         self.node = node
+        address = "\(configuration.host ?? "?"):\(configuration.port ?? 5432)/\(configuration.database ?? "")"
     }
 
     /// Builds a client configuration from a URL.
@@ -53,7 +57,37 @@ public struct PostgresLedgerStore: LedgerStore {
     }
 
     /// Runs the named, append-only schema migrations that have not run yet.
-    public func migrate() async throws {
+    ///
+    /// This is a node's first query. Against a database that does not answer (down, or failing
+    /// over) it waits for as long as that lasts, as a node started during a failover should; it
+    /// logs a warning every `warningEvery` meanwhile, so that an operator who named the wrong
+    /// server, or a dead one, sees why the node is not ready.
+    public func migrate(warningEvery: Duration = .seconds(5)) async throws {
+        try await warningWhileWaiting(every: warningEvery) { try await runMigrations() }
+    }
+
+    private func warningWhileWaiting(
+        every interval: Duration, _ body: @Sendable @escaping () async throws -> Void
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await body() }
+            group.addTask { [logger, address] in
+                let clock = ContinuousClock()
+                let start = clock.now
+                while true {
+                    try await Task.sleep(for: interval)
+                    let waited = (clock.now - start).components.seconds
+                    logger.warning(
+                        "PostgreSQL has not answered yet; still trying",
+                        metadata: ["database": "\(address)", "waited_s": "\(waited)"])
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func runMigrations() async throws {
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(7337001)", logger: logger)
             try await connection.query(

@@ -39,9 +39,9 @@ public struct SQLiteLedgerStore: LedgerStore {
 
     /// What every connection to a ledger file is opened with: durable commits, and a wait of up
     /// to `lockWait` where another connection holds the lock. The last connection of a closing
-    /// store copies the log into the file under an exclusive lock, so a store reopened on the same
-    /// file (a restart in one process, `lantern report` beside a server) found it locked and
-    /// failed at once without the wait.
+    /// store copies the log into the file under an exclusive lock, and a store opened on the same
+    /// file meanwhile (a restart in one process, `lantern report` or `lantern audit` beside a
+    /// server) would otherwise fail at once with "database is locked".
     static var configuration: Configuration {
         var configuration = Configuration()
         configuration.busyMode = .timeout(lockWait)

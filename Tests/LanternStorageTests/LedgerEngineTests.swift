@@ -219,12 +219,7 @@ final class StallingStore: LedgerStore {
         // commits so the test stays light on the disk; here the log keeps them all until the
         // checkpointer runs.
         let batches = (0..<250).map { batch in
-            (0..<600).map { user in
-                LedgerEvent.cardIssued(
-                    CardIssue(
-                        campaign: "c", owner: "u\(batch)-\(user)", ordinal: 0, kind: .welcome, valueFen: 100,
-                        issuedAtMs: 0, claim: nil, counterpart: nil))
-            }
+            (0..<600).map { user in LedgerEvent.cardIssued(issue("u\(batch)-\(user)")) }
         }
         for events in batches { try await store.append(events) }
         let caughtUp = try await store.checkpointer.checkpoint()
@@ -257,6 +252,7 @@ final class StallingStore: LedgerStore {
         #expect(try await reopened.loadJournal().count == 2)
     }
 
+    /// A welcome card of 100 fen for `owner` in campaign "c".
     func issue(_ owner: String) -> CardIssue {
         CardIssue(
             campaign: "c", owner: owner, ordinal: 0, kind: .welcome, valueFen: 100, issuedAtMs: 0, claim: nil,

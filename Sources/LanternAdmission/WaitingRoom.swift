@@ -274,15 +274,19 @@ public struct WaitingRoom: Sendable {
         return Self.permute(sequence, count: size, key: counters.shuffleSeed)
     }
 
-    /// Where the ticket stands at `now` (after `advance(to:)`).
-    public func status(sequence: UInt64, preQueue: Bool, now: Double) -> QueueStatus {
+    /// Where the ticket stands at `now` (after `advance(to:)`). `presentedWithClaim` is true when
+    /// the holder is claiming with it rather than asking where it stands.
+    ///
+    /// Nodes sharing a room see its frontier up to a sync or two apart, so a shared room counts a
+    /// quarter second of admissions beyond its frontier as passed, and for a claim three quarters:
+    /// a ticket one node reports admitted is honoured by a node half a second behind it.
+    public func status(sequence: UInt64, preQueue: Bool, now: Double, presentedWithClaim: Bool = false) -> QueueStatus {
         guard let rank = rank(sequence: sequence, preQueue: preQueue) else {
             return .waitingForStart(startsInSeconds: max(0, startsAt - now))
         }
         let position = Double(rank)
-        // Nodes sharing a room see its frontier up to a sync apart; each counts a quarter second
-        // of admissions ahead of its own as passed, so a ticket one node admits, all honour.
-        let frontier = (counters.admitted + (isShared ? max(1, rate * 0.25) : 0)).rounded(.down)
+        let grace = isShared ? max(1, rate * 0.25) + (presentedWithClaim ? max(1, rate * 0.5) : 0) : 0
+        let frontier = (counters.admitted + grace).rounded(.down)
         guard position < frontier else {
             let behind = UInt64(position - frontier)
             let present = presence?.presentAhead(of: rank, frontier: UInt64(frontier)) ?? behind

@@ -140,7 +140,7 @@ public final class AdmissionControl: Sendable {
             defer { state.rooms[campaign.id] = room }
             if let ticket = presented {
                 room.sawHolder(sequence: ticket.sequence, preQueue: ticket.preQueue, now: nowSeconds)
-                switch room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: nowSeconds) {
+                switch room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: nowSeconds, presentedWithClaim: true) {
                 case .admitted:
                     state.limiter.forceAcquire()
                     return .proceed
@@ -148,7 +148,9 @@ public final class AdmissionControl: Sendable {
                     return self.enqueue(&room, campaign: campaign.id, user: user, now: now, state: state)
                 case .skipped:
                     return self.enqueue(&room, campaign: campaign.id, user: user, now: now, state: state, rejoined: true)
-                case let status:
+                default:
+                    // Still waiting: the answer says where, as `/v1/queue/{ticket}` would.
+                    let status = room.status(sequence: ticket.sequence, preQueue: ticket.preQueue, now: nowSeconds)
                     return .queued(
                         QueuePlace(
                             ticket: ticketText!, status: status, proofBits: ticket.proofBits,

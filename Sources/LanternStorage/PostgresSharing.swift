@@ -309,7 +309,9 @@ extension PostgresLedgerStore {
                 INSERT INTO waiting_room_nodes (campaign, node, rate, seen_at) VALUES (\(campaign), \(node), \(rate), now())
                 ON CONFLICT (campaign, node) DO UPDATE SET rate = excluded.rate, seen_at = excluded.seen_at
                 """, logger: logger)
-            // SET reads the row as it was; RETURNING sees it as it is now.
+            // SET reads the row as it was; RETURNING sees it as it is now. Each transaction's
+            // now() is when it began, and two nodes' syncs may commit in the other order: the
+            // frontier's clock only moves forward, so no stretch of time is counted twice.
             let rows = try await connection.query(
                 """
                 WITH nodes AS (
@@ -321,10 +323,11 @@ extension PostgresLedgerStore {
                         ELSE w.pre_queue_size END,
                     admitted = CASE WHEN \(paused) OR now() < \(startsAt) THEN w.admitted ELSE greatest(
                         least(w.issued + greatest(1, coalesce(w.fixed_rate, nodes.rate)),
-                            w.admitted + coalesce(w.fixed_rate, nodes.rate) * extract(epoch FROM now() - w.updated_at)),
+                            w.admitted + coalesce(w.fixed_rate, nodes.rate)
+                                * extract(epoch FROM greatest(interval '0', now() - w.updated_at))),
                         least(w.admitted, w.issued)) END,
                     issued = w.issued + \(Int64(places)),
-                    updated_at = now()
+                    updated_at = greatest(w.updated_at, now())
                 FROM nodes WHERE w.campaign = \(campaign)
                 RETURNING w.issued - \(Int64(places)), w.issued, w.admitted, w.pre_queue_size, w.shuffle_seed,
                     coalesce(w.fixed_rate, nodes.rate), w.fixed_rate

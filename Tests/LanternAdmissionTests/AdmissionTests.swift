@@ -374,6 +374,39 @@ extension WaitingRoom {
         }
     }
 
+    @Test func aTicketOneNodeReportsAdmittedIsHonouredByANodeHalfASecondBehind() {
+        var ahead = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 10)
+        var behind = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 2), startsAt: 0, now: 10)
+        // At 8/s, the node behind last saw the frontier four syncs (0.4 s) before the other did.
+        ahead.adopt(shared(issued: 100, admitted: 20, block: 100..<100), now: 10)
+        behind.adopt(shared(issued: 100, admitted: 20 - 8 * 0.4, block: 100..<100), now: 10)
+        let reported = (0..<100).filter { sequence -> Bool in
+            if case .admitted = ahead.status(sequence: UInt64(sequence), preQueue: false, now: 10) { return true }
+            return false
+        }
+        #expect(reported.count == 22)
+        // Asked where they stand, the two nodes disagree on the last places...
+        let waitingBehind = reported.filter { sequence -> Bool in
+            if case .waiting = behind.status(sequence: UInt64(sequence), preQueue: false, now: 10) { return true }
+            return false
+        }
+        #expect(!waitingBehind.isEmpty)
+        // ...yet whoever claims with a ticket the node ahead reported admitted is let in on both.
+        for sequence in reported {
+            let claimed = behind.status(sequence: UInt64(sequence), preQueue: false, now: 10, presentedWithClaim: true)
+            guard case .admitted = claimed else {
+                Issue.record("place \(sequence), admitted ahead, answered \(claimed) to a claim behind")
+                continue
+            }
+        }
+        // The grace is bounded: a claim a second of admissions past the frontier still waits.
+        let early = ahead.status(sequence: 28, preQueue: false, now: 10, presentedWithClaim: true)
+        guard case .waiting = early else {
+            Issue.record("a claim a second early answered \(early)")
+            return
+        }
+    }
+
     @Test func aFreshBlockReplacesWhatIsLeftOfTheOldOne() {
         var room = WaitingRoom(counters: WaitingRoomCounters(shuffleSeed: 1), startsAt: 0, now: 10)
         room.adopt(shared(issued: 10, admitted: 0, block: 0..<10), now: 10)

@@ -62,15 +62,9 @@ public struct PostgresLedgerStore: LedgerStore {
     /// over) it waits for as long as that lasts, as a node started during a failover should; it
     /// logs a warning every `warningEvery` meanwhile, so that an operator who named the wrong
     /// server, or a dead one, sees why the node is not ready.
-    public func migrate(warningEvery: Duration = .seconds(5)) async throws {
-        try await warningWhileWaiting(every: warningEvery) { try await runMigrations() }
-    }
-
-    private func warningWhileWaiting(
-        every interval: Duration, _ body: @Sendable @escaping () async throws -> Void
-    ) async throws {
+    public func migrate(warningEvery interval: Duration = .seconds(5)) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await body() }
+            group.addTask { try await runMigrations() }
             group.addTask { [logger, address] in
                 let clock = ContinuousClock()
                 let start = clock.now

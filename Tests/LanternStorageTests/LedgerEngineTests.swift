@@ -31,9 +31,19 @@ func claim(_ user: String, key: String? = nil) -> ClaimRequest {
         claimKey: ClaimKey(key: key ?? "k-\(user)", digest: BodyDigest(high: 1, low: 1)))
 }
 
+/// A fresh ledger file's path in the temporary folder.
+func temporarySQLitePath() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID().uuidString).sqlite").path
+}
+
 func temporarySQLite() throws -> (SQLiteLedgerStore, String) {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID().uuidString).sqlite").path
+    let path = temporarySQLitePath()
     return (try SQLiteLedgerStore(path: path), path)
+}
+
+/// Removes a ledger file with its log and shared-memory files.
+func removeSQLite(_ path: String) {
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
 }
 
 /// A real SQLite store whose next commits can be made to fail, as a full disk or a lost
@@ -198,10 +208,8 @@ final class StallingStore: LedgerStore {
 
     @Test(arguments: [false, true])
     func everyCommitIsSyncedToDisk(_ checkpointsInBackground: Bool) async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sync-\(UUID().uuidString).sqlite").path
-        defer {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-        }
+        let path = temporarySQLitePath()
+        defer { removeSQLite(path) }
         let store = try SQLiteLedgerStore(path: path, checkpointsInBackground: checkpointsInBackground)
         // 2 is FULL: the log is synced at every commit, not only at checkpoints.
         #expect(try await store.database.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
@@ -209,10 +217,8 @@ final class StallingStore: LedgerStore {
     }
 
     @Test func withBackgroundCheckpointsCommitsLeaveTheLogToTheCheckpointer() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoint-\(UUID().uuidString).sqlite").path
-        defer {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-        }
+        let path = temporarySQLitePath()
+        defer { removeSQLite(path) }
         let store = try SQLiteLedgerStore(path: path, checkpointsInBackground: true)
         #expect(try await store.database.write { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") } == 0)
         // More log pages than SQLite's automatic checkpoint lets the log hold (1,000), in few
@@ -232,9 +238,7 @@ final class StallingStore: LedgerStore {
 
     @Test func aStoreWhoseFileAnotherConnectionHoldsWaitsForTheLockAndCommits() async throws {
         let (first, path) = try temporarySQLite()
-        defer {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-        }
+        defer { removeSQLite(path) }
         try await first.append([.cardIssued(issue("before"))])
         // Another connection (a closing store copying its log, `lantern report`, a second
         // process) holds the file's write lock for a moment.
